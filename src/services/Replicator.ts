@@ -1,0 +1,180 @@
+/**
+ * The sync protocol (DESIGN.md): connect (check objects, epoch, replica identity), the
+ * chunked resumable snapshot, and the incremental pull with the snapshot cursor. Each
+ * method is one Effect, run by one of the sync machine's actors.
+ */
+import * as Context from "effect/Context";
+import * as Effect from "effect/Effect";
+import * as Fiber from "effect/Fiber";
+import * as Layer from "effect/Layer";
+import { Master, type MasterError, type MasterShape } from "./Master.ts";
+import { LocalStore, LocalStoreError, type LocalStoreShape } from "./LocalStore.ts";
+import { TableQueries, currentSnapshotSql, readEpochSql } from "./masterSql.ts";
+import { ensureObjects, introspectColumns, MasterObjectsMissing } from "./masterObjects.ts";
+import type { Row, TableDescriptor } from "./tableDescriptor.ts";
+import type { Logger } from "./logger.ts";
+
+export type SyncError = MasterError | MasterObjectsMissing | LocalStoreError;
+
+export interface ConnectResult {
+  /** The replica holds a complete copy for the master's current epoch. */
+  readonly snapshotComplete: boolean;
+  readonly epoch: string;
+}
+
+export interface SnapshotProgress {
+  readonly rowsCopied: number;
+}
+
+export interface PullResult {
+  /** Rows applied (upserts + deletes + expired rows swept). */
+  readonly applied: number;
+  /** The master's epoch changed: the replica must copy the table anew. */
+  readonly epochChanged: boolean;
+  readonly cursor: string | null;
+}
+
+export interface ReplicatorShape {
+  readonly descriptor: TableDescriptor;
+  readonly connect: () => Effect.Effect<ConnectResult, SyncError>;
+  /** Copies the table in keyset chunks, resuming a copy in progress unless `restart`. */
+  readonly snapshot: (options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) => Effect.Effect<number, SyncError>;
+  readonly pull: () => Effect.Effect<PullResult, SyncError>;
+  /** The queries for the master's actual columns (known after `connect`). */
+  readonly queries: () => Effect.Effect<TableQueries, SyncError>;
+}
+
+export class Replicator extends Context.Service<Replicator, ReplicatorShape>()("embedded-memory/Replicator") {}
+
+export interface ReplicatorOptions {
+  readonly descriptor: TableDescriptor;
+  readonly tenantId: string | undefined;
+  readonly autoMigrate: boolean;
+  readonly snapshotChunkRows: number;
+  readonly pullBatchRows: number;
+  readonly logger: Logger;
+}
+
+const local = <A>(what: string, f: () => A): Effect.Effect<A, LocalStoreError> =>
+  Effect.try({ try: f, catch: (cause) => new LocalStoreError({ message: `${what}: ${(cause as Error).message}`, cause }) });
+
+export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: ReplicatorOptions): ReplicatorShape {
+  const d = o.descriptor;
+  const log = o.logger.child({ module: "replicator", table: d.masterTable });
+  const source = `${master.describe}|${d.masterTable}|tenant=${o.tenantId ?? "*"}`;
+  let cached: TableQueries | undefined;
+
+  const queries = () =>
+    cached
+      ? Effect.succeed(cached)
+      : introspectColumns(master, d).pipe(
+          Effect.flatMap((cols) =>
+            cols.length === 0
+              ? Effect.fail(new MasterObjectsMissing({ message: `the master has no table ${d.masterTable}: run \`embedded-memory migrate\`` }))
+              : Effect.succeed((cached = new TableQueries(d, cols, o.tenantId))),
+          ),
+        );
+
+  const connect = () =>
+    Effect.gen(function* () {
+      yield* ensureObjects(master, d, o.autoMigrate);
+      cached = undefined; // the table may have been created or changed since the last connect
+      yield* queries();
+      const { rows } = yield* master.query<{ epoch: string }>(readEpochSql);
+      const epoch = rows[0]!.epoch;
+      const state = yield* local("reading sync state", () => store.syncState(d));
+      if (state.source !== source || state.epoch !== epoch) {
+        if (state.source !== null) log.warn({ was: state.epoch, now: epoch }, "master epoch or replica source changed: copying the table anew");
+        yield* local("resetting sync state", () => store.resetSync(d, source, epoch));
+      }
+      const after = yield* local("reading sync state", () => store.syncState(d));
+      return { snapshotComplete: after.snapshotComplete && after.cursor !== null, epoch };
+    });
+
+  const snapshot = (options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) =>
+    Effect.gen(function* () {
+      const tq = yield* queries();
+      const { rows: snap } = yield* master.query<{ snapshot: string; epoch: string }>(currentSnapshotSql);
+      let state = yield* local("reading sync state", () => store.syncState(d));
+      if (options.restart || state.snapshotCursor === null || state.epoch !== snap[0]!.epoch) {
+        // The cursor is taken *before* copying: whatever changes during the copy is
+        // re-read by the first pull, and applying state is idempotent.
+        yield* local("starting snapshot", () => store.beginSnapshot(d, snap[0]!.snapshot, snap[0]!.epoch));
+        state = yield* local("reading sync state", () => store.syncState(d));
+        log.info({ snapshot: snap[0]!.snapshot }, "snapshot started");
+      } else {
+        log.info({ afterKey: state.snapshotAfterKey, rowsCopied: state.snapshotRows }, "snapshot resumed");
+      }
+      const fetch = (after: string | null) => {
+        const { text, values } = tq.snapshotChunk(after, o.snapshotChunkRows);
+        return master.query<Row>(text, values).pipe(Effect.map((r) => r.rows));
+      };
+      let after = state.snapshotAfterKey;
+      let copied = state.snapshotRows;
+      let applied = 0;
+      let next = yield* Effect.forkChild(fetch(after));
+      for (;;) {
+        const rows = yield* Fiber.join(next);
+        const last = rows.length < o.snapshotChunkRows;
+        // Fetch the next chunk while this one is written: Postgres works while SQLite does.
+        if (!last) next = yield* Effect.forkChild(fetch(String(rows[rows.length - 1]![d.key])));
+        const from = after;
+        applied += yield* local("applying snapshot chunk", () => store.applySnapshotChunk(d, tq.present, rows, from, last));
+        copied += rows.length;
+        options.onProgress?.({ rowsCopied: copied });
+        if (last) break;
+        after = String(rows[rows.length - 1]![d.key]);
+      }
+      log.info({ rows: copied }, "snapshot complete");
+      return applied;
+    });
+
+  const pull = () =>
+    Effect.gen(function* () {
+      const tq = yield* queries();
+      const state = yield* local("reading sync state", () => store.syncState(d));
+      if (state.cursor === null) return { applied: 0, epochChanged: true, cursor: null };
+      return yield* master.withClient((client) =>
+        Effect.gen(function* () {
+          // One REPEATABLE READ transaction: its snapshot is the new cursor, and the changes
+          // read are exactly those of transactions that became visible since the old one.
+          yield* client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+          const { rows } = yield* client.query<{ snapshot: string; epoch: string }>(currentSnapshotSql);
+          const { snapshot: cursor, epoch } = rows[0]!;
+          if (epoch !== state.epoch) {
+            yield* client.query("ROLLBACK");
+            return { applied: 0, epochChanged: true, cursor: null };
+          }
+          const { text, values } = tq.changesSince(state.cursor!);
+          yield* client.query(`DECLARE embedded_memory_pull NO SCROLL CURSOR FOR ${text}`, values);
+          let applied = 0;
+          for (;;) {
+            const { rows: batch } = yield* client.query<Row>(`FETCH ${o.pullBatchRows} FROM embedded_memory_pull`);
+            const upserts: Row[] = [];
+            const deletes: string[] = [];
+            for (const r of batch) {
+              if (r[d.key] === null) deletes.push(String(r._changed_key));
+              else upserts.push(r);
+            }
+            const done = batch.length < o.pullBatchRows;
+            const commit = done ? { cursor, applied } : undefined;
+            applied += yield* local("applying changes", () => store.applyChanges(d, tq.present, upserts, deletes, commit));
+            if (done) break;
+          }
+          yield* client.query("COMMIT");
+          return { applied, epochChanged: false, cursor };
+        }),
+      );
+    });
+
+  return { descriptor: d, connect, snapshot, pull, queries };
+}
+
+export function replicatorLayer(o: ReplicatorOptions): Layer.Layer<Replicator, never, Master | LocalStore> {
+  return Layer.effect(
+    Replicator,
+    Effect.gen(function* () {
+      return makeReplicator(yield* Master, yield* LocalStore, o);
+    }),
+  );
+}

@@ -1,0 +1,41 @@
+/**
+ * Provides the sync machine's named actors from the services: each promise actor runs one
+ * Effect with the actor's AbortSignal, so leaving a state interrupts its work (and the
+ * master connection it held is destroyed, not reused).
+ */
+import { fromCallback, fromPromise } from "xstate";
+import type { AnyEventObject } from "xstate";
+import type * as Effect from "effect/Effect";
+import { syncMachine, type ConnectOutput, type PullOutput, type SnapshotInput } from "./machines/syncMachine.ts";
+import type { ReplicatorShape, SnapshotProgress } from "./services/Replicator.ts";
+import type { ChangeFeedShape } from "./services/ChangeFeed.ts";
+
+export type RunEffect = <A, E>(effect: Effect.Effect<A, E>, signal: AbortSignal) => Promise<A>;
+
+export interface SyncActorDeps {
+  readonly replicator: ReplicatorShape;
+  readonly feed: ChangeFeedShape;
+  readonly run: RunEffect;
+  readonly onSnapshotProgress?: (p: SnapshotProgress) => void;
+}
+
+export function provideSyncActors(deps: SyncActorDeps) {
+  const { replicator, feed, run } = deps;
+  return syncMachine.provide({
+    actors: {
+      connect: fromPromise<ConnectOutput>(({ signal }) => run(replicator.connect(), signal)),
+      snapshot: fromPromise<number, SnapshotInput>(({ input, signal }) =>
+        run(replicator.snapshot({ restart: input.restart, onProgress: deps.onSnapshotProgress }), signal),
+      ),
+      pull: fromPromise<PullOutput>(({ signal }) => run(replicator.pull(), signal)),
+      changeFeed: fromCallback<AnyEventObject>(({ sendBack }) => {
+        const subscription = feed.subscribe({
+          connected: () => sendBack({ type: "FEED_CONNECTED" }),
+          disconnected: (error) => sendBack({ type: "FEED_DISCONNECTED", error }),
+          change: (table) => sendBack({ type: "CHANGE", table }),
+        });
+        return () => void subscription.close();
+      }),
+    },
+  });
+}

