@@ -1,26 +1,136 @@
+import { randomUUID } from "node:crypto";
 import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { seedMemories, memoryCount } from "./support/seed.ts";
-import { installObjects } from "../src/services/masterObjects.ts";
+import type { EmbeddedMemory } from "../src/embeddedMemory.ts";
+
+const localIds = (m: EmbeddedMemory): Set<string> =>
+  new Set((m["store"]!.db.prepare("SELECT id FROM unified_ai_memory").all() as { id: string }[]).map((r) => r.id));
+const localRow = (m: EmbeddedMemory, id: string) => m["store"]!.db.prepare("SELECT * FROM unified_ai_memory WHERE id = ?").get(id) as Record<string, unknown> | undefined;
+
+async function insertOne(pg: { sql: (t: string, v?: unknown[]) => Promise<unknown[]> }, fields: { tenant?: string | null; text?: string; expires?: string } = {}): Promise<string> {
+  const id = randomUUID();
+  await pg.sql(
+    `INSERT INTO unified_ai_memory (id, memory_type, content, tenant_id, expires_at) VALUES ($1, 'semantic', jsonb_build_object('text', $2::text), $3, $4)`,
+    [id, fields.text ?? "hello", fields.tenant ?? null, fields.expires ?? null],
+  );
+  return id;
+}
 
 describe("snapshot and incremental pull", () => {
   test("A new replica copies every master row and then receives inserts, updates and deletes through NOTIFY.", async ({ pg, replica }) => {
     const m = replica();
     await m.start();
     await eventually(() => expect(m.state()).toBe("idle"));
-    await pg.sql("TRUNCATE unified_ai_memory");
+    await pg.sql("DELETE FROM unified_ai_memory");
     await seedMemories(pg, 250, { embeddingDim: 8 });
     await eventually(() => expect(m.stats().total_memories).toBe(250));
     const [row] = await pg.sql<{ id: string }>("SELECT id::text FROM unified_ai_memory ORDER BY id LIMIT 1");
-    await pg.sql("UPDATE unified_ai_memory SET content = '{\"text\":\"changed\"}' WHERE id = $1", [row!.id]);
-    await eventually(() => {
-      const local = m["store"]!.db.prepare("SELECT content FROM unified_ai_memory WHERE id = ?").get(row!.id) as { content: string };
-      expect(JSON.parse(local.content)).toEqual({ text: "changed" });
-    });
+    await pg.sql("UPDATE unified_ai_memory SET content = '{\"text\":\"changed\"}', importance_score = 0.25 WHERE id = $1", [row!.id]);
+    await eventually(() => expect(JSON.parse(localRow(m, row!.id)!.content as string)).toEqual({ text: "changed" }));
+    expect(localRow(m, row!.id)!.importance_score).toBe(0.25);
     await pg.sql("DELETE FROM unified_ai_memory WHERE id = $1", [row!.id]);
     await eventually(() => expect(m.stats().total_memories).toBe(249));
-    const report = await m.verify();
-    expect(report).toMatchObject({ identical: true, master_count: 249, replica_count: 249 });
-    expect(await memoryCount(pg)).toBe(249);
+    expect(await m.verify()).toMatchObject({ identical: true, master_count: 249, replica_count: 249 });
+  });
+
+  test("Embeddings arrive as float32 little-endian BLOBs with every value intact.", async ({ pg, replica }) => {
+    const id = randomUUID();
+    const vec = [0.5, -1.25, 3e-5, 1024.5];
+    await pg.sql("INSERT INTO unified_ai_memory (id, memory_type, content, embedding) VALUES ($1, 'semantic', '{\"text\":\"v\"}', $2::real[])", [id, vec]);
+    const m = replica();
+    await m.syncOnce();
+    const blob = localRow(m, id)!.embedding as Buffer;
+    expect(blob.length).toBe(16);
+    expect(Array.from(new Float32Array(blob.buffer, blob.byteOffset, 4))).toEqual(vec.map((v) => Math.fround(v)));
+  });
+
+  test("A tenant-filtered replica holds only its tenant's and shared rows, and loses rows that move away, expire or are archived.", async ({ pg, replica }) => {
+    const [t1, t2] = [randomUUID(), randomUUID()];
+    await seedMemories(pg, 40, { tenantId: t1 });
+    await seedMemories(pg, 40, { tenantId: t2 });
+    const shared = await insertOne(pg, { tenant: null });
+    const m = replica({ tenantId: t1 });
+    await m.start();
+    await eventually(() => expect(m.state()).toBe("idle"));
+    const allowed = async () => new Set((await pg.sql<{ id: string }>("SELECT id::text FROM unified_ai_memory WHERE (tenant_id = $1 OR tenant_id IS NULL) AND NOT archived AND (expires_at IS NULL OR expires_at > now())", [t1])).map((r) => r.id));
+    expect(localIds(m)).toEqual(await allowed());
+    expect(localIds(m).has(shared)).toBe(true);
+
+    const [moving, expiring, archiving] = (await pg.sql<{ id: string }>("SELECT id::text FROM unified_ai_memory WHERE tenant_id = $1 ORDER BY id LIMIT 3", [t1])).map((r) => r.id);
+    const incoming = (await pg.sql<{ id: string }>("SELECT id::text FROM unified_ai_memory WHERE tenant_id = $1 LIMIT 1", [t2]))[0]!.id;
+    await pg.sql("UPDATE unified_ai_memory SET tenant_id = $2 WHERE id = $1", [moving, t2]);
+    await pg.sql("UPDATE unified_ai_memory SET expires_at = now() - interval '1 second' WHERE id = $1", [expiring]);
+    await pg.sql("UPDATE unified_ai_memory SET archived = true WHERE id = $1", [archiving]);
+    await pg.sql("UPDATE unified_ai_memory SET tenant_id = $2 WHERE id = $1", [incoming, t1]);
+    await eventually(async () => expect(localIds(m)).toEqual(await allowed()));
+    for (const gone of [moving, expiring, archiving]) expect(localIds(m).has(gone!)).toBe(false);
+    expect(localIds(m).has(incoming)).toBe(true);
+    const foreign = m["store"]!.db.prepare("SELECT count(*) AS n FROM unified_ai_memory WHERE tenant_id IS NOT NULL AND tenant_id <> ?").get(t1) as { n: number };
+    expect(foreign.n).toBe(0);
+    expect((await m.verify()).identical).toBe(true);
+  });
+
+  test("A row whose expires_at passes with no change on the master is swept from the replica at the next pull.", async ({ pg, replica }) => {
+    const m = replica();
+    await m.start();
+    await eventually(() => expect(m.state()).toBe("idle"));
+    const id = await insertOne(pg, { expires: new Date(Date.now() + 1500).toISOString() });
+    await eventually(() => expect(localRow(m, id)).toBeDefined());
+    await new Promise((r) => setTimeout(r, 1600)); // the expiry time itself must pass; nothing else changes
+    const r = await m.forceSync();
+    expect(r.success).toBe(true);
+    expect(localRow(m, id)).toBeUndefined();
+  });
+
+  test("A new master epoch makes the replica copy the table anew, dropping rows that vanished without a changelog entry.", async ({ pg, replica }) => {
+    const m = replica();
+    await m.start();
+    await eventually(() => expect(m.state()).toBe("idle"));
+    const id = await insertOne(pg);
+    await eventually(() => expect(localRow(m, id)).toBeDefined());
+    // Deleted behind the triggers' back (as a restore or a replication-role session would).
+    const c = await pg.client();
+    await c.query("SET session_replication_role = replica");
+    await c.query("DELETE FROM unified_ai_memory WHERE id = $1", [id]);
+    await c.query("UPDATE embedded_memory.meta SET value = gen_random_uuid()::text WHERE key = 'epoch'");
+    await c.end();
+    const before = m.stats().cursor.epoch;
+    await m.forceSync();
+    await eventually(() => expect(m.state()).toBe("idle"));
+    expect(m.stats().cursor.epoch).not.toBe(before);
+    expect(localRow(m, id)).toBeUndefined();
+    expect((await m.verify()).identical).toBe(true);
+  });
+
+  test("TRUNCATE on the master empties the replica through a new epoch.", async ({ pg, replica }) => {
+    const m = replica();
+    await seedMemories(pg, 20);
+    await m.start();
+    await eventually(() => expect(m.state()).toBe("idle"));
+    expect(m.stats().total_memories).toBeGreaterThan(0);
+    await pg.sql("TRUNCATE unified_ai_memory");
+    await eventually(() => expect(m.stats().total_memories).toBe(0));
+    expect(await memoryCount(pg)).toBe(0);
+  });
+});
+
+describe("master tables of other shapes", () => {
+  test("A schema-qualified table with text content and double precision[] embeddings replicates, and its extra columns are left alone.", async ({ pg, replica }) => {
+    await pg.sql(`CREATE SCHEMA IF NOT EXISTS agents;
+      CREATE TABLE agents.memories (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), memory_type text NOT NULL, content text NOT NULL,
+        importance_score double precision, embedding double precision[], created_at timestamptz DEFAULT now(), private_note text)`);
+    await pg.sql("INSERT INTO agents.memories (memory_type, content, importance_score, embedding, private_note) SELECT 'episodic', 'plain text ' || i, 0.5, ARRAY[i, 0.5], 'x' FROM generate_series(1, 30) i");
+    const m = replica({ memoryTable: "agents.memories" });
+    await m.syncOnce();
+    expect(m.stats().total_memories).toBe(30);
+    const cols = (await pg.sql<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_schema = 'agents' AND table_name = 'memories' ORDER BY ordinal_position")).map((r) => r.column_name);
+    expect(cols).toEqual(["id", "memory_type", "content", "importance_score", "embedding", "created_at", "private_note"]);
+    const one = m["store"]!.db.prepare("SELECT content, embedding FROM unified_ai_memory LIMIT 1").get() as { content: string; embedding: Buffer };
+    expect(one.content).toMatch(/^plain text \d+$/);
+    expect(one.embedding.length).toBe(8);
+    await pg.sql("UPDATE agents.memories SET content = 'edited' WHERE content = 'plain text 7'");
+    await m.syncOnce();
+    expect((await m.verify()).identical).toBe(true);
   });
 });

@@ -115,6 +115,9 @@ export function masterLayer(options: MasterOptions): Layer.Layer<Master> {
           });
           // An idle client whose server went away emits here; without a listener it would crash the process.
           p.on("error", (err) => log.warn({ err: classifyMasterError(err) }, "idle master connection lost"));
+          // A checked-out client's errors surface through its failing query; this listener
+          // (once per connection) only keeps an 'error' event from crashing the process.
+          p.on("connect", (client) => client.on("error", () => undefined));
           return p;
         }),
         (p) => Effect.promise(() => p.end().catch(() => undefined)),
@@ -129,16 +132,14 @@ export function masterLayer(options: MasterOptions): Layer.Layer<Master> {
       const withClient = <A, E>(use: (client: MasterClient) => Effect.Effect<A, E>) =>
         Effect.acquireUseRelease(
           Effect.tryPromise({ try: () => pool.connect(), catch: classifyMasterError }),
-          (client) => {
-            client.on("error", () => undefined); // surfaced through the failing query instead
-            return use({
+          (client) =>
+            use({
               query: <R,>(text: string, values?: readonly unknown[]) =>
                 Effect.tryPromise({
                   try: () => client.query(toQueryConfig(text, values)) as unknown as Promise<pg.QueryResult<R & pg.QueryResultRow>>,
                   catch: classifyMasterError,
                 }).pipe(Effect.map((r) => ({ rows: r.rows as R[], rowCount: r.rowCount ?? 0 }))),
-            });
-          },
+            }),
           // A connection that failed or was interrupted mid-transaction is not reused.
           (client, exit) => Effect.sync(() => client.release(exit._tag === "Failure" ? true : undefined)),
         );

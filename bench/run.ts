@@ -1,0 +1,232 @@
+/**
+ * Sync benchmark (`npm run bench`): commit → visible latency of a running replica, and the
+ * initial snapshot's throughput against a bare pg → SQLite pipeline, on an embedded
+ * Postgres started (and destroyed) here. Prints a table; writes bench/results/sync.json.
+ *
+ * Environment (all optional):
+ *   BENCH_ROWS=100000     rows seeded for the snapshot runs
+ *   BENCH_DIM=384         embedding dimensions of the seeded rows
+ *   BENCH_COMMITS=500     measured single-row commits for the latency test
+ *   BENCH_WARMUP=20       unmeasured commits before them
+ *   BENCH_TIMEOUT_MS=5000 per-commit visibility timeout
+ *   BENCH_RUNS=3          snapshot runs of each kind (alternating bare, replica, …)
+ *   BENCH_CHUNK=2000      keyset page size for both snapshot pipelines
+ *   BENCH_ONLY=latency|snapshot   run one part only
+ *   BENCH_OUT=path        where the JSON goes (default bench/results/sync.json)
+ */
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { makeConfig } from "../src/config.ts";
+import { EmbeddedMemory } from "../src/embeddedMemory.ts";
+import { createLogger } from "../src/services/logger.ts";
+import { createTestPostgres, type TestPostgres } from "../test/support/postgres.ts";
+import { measureCommitLatency, type LatencyResult } from "./latency.ts";
+import { runSnapshot, seed, tableQueries, type SnapshotKind, type SnapshotRun } from "./snapshot.ts";
+import { MB, median, round, table } from "./util.ts";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+function envInt(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const n = Number(raw.replace(/_/g, ""));
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number ≥ ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+const opts = {
+  rows: envInt("BENCH_ROWS", 100_000),
+  dim: envInt("BENCH_DIM", 384),
+  commits: envInt("BENCH_COMMITS", 500),
+  warmup: envInt("BENCH_WARMUP", 20, 0),
+  timeoutMs: envInt("BENCH_TIMEOUT_MS", 5_000),
+  runs: envInt("BENCH_RUNS", 3),
+  chunkRows: envInt("BENCH_CHUNK", 2_000),
+  only: process.env.BENCH_ONLY?.trim() || undefined,
+  out: process.env.BENCH_OUT?.trim() || path.join(here, "results", "sync.json"),
+};
+if (opts.only && opts.only !== "latency" && opts.only !== "snapshot") throw new Error(`BENCH_ONLY must be latency or snapshot, got ${opts.only}`);
+
+const TARGETS = { latencyP50Ms: 10, latencyP99Ms: 100, snapshotRatio: 0.5 };
+const say = (s: string) => process.stderr.write(`${s}\n`);
+const mark = (ok: boolean) => (ok ? "ok" : "MISSED");
+
+interface SnapshotSummary {
+  readonly runs: SnapshotRun[];
+  readonly seedMs: number;
+  readonly medianRowsPerSec: Record<SnapshotKind, number>;
+  readonly medianMs: Record<SnapshotKind, number>;
+  readonly medianCpuMs: Record<SnapshotKind, number>;
+  readonly maxPeakRssMB: Record<SnapshotKind, number>;
+  readonly ratioReplicaOverBare: number;
+}
+
+async function main(): Promise<void> {
+  const dir = mkdtempSync(path.join(os.tmpdir(), "em-bench-"));
+  let pg: TestPostgres | undefined;
+  let interrupted = false;
+  const onSignal = () => {
+    if (interrupted) return;
+    interrupted = true;
+    say("interrupted: cleaning up");
+    void (pg?.destroy() ?? Promise.resolve())
+      .catch(() => undefined)
+      .finally(() => {
+        rmSync(dir, { recursive: true, force: true });
+        process.exit(130);
+      });
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+
+  const started = Date.now();
+  let latency: LatencyResult | undefined;
+  let snapshot: SnapshotSummary | undefined;
+  try {
+    say(`starting embedded Postgres…`);
+    pg = await createTestPostgres();
+    const pgVersion = (await pg.sql<{ v: string }>("SELECT current_setting('server_version') AS v"))[0]!.v;
+    say(`  Postgres ${pgVersion} on 127.0.0.1:${pg.port}`);
+
+    // The latency replica's start() installs the master objects (AUTO_MIGRATE defaults on).
+    if (opts.only !== "snapshot") {
+      say(`commit → visible latency (${opts.warmup} warm-up + ${opts.commits} commits)…`);
+      latency = await measureCommitLatency(pg, dir, { ...opts, embeddingDim: opts.dim }, say);
+    }
+
+    if (opts.only !== "latency") {
+      if (!latency) {
+        // Objects come from a replica's connect; a throwaway one installs them.
+        const m = new EmbeddedMemory(makeConfig({ databaseUrl: pg.url, localPath: path.join(dir, "install.db"), logLevel: "silent" }), {
+          logger: createLogger({ level: "silent" }),
+        });
+        await m.syncOnce();
+        await m.close();
+      }
+      await pg.sql("TRUNCATE unified_ai_memory");
+      say(`seeding ${opts.rows} rows × ${opts.dim}-dim embeddings…`);
+      const seedMs = await seed(pg, opts.rows, opts.dim, say);
+      say(`  seeded in ${round(seedMs / 1000, 1)} s`);
+      const tq = await tableQueries(pg);
+      const runs: SnapshotRun[] = [];
+      for (let i = 1; i <= opts.runs; i++) {
+        for (const kind of ["bare", "replica"] as const) {
+          const r = await runSnapshot(kind, i, pg, tq, dir, opts);
+          runs.push(r);
+          say(`  ${kind} #${i}: ${r.rowsPerSec} rows/s (${round(r.ms / 1000, 2)} s, cpu ${round(r.cpuMs / 1000, 2)} s, peak RSS ${r.memory.peakMB} MB)`);
+        }
+      }
+      const of = (kind: SnapshotKind) => runs.filter((r) => r.kind === kind);
+      const medianRowsPerSec = { bare: Math.round(median(of("bare").map((r) => r.rowsPerSec))), replica: Math.round(median(of("replica").map((r) => r.rowsPerSec))) };
+      snapshot = {
+        runs,
+        seedMs: round(seedMs, 0),
+        medianRowsPerSec,
+        medianMs: { bare: round(median(of("bare").map((r) => r.ms)), 1), replica: round(median(of("replica").map((r) => r.ms)), 1) },
+        medianCpuMs: { bare: round(median(of("bare").map((r) => r.cpuMs)), 0), replica: round(median(of("replica").map((r) => r.cpuMs)), 0) },
+        maxPeakRssMB: { bare: Math.max(...of("bare").map((r) => r.memory.peakMB)), replica: Math.max(...of("replica").map((r) => r.memory.peakMB)) },
+        ratioReplicaOverBare: round(medianRowsPerSec.replica / medianRowsPerSec.bare, 3),
+      };
+    }
+  } finally {
+    say("stopping Postgres…");
+    await pg?.destroy().catch((e) => say(`  destroy failed: ${(e as Error).message}`));
+    rmSync(dir, { recursive: true, force: true });
+    process.off("SIGINT", onSignal);
+    process.off("SIGTERM", onSignal);
+  }
+
+  const cpus = os.cpus();
+  const machine = {
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? "unknown",
+    totalMemMB: Math.round(os.totalmem() / MB),
+    date: new Date().toISOString(),
+  };
+  const processMaxRssMB = round(process.resourceUsage().maxRSS / 1024, 1); // maxRSS is in KiB
+  const wallS = round((Date.now() - started) / 1000, 1);
+
+  const lines: string[] = [];
+  lines.push(`embedded-memory sync benchmark — ${machine.date}`);
+  lines.push(`node ${machine.node}, ${machine.cpus} × ${machine.cpuModel}, ${machine.totalMemMB} MB RAM, ${machine.platform}`);
+  if (latency) {
+    const v = latency.visibleMs;
+    lines.push("");
+    lines.push(`Commit → visible in replica file (${latency.commits} single-row commits, ${latency.warmupCommits} warm-up, ${latency.timeouts} timeouts, ${latency.pulls} pulls)`);
+    lines.push(
+      table(
+        ["ms", "p50", "p90", "p99", "max", "mean", "target"],
+        [
+          ["commit → visible", v.p50, v.p90, v.p99, v.max, v.mean, `p50 ≤ ${TARGETS.latencyP50Ms} ${mark(v.p50 <= TARGETS.latencyP50Ms)}, p99 ≤ ${TARGETS.latencyP99Ms} ${mark(v.p99 <= TARGETS.latencyP99Ms)}`],
+          ["commit → pull starts", latency.pullStartMs.p50, latency.pullStartMs.p90, latency.pullStartMs.p99, latency.pullStartMs.max, latency.pullStartMs.mean, ""],
+          ["INSERT round trip", latency.insertMs.p50, latency.insertMs.p90, latency.insertMs.p99, latency.insertMs.max, latency.insertMs.mean, ""],
+        ],
+      ),
+    );
+  }
+  if (snapshot) {
+    lines.push("");
+    lines.push(`Initial snapshot: ${opts.rows} rows × ${opts.dim}-dim real[] (pages of ${opts.chunkRows}; seeding took ${round(snapshot.seedMs / 1000, 1)} s)`);
+    lines.push(
+      table(
+        ["run", "rows/s", "time s", "cpu s", "RSS start MB", "RSS peak MB", "peak 1st half", "peak 2nd half", "heap peak MB", "file MB"],
+        snapshot.runs.map((r) => [
+          `${r.kind} #${r.iteration}`,
+          r.rowsPerSec,
+          round(r.ms / 1000, 2),
+          round(r.cpuMs / 1000, 2),
+          r.memory.startMB,
+          r.memory.peakMB,
+          r.memory.peakFirstHalfMB,
+          r.memory.peakSecondHalfMB,
+          r.memory.peakHeapUsedMB,
+          r.fileMB,
+        ]),
+      ),
+    );
+    lines.push("");
+    lines.push(
+      table(
+        ["median", "rows/s", "time s", "cpu s", "max RSS peak MB"],
+        (["bare", "replica"] as const).map((k) => [k, snapshot!.medianRowsPerSec[k], round(snapshot!.medianMs[k] / 1000, 2), round(snapshot!.medianCpuMs[k] / 1000, 2), snapshot!.maxPeakRssMB[k]]),
+      ),
+    );
+    lines.push(`replica / bare throughput: ${snapshot.ratioReplicaOverBare} (target ≥ ${TARGETS.snapshotRatio}: ${mark(snapshot.ratioReplicaOverBare >= TARGETS.snapshotRatio)})`);
+  }
+  lines.push("");
+  lines.push(`process maxRSS (whole run, incl. seeding and latency test): ${processMaxRssMB} MB; wall ${wallS} s`);
+  process.stdout.write(`${lines.join("\n")}\n`);
+
+  const result = {
+    benchmark: "embedded-memory sync",
+    machine,
+    options: { ...opts, out: undefined },
+    targets: TARGETS,
+    latency: latency ? { ...latency, meetsTargets: latency.timeouts === 0 && latency.visibleMs.p50 <= TARGETS.latencyP50Ms && latency.visibleMs.p99 <= TARGETS.latencyP99Ms } : null,
+    snapshot: snapshot
+      ? {
+          ...snapshot,
+          meetsTarget: snapshot.ratioReplicaOverBare >= TARGETS.snapshotRatio,
+          notes: [
+            "bare: one pg.Client, the replica's own SELECT (TableQueries.snapshotChunk) with rowTypes, sequential pages, plain SQLite table (id TEXT PRIMARY KEY, no other index), WAL + synchronous=NORMAL, one prepared INSERT, one transaction per page",
+            "replica: new EmbeddedMemory on a fresh file, await syncOnce() (connect + snapshot + first pull), then close()",
+            "times include opening the file, connecting and closing; memory sampled every 50 ms after a full GC",
+          ],
+        }
+      : null,
+    processMaxRssMB,
+    wallS,
+  };
+  mkdirSync(path.dirname(opts.out), { recursive: true });
+  writeFileSync(opts.out, `${JSON.stringify(result, null, 2)}\n`);
+  say(`wrote ${path.relative(process.cwd(), opts.out)}`);
+}
+
+main().catch((e) => {
+  say(`bench failed: ${(e as Error).stack ?? e}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,172 @@
+/**
+ * Snapshot throughput: the replica's initial copy (`syncOnce` on a fresh file) against a
+ * "bare pipeline" that reads the same rows with the same SELECT (keyset pages, `real[]`
+ * parsed by the same `rowTypes`) and writes them with one prepared INSERT per row, one
+ * transaction per page, into a plain SQLite table.
+ */
+import { rmSync, statSync } from "node:fs";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import Database from "better-sqlite3";
+import { makeConfig } from "../src/config.ts";
+import { EmbeddedMemory } from "../src/embeddedMemory.ts";
+import { createLogger } from "../src/services/logger.ts";
+import { rowTypes } from "../src/services/Master.ts";
+import { TableQueries, introspectColumnsSql, qualified, type MasterColumn } from "../src/services/masterSql.ts";
+import { memoryTableDescriptor, type ColumnKind, type Row } from "../src/services/tableDescriptor.ts";
+import type { TestPostgres } from "../test/support/postgres.ts";
+import { seedMemories } from "../test/support/seed.ts";
+import { MB, fullGc, round, sampleMemory, type RssReport } from "./util.ts";
+
+export type SnapshotKind = "bare" | "replica";
+
+export interface SnapshotRun {
+  readonly kind: SnapshotKind;
+  readonly iteration: number;
+  readonly rows: number;
+  readonly ms: number;
+  readonly rowsPerSec: number;
+  /** CPU this process spent (user + system) during the run. */
+  readonly cpuMs: number;
+  readonly fileMB: number;
+  readonly memory: RssReport;
+}
+
+const TABLE = "unified_ai_memory";
+
+/** Seeds `rows` memories with `dim`-dimensional embeddings in chunks (generate_series on the server). */
+export async function seed(pg: TestPostgres, rows: number, dim: number, say: (s: string) => void): Promise<number> {
+  const started = performance.now();
+  const chunk = 10_000;
+  for (let start = 1; start <= rows; start += chunk) {
+    await seedMemories(pg, Math.min(chunk, rows - start + 1), { embeddingDim: dim, startAt: start });
+    say(`  seeded ${Math.min(rows, start + chunk - 1)}/${rows}`);
+  }
+  // Hint bits, visibility map and statistics set once, so no run pays for them.
+  await pg.sql(`VACUUM (ANALYZE) ${TABLE}`);
+  return performance.now() - started;
+}
+
+const SQLITE_TYPE: Record<ColumnKind, string> = {
+  uuid: "TEXT",
+  text: "TEXT",
+  json: "TEXT",
+  textArray: "TEXT",
+  real: "REAL",
+  int: "INTEGER",
+  timestamp: "TEXT",
+  bool: "INTEGER",
+  vector: "BLOB",
+};
+
+export async function tableQueries(pg: TestPostgres): Promise<TableQueries> {
+  const cols = await pg.sql<MasterColumn>(introspectColumnsSql, [qualified(TABLE)]);
+  return new TableQueries(memoryTableDescriptor(TABLE), cols, undefined);
+}
+
+const removeDb = (file: string) => {
+  for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
+};
+
+const fileSizeMB = (file: string) => {
+  let total = 0;
+  for (const f of [file, `${file}-wal`]) {
+    try {
+      total += statSync(f).size;
+    } catch {
+      /* absent */
+    }
+  }
+  return round(total / MB, 1);
+};
+
+/** The baseline: sequential keyset pages → one prepared INSERT, one transaction per page. */
+async function barePipeline(pg: TestPostgres, tq: TableQueries, file: string, chunkRows: number, onProgress: (rows: number) => void): Promise<number> {
+  const client = await pg.client();
+  const db = new Database(file);
+  try {
+    db.pragma("journal_mode = WAL");
+    db.pragma("synchronous = NORMAL"); // what the replica file uses
+    const cols = tq.present;
+    const key = tq.descriptor.key;
+    db.exec(`CREATE TABLE ${TABLE} (${cols.map((c) => `"${c.name}" ${SQLITE_TYPE[c.kind]}${c.name === key ? " PRIMARY KEY" : ""}`).join(", ")})`);
+    const insert = db.prepare(`INSERT INTO ${TABLE} (${cols.map((c) => `"${c.name}"`).join(", ")}) VALUES (${cols.map(() => "?").join(", ")})`);
+    const values = new Array<unknown>(cols.length);
+    const writePage = db.transaction((rows: readonly Row[]) => {
+      for (const row of rows) {
+        for (let i = 0; i < cols.length; i++) values[i] = row[cols[i]!.name] ?? null;
+        insert.run(values);
+      }
+    });
+    let after: string | null = null;
+    let copied = 0;
+    for (;;) {
+      const { text, values: params } = tq.snapshotChunk(after, chunkRows);
+      const { rows } = await client.query<Row>({ text, values: params, types: rowTypes });
+      writePage(rows);
+      copied += rows.length;
+      onProgress(copied);
+      if (rows.length < chunkRows) break;
+      after = String(rows[rows.length - 1]![key]);
+    }
+    return copied;
+  } finally {
+    db.close();
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function replicaSnapshot(pg: TestPostgres, file: string, chunkRows: number, onProgress: (rows: number) => void): Promise<number> {
+  const config = makeConfig({ databaseUrl: pg.url, localPath: file, syncIntervalMs: 3_600_000, logLevel: "silent", snapshotChunkRows: chunkRows });
+  const m = new EmbeddedMemory(config, { logger: createLogger({ level: "silent" }) });
+  try {
+    const r = await m.syncOnce({ onProgress });
+    return r.total_memories;
+  } finally {
+    await m.close();
+  }
+}
+
+export async function runSnapshot(
+  kind: SnapshotKind,
+  iteration: number,
+  pg: TestPostgres,
+  tq: TableQueries,
+  dir: string,
+  o: { rows: number; chunkRows: number },
+): Promise<SnapshotRun> {
+  const file = path.join(dir, `${kind}-${iteration}.db`);
+  removeDb(file);
+  fullGc();
+  const mem = sampleMemory(50);
+  let halfMarked = false;
+  const onProgress = (n: number) => {
+    if (!halfMarked && n >= o.rows / 2) {
+      halfMarked = true;
+      mem.half();
+    }
+  };
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  let rows: number;
+  let ms: number;
+  let cpuMs: number;
+  let memory: RssReport;
+  try {
+    rows = kind === "bare" ? await barePipeline(pg, tq, file, o.chunkRows, onProgress) : await replicaSnapshot(pg, file, o.chunkRows, onProgress);
+  } finally {
+    ms = performance.now() - t0;
+    const cpu = process.cpuUsage(cpu0);
+    cpuMs = (cpu.user + cpu.system) / 1000;
+    memory = mem.stop();
+  }
+  // Both timings include opening the file, connecting, and closing everything again.
+  const fileMB = fileSizeMB(file);
+  if (rows !== o.rows) throw new Error(`${kind} run ${iteration} copied ${rows} rows, expected ${o.rows}`);
+  const check = new Database(file, { readonly: true });
+  const local = (check.prepare(`SELECT count(*) FROM ${TABLE} WHERE embedding IS NOT NULL AND length(embedding) > 0`).pluck().get() as number) ?? 0;
+  check.close();
+  if (local !== o.rows) throw new Error(`${kind} run ${iteration}: the file holds ${local} rows with embeddings, expected ${o.rows}`);
+  removeDb(file);
+  return { kind, iteration, rows, ms: round(ms, 1), rowsPerSec: Math.round(rows / (ms / 1000)), cpuMs: round(cpuMs, 0), fileMB, memory };
+}

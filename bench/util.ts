@@ -1,0 +1,131 @@
+/** Small helpers shared by the sync benchmarks: statistics, memory sampling, GC, waiting. */
+import v8 from "node:v8";
+import vm from "node:vm";
+import { setImmediate as immediate } from "node:timers/promises";
+
+export const MB = 1024 * 1024;
+export const round = (n: number, digits = 2): number => Math.round(n * 10 ** digits) / 10 ** digits;
+
+export interface Distribution {
+  readonly n: number;
+  readonly min: number;
+  readonly p50: number;
+  readonly p90: number;
+  readonly p99: number;
+  readonly max: number;
+  readonly mean: number;
+}
+
+/** Nearest-rank percentile of an ascending array. */
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+export function distribution(values: readonly number[]): Distribution {
+  const s = [...values].sort((a, b) => a - b);
+  const mean = s.reduce((a, b) => a + b, 0) / (s.length || 1);
+  return {
+    n: s.length,
+    min: round(s[0] ?? NaN, 3),
+    p50: round(percentile(s, 50), 3),
+    p90: round(percentile(s, 90), 3),
+    p99: round(percentile(s, 99), 3),
+    max: round(s[s.length - 1] ?? NaN, 3),
+    mean: round(mean, 3),
+  };
+}
+
+export const median = (values: readonly number[]): number => {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
+
+/** A full GC (the flag is turned on at run time, so `npm run bench` needs no node flags). */
+let gcFn: (() => void) | undefined;
+export function fullGc(): void {
+  if (!gcFn) {
+    v8.setFlagsFromString("--expose-gc");
+    gcFn = vm.runInNewContext("gc") as () => void;
+  }
+  gcFn();
+  gcFn();
+}
+
+export interface RssReport {
+  /** RSS when sampling started (after a full GC). */
+  readonly startMB: number;
+  /** Highest sampled RSS. */
+  readonly peakMB: number;
+  /** Highest sampled RSS while the first / second half of the rows were being copied. */
+  readonly peakFirstHalfMB: number;
+  readonly peakSecondHalfMB: number;
+  /** Highest sampled V8 heap in use. */
+  readonly peakHeapUsedMB: number;
+  /** Highest sampled memory held outside the V8 heap by Buffers/ArrayBuffers. */
+  readonly peakArrayBuffersMB: number;
+  readonly samples: number;
+}
+
+/** Samples process memory every `intervalMs` until `stop()`; `half()` marks the run's midpoint. */
+export function sampleMemory(intervalMs = 50) {
+  let peak = 0;
+  let firstHalf = 0;
+  let secondHalf = 0;
+  let heap = 0;
+  let buffers = 0;
+  let samples = 0;
+  let inSecondHalf = false;
+  const start = process.memoryUsage().rss;
+  const take = () => {
+    const m = process.memoryUsage();
+    samples++;
+    peak = Math.max(peak, m.rss);
+    if (inSecondHalf) secondHalf = Math.max(secondHalf, m.rss);
+    else firstHalf = Math.max(firstHalf, m.rss);
+    heap = Math.max(heap, m.heapUsed);
+    buffers = Math.max(buffers, m.arrayBuffers);
+  };
+  take();
+  const timer = setInterval(take, intervalMs);
+  return {
+    half: () => {
+      take();
+      inSecondHalf = true;
+    },
+    stop: (): RssReport => {
+      take();
+      clearInterval(timer);
+      return {
+        startMB: round(start / MB, 1),
+        peakMB: round(peak / MB, 1),
+        peakFirstHalfMB: round(firstHalf / MB, 1),
+        peakSecondHalfMB: round(secondHalf / MB, 1),
+        peakHeapUsedMB: round(heap / MB, 1),
+        peakArrayBuffersMB: round(buffers / MB, 1),
+        samples,
+      };
+    },
+  };
+}
+
+/** Polls `check` (yielding to the event loop between tries) until it is true or `timeoutMs` passes. */
+export async function waitFor(what: string, check: () => boolean, timeoutMs = 30_000, intervalMs = 10): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export { immediate };
+
+/** Left/right-aligned text table. */
+export function table(headers: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+  const cells = [headers, ...rows].map((r) => r.map((c) => String(c)));
+  const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i]?.length ?? 0)));
+  const line = (r: readonly string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
+  return [line(cells[0]!), widths.map((w) => "-".repeat(w)).join("  "), ...cells.slice(1).map(line)].join("\n");
+}

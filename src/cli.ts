@@ -1,0 +1,181 @@
+/**
+ * The command line: the only place that reads argv and the environment, and the only one
+ * that handles signals. Exit codes: 0 ok, 1 failed (or: replica differs), 2 bad usage or
+ * configuration.
+ */
+import { ConfigError, ENV_VARS, loadConfig, scrub, secretsOf, type Config, type Env } from "./config.ts";
+import { createLogger, type Logger } from "./services/logger.ts";
+import { EmbeddedMemory } from "./embeddedMemory.ts";
+import { runMigrate } from "./cli/migrate.ts";
+import { printStats } from "./cli/stats.ts";
+import { runServe } from "./cli/serve.ts";
+import { progressReporter } from "./cli/progress.ts";
+
+const HELP: Record<string, string> = {
+  "": `embedded-memory — a local SQLite replica of the agents' memory table in Postgres
+
+Usage: embedded-memory <command> [flags]
+
+Commands:
+  migrate [--print]            install (or print) the master objects, idempotently
+  serve                        sync and serve HTTP until SIGINT/SIGTERM
+  sync [--full] [--json]       one-shot: connect, pull until caught up, exit
+  stats [--json]               the replica's stats, from the local file
+  verify [--json] [--repair]   compare master and replica row by row (exit 1 if different)
+
+Every setting is an environment variable and also a flag: DATABASE_URL is --database-url,
+SYNC_INTERVAL_MS is --sync-interval-ms, and so on (see README.md, Configuration).
+Run 'embedded-memory <command> --help' for one command.`,
+  migrate: "embedded-memory migrate [--print]\n  Installs the embedded_memory schema, changelog and triggers on the master (and the memory\n  table when it is missing). Idempotent. --print shows the SQL instead of running it.",
+  serve: "embedded-memory serve\n  Syncs the replica and serves HTTP on HOST:PORT until SIGINT/SIGTERM, then shuts down gracefully.",
+  sync: "embedded-memory sync [--full] [--json]\n  One-shot sync: copy the table if the replica has no complete copy (or with --full), then\n  pull every change; exit 0 when caught up, 1 on failure. --json prints {applied, total_memories, duration_ms}.",
+  stats: "embedded-memory stats [--json]\n  Prints the /memory/stats object, read from the local replica file (no master needed).",
+  verify: "embedded-memory verify [--json] [--repair]\n  Compares the master's replicated rows with the replica's (count and per-row content hash).\n  Exit 0 identical, 1 different. --repair applies the master's state where they differ.",
+};
+
+const COMMAND_FLAGS: Record<string, readonly string[]> = {
+  migrate: ["print"],
+  serve: [],
+  sync: ["full", "json"],
+  stats: ["json"],
+  verify: ["json", "repair"],
+};
+
+export interface ParsedArgs {
+  readonly command: string;
+  readonly positional: string[];
+  readonly switches: Set<string>;
+  readonly env: Record<string, string>;
+}
+
+export class UsageError extends Error {}
+
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const byFlag = new Map(ENV_VARS.map((v) => [v.toLowerCase().replace(/_/g, "-"), v]));
+  byFlag.set("path", "EMBEDDED_MEMORY_PATH");
+  const positional: string[] = [];
+  const switches = new Set<string>();
+  const env: Record<string, string> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith("--")) {
+      positional.push(arg);
+      continue;
+    }
+    const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
+    const variable = byFlag.get(name);
+    if (variable) {
+      const value = inline ?? argv[++i];
+      if (value === undefined) throw new UsageError(`--${name} needs a value`);
+      env[variable] = value;
+    } else if (inline === undefined) switches.add(name);
+    else throw new UsageError(`unknown flag --${name}`);
+  }
+  const [command = "", ...rest] = positional;
+  return { command, positional: rest, switches, env };
+}
+
+interface Io {
+  readonly out: (text: string) => void;
+  readonly err: (text: string) => void;
+}
+
+const defaultIo: Io = { out: (t) => process.stdout.write(`${t}\n`), err: (t) => process.stderr.write(`${t}\n`) };
+
+export async function main(argv: readonly string[], processEnv: Env, io: Io = defaultIo): Promise<number> {
+  let args: ParsedArgs;
+  try {
+    args = parseArgs(argv);
+  } catch (e) {
+    io.err(`error: ${(e as Error).message}\n\n${HELP[""]}`);
+    return 2;
+  }
+  const { command, switches } = args;
+  if (command === "" || command === "help") {
+    io.out(HELP[""]!);
+    return command === "" && !switches.has("help") ? 2 : 0;
+  }
+  if (!(command in COMMAND_FLAGS)) {
+    io.err(`error: unknown command '${command}'\n\n${HELP[""]}`);
+    return 2;
+  }
+  if (switches.has("help")) {
+    io.out(HELP[command]!);
+    return 0;
+  }
+  const unknown = [...switches].filter((s) => !COMMAND_FLAGS[command]!.includes(s));
+  if (unknown.length) {
+    io.err(`error: ${command} does not take --${unknown.join(", --")}\n\n${HELP[command]}`);
+    return 2;
+  }
+
+  let config: Config;
+  try {
+    config = loadConfig({ ...processEnv, ...args.env });
+    if (!config.databaseUrl && command !== "stats" && !(command === "migrate" && switches.has("print"))) {
+      throw new ConfigError("DATABASE_URL", "is not set; give the master Postgres URL (postgres://user:password@host:port/database)");
+    }
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      io.err(`error: ${e.message}`);
+      return 2;
+    }
+    throw e;
+  }
+
+  const secrets = secretsOf(config);
+  const logger = createLogger({ level: config.logLevel, secrets });
+  try {
+    return await runCommand(command, switches, config, logger, io);
+  } catch (e) {
+    const message = scrub(e instanceof Error ? e.message : String(e), secrets);
+    io.err(`error: ${message}`);
+    logger.debug({ err: e }, "command failed");
+    return 1;
+  }
+}
+
+async function runCommand(command: string, switches: Set<string>, config: Config, logger: Logger, io: Io): Promise<number> {
+  const json = switches.has("json");
+  switch (command) {
+    case "migrate":
+      return runMigrate(config, logger, switches.has("print"), io.out);
+    case "stats":
+      return printStats(config, json, io.out);
+    case "serve":
+      return runServe(config, logger);
+    case "sync": {
+      const memory = new EmbeddedMemory(config, { logger });
+      const progress = json ? undefined : progressReporter("copying");
+      try {
+        const r = await memory.syncOnce({ full: switches.has("full"), onProgress: progress?.update });
+        progress?.done();
+        io.out(json ? JSON.stringify(r) : `synced: ${r.applied} rows applied, ${r.total_memories} memories in the replica (${r.duration_ms} ms)`);
+        return 0;
+      } finally {
+        progress?.done();
+        await memory.stop();
+      }
+    }
+    case "verify": {
+      const memory = new EmbeddedMemory(config, { logger });
+      try {
+        let r = await memory.verify({ repair: switches.has("repair") });
+        // After a repair, check again: the answer is about the replica as it is now.
+        if (r.repaired > 0) r = { ...(await memory.verify()), repaired: r.repaired };
+        if (json) io.out(JSON.stringify(r));
+        else {
+          io.out(`master: ${r.master_count} rows, replica: ${r.replica_count} rows — ${r.identical ? "identical" : "DIFFERENT"}`);
+          for (const [label, ids] of [["missing in replica", r.missing], ["extra in replica", r.extra], ["different", r.different]] as const) {
+            if (ids.length) io.out(`  ${label}: ${ids.join(", ")}`);
+          }
+          if (r.repaired) io.out(`repaired ${r.repaired} rows`);
+        }
+        return r.identical ? 0 : 1;
+      } finally {
+        await memory.stop();
+      }
+    }
+  }
+  return 2;
+}

@@ -1,0 +1,31 @@
+/** `migrate [--print]`: installs (or prints) the master objects. */
+import * as Effect from "effect/Effect";
+import type { Config } from "../config.ts";
+import type { Logger } from "../services/logger.ts";
+import { Master, masterLayer } from "../services/Master.ts";
+import { checkObjects, installObjects, introspectColumns } from "../services/masterObjects.ts";
+import { installStatements, type MasterColumn } from "../services/masterSql.ts";
+import { memoryTableDescriptor } from "../services/tableDescriptor.ts";
+
+export async function runMigrate(config: Config, logger: Logger, print: boolean, out: (t: string) => void): Promise<number> {
+  const d = memoryTableDescriptor(config.memoryTable);
+  const withMaster = <A, E>(f: (master: typeof Master.Service) => Effect.Effect<A, E>) =>
+    Effect.runPromise(
+      Effect.gen(function* () {
+        return yield* f(yield* Master);
+      }).pipe(Effect.provide(masterLayer({ databaseUrl: config.databaseUrl!, connectTimeoutMs: config.connectTimeoutMs, logger }))),
+    );
+
+  if (print) {
+    // With a reachable master the triggers match its real columns; offline, the reference shape.
+    let columns: MasterColumn[] | undefined;
+    if (config.databaseUrl) columns = await withMaster((m) => introspectColumns(m, d)).catch(() => undefined);
+    const statements = installStatements(d, columns && columns.length ? columns : undefined);
+    out(["BEGIN", ...statements, "COMMIT"].map((s) => `${s};`).join("\n\n"));
+    return 0;
+  }
+  const status = await withMaster((m) => Effect.andThen(installObjects(m, d), checkObjects(m, d)));
+  if (!status.installed) throw new Error("migrate ran but the objects are still incomplete");
+  out(`master objects installed for ${d.masterTable} (schema embedded_memory); running it again changes nothing`);
+  return 0;
+}

@@ -1,0 +1,33 @@
+/** `serve`: sync + HTTP until SIGINT/SIGTERM, then a graceful shutdown in reverse order. */
+import type { Config } from "../config.ts";
+import type { Logger } from "../services/logger.ts";
+import { EmbeddedMemory } from "../embeddedMemory.ts";
+import { createHttpApp } from "../http/app.ts";
+import { startHttpServer } from "../http/server.ts";
+
+export async function runServe(config: Config, logger: Logger): Promise<number> {
+  const log = logger.child({ module: "serve" });
+  const memory = new EmbeddedMemory(config, { logger });
+  await memory.start();
+  const server = await startHttpServer(createHttpApp(memory, { apiKeys: config.apiKeys, logger }), config.host, config.port);
+  log.info({ url: server.url, replica: config.localPath, table: config.memoryTable }, `serving on ${server.url}`);
+  if (config.apiKeys.length === 0) log.warn("API_KEYS is not set: protected endpoints answer 503");
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  process.removeAllListeners("SIGINT");
+  process.removeAllListeners("SIGTERM");
+  // A second signal while shutting down means "now".
+  const force = () => process.exit(130);
+  process.once("SIGINT", force);
+  process.once("SIGTERM", force);
+  log.info({ signal }, "shutting down");
+  await server.close(5_000);
+  await memory.stop(10_000);
+  log.info("stopped");
+  process.removeListener("SIGINT", force);
+  process.removeListener("SIGTERM", force);
+  return 0;
+}

@@ -1,0 +1,46 @@
+/**
+ * The HTTP adapter: routes only. Each route calls the library API (EmbeddedMemory) and
+ * shapes its answer; no sync or storage logic lives here. Every error is JSON.
+ */
+import { Hono } from "hono";
+import type { EmbeddedMemory } from "../embeddedMemory.ts";
+import type { Logger } from "../services/logger.ts";
+import { requireApiKey } from "./auth.ts";
+
+export interface HttpAppOptions {
+  readonly apiKeys: readonly string[];
+  readonly logger: Logger;
+}
+
+/** The parts of the library the routes use (an interface, so the adapter stays thin). */
+export type MemoryApi = Pick<EmbeddedMemory, "stats" | "ready" | "state" | "forceSync">;
+
+export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono {
+  const log = options.logger.child({ module: "http" });
+  const app = new Hono();
+  const auth = requireApiKey(options.apiKeys);
+
+  app.get("/health", (c) => c.json({ status: "ok" }));
+
+  app.get("/ready", (c) =>
+    memory.ready() ? c.json({ status: "ready", state: memory.state() }) : c.json({ status: "not ready", state: memory.state() }, 503),
+  );
+
+  app.get("/memory/stats", (c) => c.json(memory.stats()));
+
+  app.post("/memory/force-sync", auth, async (c) => {
+    const full = c.req.query("full");
+    if (full !== undefined && full !== "true" && full !== "false") {
+      return c.json({ error: "full: expected true or false" }, 400);
+    }
+    const result = await memory.forceSync({ full: full === "true" });
+    return c.json(result, result.success ? 200 : 503);
+  });
+
+  app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((err, c) => {
+    log.error({ err, path: c.req.path }, "request failed");
+    return c.json({ error: "internal error" }, 500);
+  });
+  return app;
+}

@@ -1,0 +1,352 @@
+/**
+ * The sync machine alone: fake actors (deferred promises resolved from the test) and fake time.
+ * No Postgres, no SQLite: xstate's `after` delays use the global setTimeout, which vitest fakes.
+ */
+import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
+import { createActor, fromCallback, fromPromise } from "xstate";
+import type { AnyEventObject } from "xstate";
+import { backoffDelayMs, syncMachine, type ConnectOutput, type PullOutput, type SnapshotInput, type SyncEmitted } from "../src/machines/syncMachine.ts";
+
+const BASE = 250;
+const MAX = 30_000;
+
+interface Deferred<T> {
+  readonly promise: Promise<T>;
+  resolve(value: T): void;
+  reject(error: unknown): void;
+}
+function deferred<T>(): Deferred<T> {
+  let resolve!: (value: T) => void;
+  let reject!: (error: unknown) => void;
+  const promise = new Promise<T>((res, rej) => ((resolve = res), (reject = rej)));
+  return { promise, resolve, reject };
+}
+
+/** Lets settled promises reach the machine (and runs timers that are already due). */
+const flush = () => vi.advanceTimersByTimeAsync(0);
+const advance = (ms: number) => vi.advanceTimersByTimeAsync(ms);
+const pulled = (applied: number, epochChanged = false): PullOutput => ({ applied, epochChanged });
+
+function harness(syncIntervalMs = 60_000) {
+  const connects: Deferred<ConnectOutput>[] = [];
+  const snapshots: { input: SnapshotInput; d: Deferred<number> }[] = [];
+  const pulls: { signal: AbortSignal; d: Deferred<PullOutput> }[] = [];
+  let feed: ((event: AnyEventObject) => void) | undefined;
+  const machine = syncMachine.provide({
+    actors: {
+      connect: fromPromise<ConnectOutput>(() => {
+        const d = deferred<ConnectOutput>();
+        connects.push(d);
+        return d.promise;
+      }),
+      snapshot: fromPromise<number, SnapshotInput>(({ input }) => {
+        const d = deferred<number>();
+        snapshots.push({ input, d });
+        return d.promise;
+      }),
+      pull: fromPromise<PullOutput>(({ signal }) => {
+        const d = deferred<PullOutput>();
+        pulls.push({ signal, d });
+        return d.promise;
+      }),
+      changeFeed: fromCallback<AnyEventObject>(({ sendBack }) => {
+        feed = sendBack;
+      }),
+    },
+  });
+  const actor = createActor(machine, { input: { syncIntervalMs, backoffBaseMs: BASE, backoffMaxMs: MAX } });
+  const states: string[] = [];
+  actor.subscribe((s) => {
+    if (states[states.length - 1] !== s.value) states.push(String(s.value));
+  });
+  // Every pull answers `serving`, even when empty: keep only the emissions that answer requests.
+  const done: Extract<SyncEmitted, { type: "forceSyncDone" }>[] = [];
+  const failed: Extract<SyncEmitted, { type: "forceSyncFailed" }>[] = [];
+  actor.on("forceSyncDone", (e) => void (e.requestIds.length && done.push(e)));
+  actor.on("forceSyncFailed", (e) => void (e.requestIds.length && failed.push(e)));
+  actor.start();
+  const h = {
+    actor,
+    connects,
+    snapshots,
+    pulls,
+    states,
+    done,
+    failed,
+    state: () => actor.getSnapshot().value,
+    ctx: () => actor.getSnapshot().context,
+    sendFromFeed: (event: AnyEventObject) => feed!(event),
+    lastPull: () => pulls[pulls.length - 1]!,
+    async connect(out: ConnectOutput | Error) {
+      const d = connects[connects.length - 1]!;
+      if (out instanceof Error) d.reject(out);
+      else d.resolve(out);
+      await flush();
+    },
+    async pull(out: PullOutput | Error) {
+      const d = pulls[pulls.length - 1]!.d;
+      if (out instanceof Error) d.reject(out);
+      else d.resolve(out);
+      await flush();
+    },
+    async snapshot(count: number) {
+      snapshots[snapshots.length - 1]!.d.resolve(count);
+      await flush();
+    },
+    /** awaitingPool → syncing (complete snapshot) → idle. */
+    async toIdle() {
+      await h.connect({ snapshotComplete: true });
+      await h.pull(pulled(0));
+      expect(h.state()).toBe("idle");
+    },
+  };
+  cleanup.push(() => actor.stop());
+  return h;
+}
+
+const cleanup: (() => void)[] = [];
+beforeEach(() => void vi.useFakeTimers());
+afterEach(() => {
+  for (const stop of cleanup.splice(0)) stop();
+  vi.restoreAllMocks();
+  vi.useRealTimers();
+});
+
+describe("sync machine: states", () => {
+  test("Every state is reachable: awaitingPool first, then backoff, empty, syncing, idle and stopped.", async () => {
+    const h = harness();
+    expect(h.state()).toBe("awaitingPool");
+    expect(h.connects).toHaveLength(1);
+    await h.connect(new Error("no route to host"));
+    expect(h.state()).toBe("backoff");
+    await advance(MAX);
+    expect(h.state()).toBe("awaitingPool");
+    await h.connect({ snapshotComplete: false });
+    expect(h.state()).toBe("empty");
+    expect(h.snapshots).toHaveLength(1);
+    await h.snapshot(10);
+    expect(h.state()).toBe("syncing");
+    expect(h.pulls).toHaveLength(1);
+    await h.pull(pulled(2));
+    expect(h.state()).toBe("idle");
+    h.actor.send({ type: "STOP" });
+    expect(h.state()).toBe("stopped");
+    expect(h.actor.getSnapshot().status).toBe("done");
+    expect(h.states).toEqual(["awaitingPool", "backoff", "awaitingPool", "empty", "syncing", "idle", "stopped"]);
+  });
+
+  test("A pull that reports a changed epoch goes back to awaitingPool, and the new connect leads to a fresh copy.", async () => {
+    const h = harness();
+    await h.connect({ snapshotComplete: true });
+    await h.pull(pulled(0, true));
+    expect(h.state()).toBe("awaitingPool");
+    expect(h.connects).toHaveLength(2);
+    await h.connect({ snapshotComplete: false });
+    expect(h.state()).toBe("empty");
+    expect(h.snapshots[0]!.input).toEqual({ restart: false });
+  });
+
+  test("Stopping the actor, or sending STOP, while a pull is in flight aborts the pull's AbortSignal.", async () => {
+    const h = harness();
+    await h.connect({ snapshotComplete: true });
+    const { signal } = h.lastPull();
+    expect(signal.aborted).toBe(false);
+    h.actor.stop();
+    expect(signal.aborted).toBe(true);
+
+    const h2 = harness();
+    await h2.connect({ snapshotComplete: true });
+    const second = h2.lastPull().signal;
+    h2.actor.send({ type: "STOP" });
+    expect(h2.state()).toBe("stopped");
+    expect(second.aborted).toBe(true);
+  });
+});
+
+describe("sync machine: failures and backoff", () => {
+  test("With connect always failing the machine cycles between awaitingPool and backoff, and each backoff ends within its delay.", async () => {
+    vi.spyOn(Math, "random").mockReturnValue(1); // the longest delay of every step
+    const h = harness();
+    for (let attempt = 1; attempt <= 12; attempt++) {
+      await h.connect(new Error(`refused #${attempt}`));
+      expect(h.state()).toBe("backoff");
+      expect(h.ctx()).toMatchObject({ attempt, lastError: `refused #${attempt}`, poolConnected: false });
+      const delay = backoffDelayMs(attempt, BASE, MAX, 1);
+      expect(delay).toBeLessThanOrEqual(MAX);
+      await advance(delay - 1);
+      expect(h.state()).toBe("backoff");
+      await advance(1);
+      expect(h.state()).toBe("awaitingPool");
+      expect(h.connects).toHaveLength(attempt + 1);
+    }
+    vi.mocked(Math.random).mockRestore(); // real jitter: backoffMaxMs is always enough
+    for (let attempt = 13; attempt <= 20; attempt++) {
+      await h.connect(new Error("refused"));
+      expect(h.ctx().attempt).toBe(attempt);
+      await advance(MAX);
+      expect(h.state()).toBe("awaitingPool");
+    }
+    expect(h.states).toEqual(Array.from({ length: 41 }, (_, i) => (i % 2 ? "backoff" : "awaitingPool")));
+  });
+
+  test("backoffDelayMs stays within half a step and a step, never exceeds the cap and is never zero.", () => {
+    expect(backoffDelayMs(1, BASE, MAX, 0)).toBe(125);
+    expect(backoffDelayMs(1, BASE, MAX, 1)).toBe(250);
+    expect(backoffDelayMs(8, BASE, MAX, 0)).toBe(15_000);
+    for (let attempt = 1; attempt <= 50; attempt++) {
+      const step = Math.min(MAX, BASE * 2 ** (attempt - 1));
+      for (const random of [0, 0.25, 0.5, 0.999, 1]) {
+        const d = backoffDelayMs(attempt, BASE, MAX, random);
+        expect(d).toBeGreaterThanOrEqual(step / 2);
+        expect(d).toBeLessThanOrEqual(step);
+        expect(d).toBeLessThanOrEqual(MAX);
+        expect(d).toBeGreaterThan(0);
+      }
+    }
+    expect(backoffDelayMs(5000, BASE, MAX, 1)).toBe(MAX);
+  });
+
+  test("After a failure and then a success, attempt returns to 0 and lastError to null once a pull succeeds.", async () => {
+    const h = harness();
+    await h.connect(new Error("boom"));
+    expect(h.ctx()).toMatchObject({ attempt: 1, lastError: "boom", poolConnected: false });
+    await advance(MAX);
+    await h.connect({ snapshotComplete: true });
+    expect(h.state()).toBe("syncing");
+    expect(h.ctx().attempt).toBe(1); // not yet: only a successful sync resets it
+    await h.pull(pulled(3));
+    expect(h.state()).toBe("idle");
+    expect(h.ctx()).toMatchObject({ attempt: 0, lastError: null, poolConnected: true, lastSyncAt: Date.now() });
+  });
+
+  test("A failing pull goes to backoff and counts the failure.", async () => {
+    const h = harness();
+    await h.connect({ snapshotComplete: true });
+    await h.pull(new Error("connection reset"));
+    expect(h.state()).toBe("backoff");
+    expect(h.ctx()).toMatchObject({ attempt: 1, lastError: "connection reset", poolConnected: false });
+  });
+
+  test("FEED_CONNECTED in backoff goes to awaitingPool at once, without waiting for the delay.", async () => {
+    const h = harness();
+    await h.connect(new Error("down"));
+    expect(h.state()).toBe("backoff");
+    h.sendFromFeed({ type: "FEED_CONNECTED" });
+    expect(h.state()).toBe("awaitingPool");
+    expect(h.connects).toHaveLength(2);
+    expect(h.ctx().feedConnected).toBe(true);
+  });
+});
+
+describe("sync machine: when it pulls", () => {
+  test("A CHANGE during a pull makes the machine pull once more right after it.", async () => {
+    const h = harness();
+    await h.connect({ snapshotComplete: true });
+    h.sendFromFeed({ type: "CHANGE", table: "unified_ai_memory" });
+    await h.pull(pulled(1));
+    expect(h.state()).toBe("syncing");
+    expect(h.pulls).toHaveLength(2);
+    await h.pull(pulled(1));
+    expect(h.state()).toBe("idle");
+    expect(h.pulls).toHaveLength(2);
+  });
+
+  test("A burst of CHANGE events during one pull coalesces into exactly one extra pull.", async () => {
+    const h = harness();
+    await h.connect({ snapshotComplete: true });
+    for (let i = 0; i < 5; i++) h.sendFromFeed({ type: "CHANGE" });
+    await h.pull(pulled(0));
+    expect(h.pulls).toHaveLength(2);
+    await h.pull(pulled(5));
+    await advance(1000);
+    expect(h.state()).toBe("idle");
+    expect(h.pulls).toHaveLength(2);
+  });
+
+  test("A CHANGE in idle starts a pull, and FEED_CONNECTED in idle starts a catch-up pull.", async () => {
+    const h = harness();
+    await h.toIdle();
+    h.sendFromFeed({ type: "CHANGE" });
+    expect(h.state()).toBe("syncing");
+    await h.pull(pulled(1));
+    expect(h.pulls).toHaveLength(2);
+    h.sendFromFeed({ type: "FEED_CONNECTED" });
+    expect(h.state()).toBe("syncing");
+    expect(h.pulls).toHaveLength(3);
+    expect(h.ctx().feedConnected).toBe(true);
+  });
+
+  test("In idle the sync interval starts a pull after exactly syncIntervalMs, and nothing happens before.", async () => {
+    const h = harness(1000);
+    await h.toIdle();
+    await advance(999);
+    expect(h.state()).toBe("idle");
+    expect(h.pulls).toHaveLength(1);
+    await advance(1);
+    expect(h.state()).toBe("syncing");
+    expect(h.pulls).toHaveLength(2);
+  });
+});
+
+describe("sync machine: forced syncs", () => {
+  test("FORCE_SYNC in idle is answered with its request id and the rows applied by the pull it started.", async () => {
+    const h = harness();
+    await h.toIdle();
+    h.actor.send({ type: "FORCE_SYNC", requestId: "r1" });
+    expect(h.state()).toBe("syncing");
+    expect(h.pulls).toHaveLength(2);
+    expect(h.done).toEqual([]);
+    await h.pull(pulled(7));
+    expect(h.done).toEqual([{ type: "forceSyncDone", requestIds: ["r1"], applied: 7 }]);
+    expect(h.state()).toBe("idle");
+  });
+
+  test("FORCE_SYNC during a pull is answered only by a new pull that starts after it.", async () => {
+    const h = harness();
+    await h.connect({ snapshotComplete: true });
+    h.actor.send({ type: "FORCE_SYNC", requestId: "r2" });
+    await h.pull(pulled(3));
+    expect(h.done).toEqual([]);
+    expect(h.state()).toBe("syncing");
+    expect(h.pulls).toHaveLength(2);
+    await h.pull(pulled(5));
+    expect(h.done).toEqual([{ type: "forceSyncDone", requestIds: ["r2"], applied: 5 }]);
+    expect(h.state()).toBe("idle");
+  });
+
+  test("A full FORCE_SYNC in idle restarts the copy and is answered with the snapshot count plus the pull count.", async () => {
+    const h = harness();
+    await h.toIdle();
+    h.actor.send({ type: "FORCE_SYNC", requestId: "r3", full: true });
+    expect(h.state()).toBe("empty");
+    expect(h.snapshots).toHaveLength(1);
+    expect(h.snapshots[0]!.input).toEqual({ restart: true });
+    await h.snapshot(100);
+    expect(h.done).toEqual([]);
+    expect(h.state()).toBe("syncing");
+    await h.pull(pulled(4));
+    expect(h.done).toEqual([{ type: "forceSyncDone", requestIds: ["r3"], applied: 104 }]);
+    expect(h.ctx().restartSnapshot).toBe(false);
+  });
+
+  test("When connect fails while a FORCE_SYNC waits, forceSyncFailed carries the request id and the error message.", async () => {
+    const h = harness();
+    h.actor.send({ type: "FORCE_SYNC", requestId: "r4" });
+    await h.connect(new Error("password authentication failed"));
+    expect(h.state()).toBe("backoff");
+    expect(h.failed).toEqual([{ type: "forceSyncFailed", requestIds: ["r4"], error: "password authentication failed" }]);
+    expect(h.done).toEqual([]);
+    expect(h.ctx().pending).toEqual([]);
+  });
+
+  test("FORCE_SYNC in backoff goes to awaitingPool at once and is answered by the sync that follows.", async () => {
+    const h = harness();
+    await h.connect(new Error("down"));
+    h.actor.send({ type: "FORCE_SYNC", requestId: "r5" });
+    expect(h.state()).toBe("awaitingPool");
+    expect(h.connects).toHaveLength(2);
+    await h.connect({ snapshotComplete: true });
+    await h.pull(pulled(2));
+    expect(h.done).toEqual([{ type: "forceSyncDone", requestIds: ["r5"], applied: 2 }]);
+  });
+});
