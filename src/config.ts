@@ -77,6 +77,7 @@ export const ENV_VARS = [
   "EMBEDDING_MODEL",
   "EMBEDDING_API_KEY",
   "EMBEDDING_DIM",
+  "SNAPSHOT_CHUNK_ROWS",
 ] as const;
 
 export type EnvVar = (typeof ENV_VARS)[number];
@@ -178,7 +179,7 @@ export function loadConfig(env: Env): Config {
     embeddingDim: blank(env.EMBEDDING_DIM) ? undefined : int(env, "EMBEDDING_DIM", 0, 1, 65_536),
     backoffBaseMs: DEFAULTS.backoffBaseMs,
     backoffMaxMs: DEFAULTS.backoffMaxMs,
-    snapshotChunkRows: DEFAULTS.snapshotChunkRows,
+    snapshotChunkRows: int(env, "SNAPSHOT_CHUNK_ROWS", DEFAULTS.snapshotChunkRows, 1, 100_000),
     pullBatchRows: DEFAULTS.pullBatchRows,
     connectTimeoutMs: DEFAULTS.connectTimeoutMs,
   });

@@ -329,6 +329,21 @@ describe("sync machine: forced syncs", () => {
     expect(h.ctx().restartSnapshot).toBe(false);
   });
 
+  test("A full FORCE_SYNC that arrives during a copy restarts the copy, and is answered only after the restarted copy and its pull.", async () => {
+    const h = harness();
+    await h.connect({ snapshotComplete: false });
+    expect(h.snapshots[0]!.input).toEqual({ restart: false });
+    h.actor.send({ type: "FORCE_SYNC", requestId: "full", full: true });
+    expect(h.snapshots[0]!.d).toBeDefined();
+    expect(h.snapshots).toHaveLength(2);
+    expect(h.snapshots[1]!.input).toEqual({ restart: true });
+    await h.snapshot(40);
+    expect(h.done).toEqual([]);
+    await h.pull(pulled(1));
+    expect(h.done).toEqual([{ type: "forceSyncDone", requestIds: ["full"], applied: 41 }]);
+    expect(h.ctx().restartSnapshot).toBe(false);
+  });
+
   test("When connect fails while a FORCE_SYNC waits, forceSyncFailed carries the request id and the error message.", async () => {
     const h = harness();
     h.actor.send({ type: "FORCE_SYNC", requestId: "r4" });

@@ -183,6 +183,8 @@ export const syncMachine = setup({
     },
     empty: {
       entry: "startServing",
+      // A full sync asked for during a copy restarts the copy: the one running began earlier.
+      on: { FORCE_SYNC: [{ guard: "isFull", target: "empty", reenter: true, actions: "enqueueForce" }, { actions: "enqueueForce" }] },
       invoke: {
         src: "snapshot",
         input: ({ context }) => ({ restart: context.restartSnapshot }),
