@@ -196,6 +196,9 @@ export class EmbeddedMemory {
     if (!this.actor) throw new Error("forceSync: call start() first");
     const d = this.replicator!.descriptor;
     const before = this.store!.count(d);
+    // Rows applied between the request and the answer, by whichever pulls applied them
+    // (a pull already in flight may apply the rows a caller is waiting for).
+    const appliedBefore = this.store!.syncState(d).totalApplied;
     const requestId = randomUUID();
     const outcome = await new Promise<{ ok: true; applied: number } | { ok: false; error: string }>((resolve) => {
       this.waiters.set(requestId, resolve);
@@ -206,7 +209,7 @@ export class EmbeddedMemory {
       success: outcome.ok,
       before_count: before,
       after_count: stats.total_memories,
-      synced_count: outcome.ok ? outcome.applied : 0,
+      synced_count: outcome.ok ? this.store!.syncState(d).totalApplied - appliedBefore : 0,
       last_sync: stats.last_sync,
       pool_connected: stats.pool_connected,
       state: this.state(),

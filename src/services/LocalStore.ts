@@ -158,11 +158,15 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       ? prepare(`DELETE FROM ${q(d.localName)} WHERE ${q(d.expiresColumn)} IS NOT NULL AND ${q(d.expiresColumn)} <= ?`).run(isoMicros()).changes
       : 0;
 
-  const finishPull = (d: TableDescriptor, cursor: string, applied: number) => {
+  /** Every apply counts into total_applied (force-sync reports the difference it saw). */
+  const countApplied = (d: TableDescriptor, applied: number) => {
+    if (applied > 0) prepare("UPDATE sync_state SET total_applied = total_applied + ? WHERE table_name = ?").run(applied, d.localName);
+  };
+
+  const finishPull = (d: TableDescriptor, cursor: string, lastSyncCount: number) => {
     prepare(
-      `UPDATE sync_state SET cursor = ?, last_sync_time = ?, last_sync_count = ?, total_pulls = total_pulls + 1,
-         total_applied = total_applied + ? WHERE table_name = ?`,
-    ).run(cursor, isoMicros(), applied, applied, d.localName);
+      `UPDATE sync_state SET cursor = ?, last_sync_time = ?, last_sync_count = ?, total_pulls = total_pulls + 1 WHERE table_name = ?`,
+    ).run(cursor, isoMicros(), lastSyncCount, d.localName);
   };
 
   const applySnapshotChunk = db.transaction(
@@ -182,10 +186,11 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       if (last) {
         applied += prepare(`DELETE FROM ${table} WHERE ? IS NULL OR ${key} > ?`).run(lastKey, lastKey).changes;
         applied += sweepExpired(d);
-        const snap = prepare("SELECT snapshot_cursor FROM sync_state WHERE table_name = ?").get(d.localName) as { snapshot_cursor: string };
+        const snap = prepare("SELECT snapshot_cursor, snapshot_rows FROM sync_state WHERE table_name = ?").get(d.localName) as { snapshot_cursor: string; snapshot_rows: number };
         prepare("UPDATE sync_state SET snapshot_complete = 1, snapshot_cursor = NULL WHERE table_name = ?").run(d.localName);
-        finishPull(d, snap.snapshot_cursor, applied);
+        finishPull(d, snap.snapshot_cursor, snap.snapshot_rows);
       }
+      countApplied(d, applied);
       return applied;
     },
   );
@@ -197,6 +202,7 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
         applied += sweepExpired(d);
         finishPull(d, commit.cursor, commit.applied + applied);
       }
+      countApplied(d, applied);
       return applied;
     },
   );

@@ -26,3 +26,10 @@ export async function seedMemories(pg: TestPostgres, n: number, o: SeedOptions =
 
 export const memoryCount = async (pg: TestPostgres, where = "true"): Promise<number> =>
   Number((await pg.sql<{ n: string }>(`SELECT count(*) AS n FROM unified_ai_memory WHERE ${where}`))[0]!.n);
+
+/** Installs the master objects (and the table when missing), as `migrate` does. */
+export async function installMaster(pg: TestPostgres, table = "unified_ai_memory"): Promise<void> {
+  const { installStatements } = await import("../../src/services/masterSql.ts");
+  const { memoryTableDescriptor } = await import("../../src/services/tableDescriptor.ts");
+  await pg.sql(["BEGIN", ...installStatements(memoryTableDescriptor(table), undefined), "COMMIT"].join(";\n"));
+}

@@ -1,0 +1,132 @@
+import path from "node:path";
+import { Writable } from "node:stream";
+import { describe } from "vitest";
+import { test, expect, eventually } from "./support/fixtures.ts";
+import { spawnCli } from "./support/cli.ts";
+import { PG_PASSWORD, freePort } from "./support/postgres.ts";
+import { installMaster, seedMemories } from "./support/seed.ts";
+import { createHttpApp } from "../src/http/app.ts";
+import { startHttpServer } from "../src/http/server.ts";
+import { createLogger } from "../src/services/logger.ts";
+
+const KEY = "key-for-tests-0123456789";
+const silent = createLogger({ level: "silent" });
+
+describe("HTTP adapter", () => {
+  test("health, ready, stats and force-sync answer as the contract says, with API-key auth on force-sync.", async ({ pg, replica }) => {
+    await installMaster(pg);
+    await seedMemories(pg, 30);
+    const m = replica();
+    await m.start();
+    const server = await startHttpServer(createHttpApp(m, { apiKeys: [KEY, "second-key-abcdef"], logger: silent }), "127.0.0.1", 0);
+    try {
+      const get = (p: string, headers: Record<string, string> = {}) => fetch(`${server.url}${p}`, { headers });
+      const post = (p: string, headers: Record<string, string> = {}) => fetch(`${server.url}${p}`, { method: "POST", headers });
+      expect(await (await get("/health")).json()).toEqual({ status: "ok" });
+      await eventually(async () => {
+        expect((await get("/ready")).status).toBe(200);
+        expect(m.state()).toBe("idle"); // the feed's first connect adds a catch-up pull after the copy
+      });
+
+      const stats = (await (await get("/memory/stats")).json()) as any;
+      for (const field of ["enabled", "state", "pool_connected", "local_db_path", "total_memories", "last_sync", "sync_metadata", "cursor", "outbox", "last_error"]) {
+        expect(stats).toHaveProperty(field);
+      }
+      expect(stats).toMatchObject({ enabled: true, state: "idle", pool_connected: true, total_memories: 30, outbox: { pending: 0, parked: 0, last_error: null }, last_error: null });
+      expect(Object.keys(stats.sync_metadata)).toEqual(expect.arrayContaining(["last_sync_time", "last_sync_count", "total_records"]));
+      expect(Object.keys(stats.cursor)).toEqual(["snapshot", "epoch"]);
+
+      const missing = await post("/memory/force-sync");
+      expect(missing.status).toBe(401);
+      expect(await missing.json()).toEqual({ error: expect.stringMatching(/missing API key/) });
+      expect((await post("/memory/force-sync", { "x-api-key": "wrong" })).status).toBe(401);
+      expect((await post("/memory/force-sync?full=maybe", { "x-api-key": KEY })).status).toBe(400);
+
+      await seedMemories(pg, 5, { startAt: 100 });
+      const ok = await post("/memory/force-sync", { authorization: `Bearer ${KEY}` });
+      expect(ok.status).toBe(200);
+      const body = (await ok.json()) as any;
+      expect(body).toMatchObject({ success: true, pool_connected: true, after_count: 35 });
+      expect(body.synced_count).toBe(body.after_count - body.before_count);
+      expect(Date.parse(body.last_sync)).toBeGreaterThan(Date.now() - 60_000);
+
+      const full = (await (await post("/memory/force-sync?full=true", { "x-api-key": "second-key-abcdef" })).json()) as any;
+      expect(full).toMatchObject({ success: true, before_count: 35, after_count: 35 });
+      expect(full.synced_count).toBeGreaterThanOrEqual(35);
+
+      const notFound = await get("/nope");
+      expect(notFound.status).toBe(404);
+      expect(await notFound.json()).toEqual({ error: expect.stringMatching(/no route/) });
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("Protected endpoints answer 503 naming API_KEYS when no key is configured.", async ({ replica }) => {
+    const m = replica();
+    await m.start();
+    const server = await startHttpServer(createHttpApp(m, { apiKeys: [], logger: silent }), "127.0.0.1", 0);
+    try {
+      const r = await fetch(`${server.url}/memory/force-sync`, { method: "POST", headers: { "x-api-key": "anything" } });
+      expect(r.status).toBe(503);
+      expect(await r.json()).toEqual({ error: expect.stringMatching(/^set API_KEYS to enable/) });
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("force-sync answers 503 with success false and the state while the master is unreachable, and /ready is 503.", async ({ pg, replica }) => {
+    const port = await freePort();
+    const m = replica({ databaseUrl: `postgres://postgres:${PG_PASSWORD}@127.0.0.1:${port}/postgres`, connectTimeoutMs: 500 });
+    void pg;
+    await m.start();
+    const server = await startHttpServer(createHttpApp(m, { apiKeys: [KEY], logger: silent }), "127.0.0.1", 0);
+    try {
+      const r = await fetch(`${server.url}/memory/force-sync`, { method: "POST", headers: { "x-api-key": KEY } });
+      expect(r.status).toBe(503);
+      const body = (await r.json()) as any;
+      expect(body).toMatchObject({ success: false, pool_connected: false });
+      expect(["awaitingPool", "backoff"]).toContain(body.state);
+      expect(body.error).toMatch(/not reachable/);
+      const ready = await fetch(`${server.url}/ready`);
+      expect(ready.status).toBe(503);
+      expect(await ready.json()).toMatchObject({ state: expect.stringMatching(/awaitingPool|backoff/) });
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("serve runs sync and HTTP until SIGTERM, exits 0, and its debug logs hold neither the password nor the API key.", async ({ pg, tmp }) => {
+    const port = await freePort();
+    const child = spawnCli(["serve"], { DATABASE_URL: pg.url, EMBEDDED_MEMORY_PATH: path.join(tmp, "serve.db"), PORT: String(port), API_KEYS: KEY, LOG_LEVEL: "debug" });
+    let logs = "";
+    child.stdout!.on("data", (d) => (logs += d));
+    child.stderr!.on("data", (d) => (logs += d));
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    try {
+      await eventually(async () => expect((await fetch(`http://127.0.0.1:${port}/ready`)).status).toBe(200), 30_000, 100);
+      const r = await fetch(`http://127.0.0.1:${port}/memory/force-sync`, { method: "POST", headers: { "x-api-key": KEY } });
+      expect(r.status).toBe(200);
+    } finally {
+      child.kill("SIGTERM");
+    }
+    expect(await exited).toBe(0);
+    expect(logs).toMatch(/serving on http:\/\/127\.0\.0\.1/);
+    expect(logs).toMatch(/"to":"idle"/);
+    expect(logs).not.toContain(PG_PASSWORD);
+    expect(logs).not.toContain(KEY);
+  });
+});
+
+describe("logger", () => {
+  test("Secrets are scrubbed from messages, errors and redacted fields.", () => {
+    let out = "";
+    const sink = new Writable({ write: (c, _e, done) => ((out += c), done()) });
+    const log = createLogger({ level: "info", secrets: ["s3cr3t-pw", "api-key-xyz"], destination: sink });
+    log.info("connecting with s3cr3t-pw");
+    log.error({ err: new Error("auth failed for api-key-xyz") }, "failed");
+    log.info({ databaseUrl: "postgres://u:whatever@h/db", headers: { "x-api-key": "k" } }, "config");
+    expect(out).not.toMatch(/s3cr3t-pw|api-key-xyz|whatever/);
+    expect(out).toMatch(/\[redacted\]/);
+  });
+});
