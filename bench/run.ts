@@ -11,6 +11,7 @@
  *   BENCH_TIMEOUT_MS=5000 per-commit visibility timeout
  *   BENCH_RUNS=3          snapshot runs of each kind (alternating bare, replica, …)
  *   BENCH_CHUNK=2000      keyset page size for both snapshot pipelines
+ *   BENCH_ISOLATE=1       each snapshot run in a fresh child process (0: all in this process)
  *   BENCH_ONLY=latency|snapshot   run one part only
  *   BENCH_OUT=path        where the JSON goes (default bench/results/sync.json)
  */
@@ -23,7 +24,7 @@ import { EmbeddedMemory } from "../src/embeddedMemory.ts";
 import { createLogger } from "../src/services/logger.ts";
 import { createTestPostgres, type TestPostgres } from "../test/support/postgres.ts";
 import { measureCommitLatency, type LatencyResult } from "./latency.ts";
-import { runSnapshot, seed, tableQueries, type SnapshotKind, type SnapshotRun } from "./snapshot.ts";
+import { masterColumns, runSnapshot, runSnapshotInChild, seed, type SnapshotKind, type SnapshotRun } from "./snapshot.ts";
 import { MB, median, round, table } from "./util.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -44,6 +45,7 @@ const opts = {
   timeoutMs: envInt("BENCH_TIMEOUT_MS", 5_000),
   runs: envInt("BENCH_RUNS", 3),
   chunkRows: envInt("BENCH_CHUNK", 2_000),
+  isolate: envInt("BENCH_ISOLATE", 1, 0) !== 0,
   only: process.env.BENCH_ONLY?.trim() || undefined,
   out: process.env.BENCH_OUT?.trim() || path.join(here, "results", "sync.json"),
 };
@@ -109,15 +111,17 @@ async function main(): Promise<void> {
       say(`seeding ${opts.rows} rows × ${opts.dim}-dim embeddings…`);
       const seedMs = await seed(pg, opts.rows, opts.dim, say);
       say(`  seeded in ${round(seedMs / 1000, 1)} s`);
-      const tq = await tableQueries(pg);
+      const columns = await masterColumns(pg);
       const runs: SnapshotRun[] = [];
       for (let i = 1; i <= opts.runs; i++) {
         for (const kind of ["bare", "replica"] as const) {
-          const r = await runSnapshot(kind, i, pg, tq, dir, opts);
+          const job = { kind, iteration: i, url: pg.url, columns, dir, rows: opts.rows, chunkRows: opts.chunkRows };
+          const r = opts.isolate ? await runSnapshotInChild(job) : await runSnapshot(job);
           runs.push(r);
-          say(`  ${kind} #${i}: ${r.rowsPerSec} rows/s (${round(r.ms / 1000, 2)} s, cpu ${round(r.cpuMs / 1000, 2)} s, peak RSS ${r.memory.peakMB} MB)`);
+          say(`  ${kind} #${i}: ${r.rowsPerSec} rows/s (${round(r.ms / 1000, 2)} s, cpu ${round(r.cpuMs / 1000, 2)} s, peak RSS ${r.memory.peakMB} MB${r.processMaxRssMB === null ? "" : `, process maxRSS ${r.processMaxRssMB} MB`})`);
         }
       }
+      const peakOf = (r: SnapshotRun) => Math.max(r.memory.peakMB, r.processMaxRssMB ?? 0);
       const of = (kind: SnapshotKind) => runs.filter((r) => r.kind === kind);
       const medianRowsPerSec = { bare: Math.round(median(of("bare").map((r) => r.rowsPerSec))), replica: Math.round(median(of("replica").map((r) => r.rowsPerSec))) };
       snapshot = {
@@ -126,7 +130,7 @@ async function main(): Promise<void> {
         medianRowsPerSec,
         medianMs: { bare: round(median(of("bare").map((r) => r.ms)), 1), replica: round(median(of("replica").map((r) => r.ms)), 1) },
         medianCpuMs: { bare: round(median(of("bare").map((r) => r.cpuMs)), 0), replica: round(median(of("replica").map((r) => r.cpuMs)), 0) },
-        maxPeakRssMB: { bare: Math.max(...of("bare").map((r) => r.memory.peakMB)), replica: Math.max(...of("replica").map((r) => r.memory.peakMB)) },
+        maxPeakRssMB: { bare: Math.max(...of("bare").map(peakOf)), replica: Math.max(...of("replica").map(peakOf)) },
         ratioReplicaOverBare: round(medianRowsPerSec.replica / medianRowsPerSec.bare, 3),
       };
     }
@@ -170,10 +174,12 @@ async function main(): Promise<void> {
   }
   if (snapshot) {
     lines.push("");
-    lines.push(`Initial snapshot: ${opts.rows} rows × ${opts.dim}-dim real[] (pages of ${opts.chunkRows}; seeding took ${round(snapshot.seedMs / 1000, 1)} s)`);
+    lines.push(
+      `Initial snapshot: ${opts.rows} rows × ${opts.dim}-dim real[] (pages of ${opts.chunkRows}; ${opts.isolate ? "each run in a fresh process" : "all runs in this process"}; seeding took ${round(snapshot.seedMs / 1000, 1)} s)`,
+    );
     lines.push(
       table(
-        ["run", "rows/s", "time s", "cpu s", "RSS start MB", "RSS peak MB", "peak 1st half", "peak 2nd half", "heap peak MB", "file MB"],
+        ["run", "rows/s", "time s", "cpu s", "RSS start MB", "RSS peak MB", "peak 1st half", "peak 2nd half", "maxRSS MB", "heap peak MB", "file MB"],
         snapshot.runs.map((r) => [
           `${r.kind} #${r.iteration}`,
           r.rowsPerSec,
@@ -183,6 +189,7 @@ async function main(): Promise<void> {
           r.memory.peakMB,
           r.memory.peakFirstHalfMB,
           r.memory.peakSecondHalfMB,
+          r.processMaxRssMB ?? "-",
           r.memory.peakHeapUsedMB,
           r.fileMB,
         ]),
@@ -215,6 +222,7 @@ async function main(): Promise<void> {
             "bare: one pg.Client, the replica's own SELECT (TableQueries.snapshotChunk) with rowTypes, sequential pages, plain SQLite table (id TEXT PRIMARY KEY, no other index), WAL + synchronous=NORMAL, one prepared INSERT, one transaction per page",
             "replica: new EmbeddedMemory on a fresh file, await syncOnce() (connect + snapshot + first pull), then close()",
             "times include opening the file, connecting and closing; memory sampled every 50 ms after a full GC",
+            "processMaxRssMB (isolated runs): process.resourceUsage().maxRSS of the run's own child process, including the ~tsx/runtime baseline",
           ],
         }
       : null,

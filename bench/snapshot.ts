@@ -4,8 +4,10 @@
  * parsed by the same `rowTypes`) and writes them with one prepared INSERT per row, one
  * transaction per page, into a plain SQLite table.
  */
+import { fork } from "node:child_process";
 import { rmSync, statSync } from "node:fs";
 import path from "node:path";
+import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
 import { makeConfig } from "../src/config.ts";
@@ -14,6 +16,7 @@ import { createLogger } from "../src/services/logger.ts";
 import { rowTypes } from "../src/services/Master.ts";
 import { TableQueries, introspectColumnsSql, qualified, type MasterColumn } from "../src/services/masterSql.ts";
 import { memoryTableDescriptor, type ColumnKind, type Row } from "../src/services/tableDescriptor.ts";
+import pg from "pg";
 import type { TestPostgres } from "../test/support/postgres.ts";
 import { seedMemories } from "../test/support/seed.ts";
 import { MB, fullGc, round, sampleMemory, type RssReport } from "./util.ts";
@@ -30,6 +33,9 @@ export interface SnapshotRun {
   readonly cpuMs: number;
   readonly fileMB: number;
   readonly memory: RssReport;
+  /** The run had a process of its own (then `process.resourceUsage().maxRSS` is the run's true peak). */
+  readonly isolated: boolean;
+  readonly processMaxRssMB: number | null;
 }
 
 const TABLE = "unified_ai_memory";
@@ -59,10 +65,9 @@ const SQLITE_TYPE: Record<ColumnKind, string> = {
   vector: "BLOB",
 };
 
-export async function tableQueries(pg: TestPostgres): Promise<TableQueries> {
-  const cols = await pg.sql<MasterColumn>(introspectColumnsSql, [qualified(TABLE)]);
-  return new TableQueries(memoryTableDescriptor(TABLE), cols, undefined);
-}
+export const masterColumns = (pg: TestPostgres): Promise<MasterColumn[]> => pg.sql<MasterColumn>(introspectColumnsSql, [qualified(TABLE)]);
+
+export const tableQueries = (cols: readonly MasterColumn[]): TableQueries => new TableQueries(memoryTableDescriptor(TABLE), cols, undefined);
 
 const removeDb = (file: string) => {
   for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
@@ -81,8 +86,10 @@ const fileSizeMB = (file: string) => {
 };
 
 /** The baseline: sequential keyset pages → one prepared INSERT, one transaction per page. */
-async function barePipeline(pg: TestPostgres, tq: TableQueries, file: string, chunkRows: number, onProgress: (rows: number) => void): Promise<number> {
-  const client = await pg.client();
+async function barePipeline(url: string, tq: TableQueries, file: string, chunkRows: number, onProgress: (rows: number) => void): Promise<number> {
+  const client = new pg.Client({ connectionString: url });
+  client.on("error", () => undefined);
+  await client.connect();
   const db = new Database(file);
   try {
     db.pragma("journal_mode = WAL");
@@ -116,8 +123,8 @@ async function barePipeline(pg: TestPostgres, tq: TableQueries, file: string, ch
   }
 }
 
-async function replicaSnapshot(pg: TestPostgres, file: string, chunkRows: number, onProgress: (rows: number) => void): Promise<number> {
-  const config = makeConfig({ databaseUrl: pg.url, localPath: file, syncIntervalMs: 3_600_000, logLevel: "silent", snapshotChunkRows: chunkRows });
+async function replicaSnapshot(url: string, file: string, chunkRows: number, onProgress: (rows: number) => void): Promise<number> {
+  const config = makeConfig({ databaseUrl: url, localPath: file, syncIntervalMs: 3_600_000, logLevel: "silent", snapshotChunkRows: chunkRows });
   const m = new EmbeddedMemory(config, { logger: createLogger({ level: "silent" }) });
   try {
     const r = await m.syncOnce({ onProgress });
@@ -127,14 +134,21 @@ async function replicaSnapshot(pg: TestPostgres, file: string, chunkRows: number
   }
 }
 
-export async function runSnapshot(
-  kind: SnapshotKind,
-  iteration: number,
-  pg: TestPostgres,
-  tq: TableQueries,
-  dir: string,
-  o: { rows: number; chunkRows: number },
-): Promise<SnapshotRun> {
+export interface SnapshotJob {
+  readonly kind: SnapshotKind;
+  readonly iteration: number;
+  readonly url: string;
+  readonly columns: readonly MasterColumn[];
+  readonly dir: string;
+  readonly rows: number;
+  readonly chunkRows: number;
+}
+
+/** One timed run, in this process. */
+export async function runSnapshot(job: SnapshotJob): Promise<SnapshotRun> {
+  const { kind, iteration, url, dir } = job;
+  const o = job;
+  const tq = tableQueries(job.columns);
   const file = path.join(dir, `${kind}-${iteration}.db`);
   removeDb(file);
   fullGc();
@@ -153,7 +167,7 @@ export async function runSnapshot(
   let cpuMs: number;
   let memory: RssReport;
   try {
-    rows = kind === "bare" ? await barePipeline(pg, tq, file, o.chunkRows, onProgress) : await replicaSnapshot(pg, file, o.chunkRows, onProgress);
+    rows = kind === "bare" ? await barePipeline(url, tq, file, o.chunkRows, onProgress) : await replicaSnapshot(url, file, o.chunkRows, onProgress);
   } finally {
     ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
@@ -168,5 +182,36 @@ export async function runSnapshot(
   check.close();
   if (local !== o.rows) throw new Error(`${kind} run ${iteration}: the file holds ${local} rows with embeddings, expected ${o.rows}`);
   removeDb(file);
-  return { kind, iteration, rows, ms: round(ms, 1), rowsPerSec: Math.round(rows / (ms / 1000)), cpuMs: round(cpuMs, 0), fileMB, memory };
+  return {
+    kind,
+    iteration,
+    rows,
+    ms: round(ms, 1),
+    rowsPerSec: Math.round(rows / (ms / 1000)),
+    cpuMs: round(cpuMs, 0),
+    fileMB,
+    memory,
+    isolated: false,
+    processMaxRssMB: null,
+  };
+}
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+
+/**
+ * One timed run in a fresh child process (bin/run-ts.js + snapshotWorker.ts), so its
+ * memory figures are not inflated by earlier runs and its maxRSS is the run's own peak.
+ */
+export function runSnapshotInChild(job: SnapshotJob): Promise<SnapshotRun> {
+  return new Promise((resolve, reject) => {
+    const child = fork(path.join(here, "..", "bin", "run-ts.js"), [path.join(here, "snapshotWorker.ts")], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    let result: { ok: true; run: SnapshotRun } | { ok: false; error: string } | undefined;
+    child.on("message", (m) => (result = m as typeof result));
+    child.once("error", reject);
+    child.once("exit", (code, signal) => {
+      if (result?.ok) resolve(result.run);
+      else reject(new Error(result ? `snapshot worker failed: ${result.error}` : `snapshot worker exited (code ${code}, signal ${signal}) without a result`));
+    });
+    child.send(job);
+  });
 }

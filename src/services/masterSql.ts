@@ -226,8 +226,11 @@ export class TableQueries {
       WITH ids AS (
         SELECT DISTINCT c.row_id FROM ${SCHEMA}.changes c
         WHERE c.table_name = $1
-          AND c.xid >= pg_snapshot_xmin($2::pg_snapshot)
-          AND NOT pg_visible_in_snapshot(c.xid, $2::pg_snapshot)${tenantChanges}
+          -- "not visible in prev": at or past its xmax, or in progress then (its xip list).
+          -- The same set as xid >= xmin AND NOT pg_visible_in_snapshot(xid, prev), but two
+          -- index probes instead of a scan back to the oldest transaction open at prev.
+          AND (c.xid >= pg_snapshot_xmax($2::pg_snapshot)
+               OR c.xid IN (SELECT pg_snapshot_xip($2::pg_snapshot)))${tenantChanges}
       )
       SELECT ids.row_id AS "_changed_key", ${this.selectList}
       FROM ids LEFT JOIN ${this.table} t
