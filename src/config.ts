@@ -29,6 +29,8 @@ export interface Config {
   readonly backoffMaxMs: number;
   /** Rows per keyset chunk of the initial copy (each chunk is one SQLite transaction). */
   readonly snapshotChunkRows: number;
+  /** Master changelog rows older than this are pruned (0 = never). */
+  readonly changelogRetentionMs: number;
   /** Changed rows fetched per round trip during an incremental pull. */
   readonly pullBatchRows: number;
   /** How long one attempt to reach the master may take before it counts as a failure. */
@@ -78,6 +80,7 @@ export const ENV_VARS = [
   "EMBEDDING_API_KEY",
   "EMBEDDING_DIM",
   "SNAPSHOT_CHUNK_ROWS",
+  "CHANGELOG_RETENTION_HOURS",
 ] as const;
 
 export type EnvVar = (typeof ENV_VARS)[number];
@@ -181,6 +184,7 @@ export function loadConfig(env: Env): Config {
     backoffMaxMs: DEFAULTS.backoffMaxMs,
     snapshotChunkRows: int(env, "SNAPSHOT_CHUNK_ROWS", DEFAULTS.snapshotChunkRows, 1, 100_000),
     pullBatchRows: DEFAULTS.pullBatchRows,
+    changelogRetentionMs: int(env, "CHANGELOG_RETENTION_HOURS", 168, 0, 87_600) * 3_600_000,
     connectTimeoutMs: DEFAULTS.connectTimeoutMs,
   });
 }

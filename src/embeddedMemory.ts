@@ -80,6 +80,7 @@ export class EmbeddedMemory {
       autoMigrate: c.autoMigrate,
       snapshotChunkRows: c.snapshotChunkRows,
       pullBatchRows: c.pullBatchRows,
+      changelogRetentionMs: c.changelogRetentionMs,
       logger: this.log,
     });
     return Layer.provideMerge(replicator, base);

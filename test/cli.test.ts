@@ -59,7 +59,7 @@ describe("CLI", () => {
     const epoch = (await pg.sql<{ value: string }>("SELECT value FROM embedded_memory.meta WHERE key = 'epoch'"))[0]!.value;
     expect((await runCli(["migrate"], { DATABASE_URL: pg.url })).code).toBe(0);
     expect(await objects()).toBe(installed);
-    expect(installed).toBe(3 + 3);
+    expect(installed).toBe(3 + 4); // three triggers; capture, notify, epoch and prune functions
     expect((await pg.sql<{ value: string }>("SELECT value FROM embedded_memory.meta WHERE key = 'epoch'"))[0]!.value).toBe(epoch);
     expect(await columns()).toEqual(before);
     await pg.sql("DROP TABLE unified_ai_memory");

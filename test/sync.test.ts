@@ -103,6 +103,37 @@ describe("snapshot and incremental pull", () => {
     expect((await m.verify()).identical).toBe(true);
   });
 
+  test("A replica whose cursor predates pruned changelog rows copies the table anew instead of missing a delete.", async ({ pg, replica }) => {
+    const m = replica();
+    const keep = await insertOne(pg, { text: "kept" });
+    const doomed = await insertOne(pg, { text: "doomed" });
+    await m.syncOnce();
+    expect(localRow(m, doomed)).toBeDefined();
+    // While this replica is away, the row is deleted and the changelog entry saying so is pruned.
+    await pg.sql("DELETE FROM unified_ai_memory WHERE id = $1", [doomed]);
+    await pg.sql("UPDATE embedded_memory.changes SET changed_at = now() - interval '10 days'");
+    const pruned = await pg.sql<{ removed: string }>("SELECT embedded_memory.prune_changes(interval '1 day') AS removed");
+    expect(Number(pruned[0]!.removed)).toBeGreaterThan(0);
+    const r = await m.syncOnce();
+    expect(r.total_memories).toBe(await memoryCount(pg, "NOT archived AND (expires_at IS NULL OR expires_at > now())"));
+    expect(localRow(m, doomed)).toBeUndefined();
+    expect(localRow(m, keep)).toBeDefined();
+    expect((await m.verify()).identical).toBe(true);
+  });
+
+  test("The replica prunes the master changelog by its retention after a pull, keeping recent rows.", async ({ pg, replica }) => {
+    const m = replica({ changelogRetentionMs: 3_600_000 });
+    await insertOne(pg);
+    await m.syncOnce();
+    await pg.sql("UPDATE embedded_memory.changes SET changed_at = now() - interval '2 hours'");
+    const fresh = await insertOne(pg);
+    await replica({ changelogRetentionMs: 3_600_000 }).syncOnce(); // a new process: pruning is due at its first pull
+    const left = await pg.sql<{ row_id: string }>("SELECT row_id FROM embedded_memory.changes");
+    expect(left.map((r) => r.row_id)).toEqual([fresh]);
+    const horizon = await pg.sql<{ value: string }>("SELECT value FROM embedded_memory.meta WHERE key = 'pruned_xid'");
+    expect(BigInt(horizon[0]!.value)).toBeGreaterThan(0n);
+  });
+
   test("TRUNCATE on the master empties the replica through a new epoch.", async ({ pg, replica }) => {
     const m = replica();
     await seedMemories(pg, 20);

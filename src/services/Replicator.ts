@@ -9,7 +9,7 @@ import * as Fiber from "effect/Fiber";
 import * as Layer from "effect/Layer";
 import { Master, type MasterError, type MasterShape } from "./Master.ts";
 import { LocalStore, LocalStoreError, type LocalStoreShape } from "./LocalStore.ts";
-import { TableQueries, currentSnapshotSql, readEpochSql } from "./masterSql.ts";
+import { TableQueries, currentSnapshotSql, pruneChangesSql, pullStartSql, readEpochSql } from "./masterSql.ts";
 import { ensureObjects, introspectColumns, MasterObjectsMissing } from "./masterObjects.ts";
 import type { Row, TableDescriptor } from "./tableDescriptor.ts";
 import type { Logger } from "./logger.ts";
@@ -29,7 +29,7 @@ export interface SnapshotProgress {
 export interface PullResult {
   /** Rows applied (upserts + deletes + expired rows swept). */
   readonly applied: number;
-  /** The master's epoch changed: the replica must copy the table anew. */
+  /** The master's epoch changed, or changes this cursor needs were pruned: copy the table anew. */
   readonly epochChanged: boolean;
   readonly cursor: string | null;
 }
@@ -52,8 +52,13 @@ export interface ReplicatorOptions {
   readonly autoMigrate: boolean;
   readonly snapshotChunkRows: number;
   readonly pullBatchRows: number;
+  /** Changelog rows older than this are pruned (by any replica, at most hourly); 0 = never. */
+  readonly changelogRetentionMs: number;
   readonly logger: Logger;
 }
+
+/** How often one process prunes the master's changelog. */
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
 
 const local = <A>(what: string, f: () => A): Effect.Effect<A, LocalStoreError> =>
   Effect.try({ try: f, catch: (cause) => new LocalStoreError({ message: `${what}: ${(cause as Error).message}`, cause }) });
@@ -63,6 +68,20 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
   const log = o.logger.child({ module: "replicator", table: d.masterTable });
   const source = `${master.describe}|${d.masterTable}|tenant=${o.tenantId ?? "*"}`;
   let cached: TableQueries | undefined;
+  let lastPruneAt = 0;
+
+  // Housekeeping after a pull: failure only logs (it is retried an hour later).
+  const pruneIfDue = () =>
+    o.changelogRetentionMs > 0 && Date.now() - lastPruneAt > PRUNE_EVERY_MS
+      ? master.query<{ removed: string }>(pruneChangesSql, [o.changelogRetentionMs / 1000]).pipe(
+          Effect.tap(({ rows }) => Effect.sync(() => {
+            lastPruneAt = Date.now();
+            log.info({ removed: Number(rows[0]!.removed) }, "changelog pruned");
+          })),
+          Effect.catch((err) => Effect.sync(() => log.warn({ err }, "changelog prune failed"))),
+          Effect.asVoid,
+        )
+      : Effect.void;
 
   const queries = () =>
     cached
@@ -139,10 +158,14 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
           // One REPEATABLE READ transaction: its snapshot is the new cursor, and the changes
           // read are exactly those of transactions that became visible since the old one.
           yield* client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-          const { rows } = yield* client.query<{ snapshot: string; epoch: string }>(currentSnapshotSql);
-          const { snapshot: cursor, epoch } = rows[0]!;
-          if (epoch !== state.epoch) {
+          const { rows } = yield* client.query<{ snapshot: string; epoch: string; cursor_expired: boolean }>(pullStartSql, [state.cursor]);
+          const { snapshot: cursor, epoch, cursor_expired } = rows[0]!;
+          if (epoch !== state.epoch || cursor_expired) {
             yield* client.query("ROLLBACK");
+            if (cursor_expired) {
+              log.warn({ cursor: state.cursor }, "changes this replica had not pulled were pruned from the changelog: copying the table anew");
+              yield* local("resetting sync state", () => store.resetSync(d, source, epoch));
+            }
             return { applied: 0, epochChanged: true, cursor: null };
           }
           const { text, values } = tq.changesSince(state.cursor!);
@@ -164,7 +187,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
           yield* client.query("COMMIT");
           return { applied, epochChanged: false, cursor };
         }),
-      );
+      ).pipe(Effect.tap(() => pruneIfDue()));
     });
 
   return { descriptor: d, connect, snapshot, pull, queries };

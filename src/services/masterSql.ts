@@ -49,6 +49,10 @@ export const checkObjectsSql = `
 
 export const readEpochSql = `SELECT value AS epoch FROM ${SCHEMA}.meta WHERE key = 'epoch'`;
 export const currentSnapshotSql = `SELECT pg_current_snapshot()::text AS snapshot, (${readEpochSql}) AS epoch`;
+/** The pull's first statement: new cursor, epoch, and whether changes the old cursor still needs were pruned. */
+export const pullStartSql = `SELECT pg_current_snapshot()::text AS snapshot, (${readEpochSql}) AS epoch,
+  COALESCE((SELECT value::xid8 FROM ${SCHEMA}.meta WHERE key = 'pruned_xid') >= pg_snapshot_xmin($1::pg_snapshot), false) AS cursor_expired`;
+export const pruneChangesSql = `SELECT ${SCHEMA}.prune_changes(make_interval(secs => $1)) AS removed`;
 
 /** The statements `migrate` runs (and `migrate --print` shows), in one transaction. */
 export function installStatements(d: TableDescriptor, columns: readonly MasterColumn[] | undefined): string[] {
@@ -71,7 +75,7 @@ END $do$`;
     `SELECT pg_advisory_xact_lock(hashtext('${SCHEMA}.migrate'))`,
     `CREATE SCHEMA IF NOT EXISTS ${SCHEMA}`,
     `CREATE TABLE IF NOT EXISTS ${SCHEMA}.meta (key text PRIMARY KEY, value text NOT NULL)`,
-    `INSERT INTO ${SCHEMA}.meta (key, value) VALUES ('schema_version', '${MASTER_SCHEMA_VERSION}'), ('epoch', gen_random_uuid()::text)
+    `INSERT INTO ${SCHEMA}.meta (key, value) VALUES ('schema_version', '${MASTER_SCHEMA_VERSION}'), ('epoch', gen_random_uuid()::text), ('pruned_xid', '0')
   ON CONFLICT (key) DO NOTHING`,
     // One row per changed row per transaction; the pull reads those whose xid became
     // visible since its previous snapshot. Never the row data: the pull joins the table.
@@ -85,6 +89,22 @@ END $do$`;
   changed_at timestamptz NOT NULL DEFAULT clock_timestamp()
 )`,
     `CREATE INDEX IF NOT EXISTS changes_xid_idx ON ${SCHEMA}.changes (xid)`,
+    // Drops changelog rows older than the retention whose transactions every snapshot now
+    // sees, and records the newest xid dropped: a replica whose cursor predates it may have
+    // missed a dropped change, so it copies the table anew instead of trusting its cursor.
+    `CREATE OR REPLACE FUNCTION ${SCHEMA}.prune_changes(retention interval) RETURNS bigint LANGUAGE plpgsql AS $fn$
+DECLARE
+  horizon xid8;
+  removed bigint;
+BEGIN
+  SELECT max(xid) INTO horizon FROM ${SCHEMA}.changes
+    WHERE changed_at < now() - retention AND xid < pg_snapshot_xmin(pg_current_snapshot());
+  IF horizon IS NULL THEN RETURN 0; END IF;
+  UPDATE ${SCHEMA}.meta SET value = horizon::text WHERE key = 'pruned_xid' AND value::xid8 < horizon;
+  DELETE FROM ${SCHEMA}.changes WHERE xid <= horizon;
+  GET DIAGNOSTICS removed = ROW_COUNT;
+  RETURN removed;
+END $fn$`,
     ...(schema ? [`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`] : []),
     `CREATE TABLE IF NOT EXISTS ${table} (\n  ${d.columns.map((c: ColumnSpec) => `${quoteIdent(c.name)} ${c.createAs}`).join(",\n  ")}\n)`,
     `CREATE OR REPLACE FUNCTION ${SCHEMA}.notify_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
