@@ -10,6 +10,7 @@ import { runMigrate } from "./cli/migrate.ts";
 import { printStats } from "./cli/stats.ts";
 import { runServe } from "./cli/serve.ts";
 import { progressReporter } from "./cli/progress.ts";
+import { runSearch } from "./cli/search.ts";
 
 const HELP: Record<string, string> = {
   "": `embedded-memory — a local SQLite replica of the agents' memory table in Postgres
@@ -22,6 +23,8 @@ Commands:
   sync [--full] [--json]       one-shot: connect, pull until caught up, exit
   stats [--json]               the replica's stats, from the local file
   verify [--json] [--repair]   compare master and replica row by row (exit 1 if different)
+  search <query> [--limit N] [--type T] [--tenant UUID] [--json]
+                               search the local replica (no master needed)
 
 Every setting is an environment variable and also a flag: DATABASE_URL is --database-url,
 SYNC_INTERVAL_MS is --sync-interval-ms, and so on (see README.md, Configuration).
@@ -30,6 +33,8 @@ Run 'embedded-memory <command> --help' for one command.`,
   serve: "embedded-memory serve\n  Syncs the replica and serves HTTP on HOST:PORT until SIGINT/SIGTERM, then shuts down gracefully.",
   sync: "embedded-memory sync [--full] [--json]\n  One-shot sync: copy the table if the replica has no complete copy (or with --full), then\n  pull every change; exit 0 when caught up, 1 on failure. --json prints {applied, total_memories, duration_ms}.",
   stats: "embedded-memory stats [--json]\n  Prints the /memory/stats object, read from the local replica file (no master needed).",
+  search:
+    "embedded-memory search <query> [--limit N] [--type T] [--tenant UUID] [--json]\n  Hybrid full-text + vector search over the local file (vectors need EMBEDDING_PROVIDER for the\n  query). --limit 1..100 (default 10), --type filters on memory_type, --tenant on tenant_id.",
   verify: "embedded-memory verify [--json] [--repair]\n  Compares the master's replicated rows with the replica's (count and per-row content hash).\n  Exit 0 identical, 1 different. --repair applies the master's state where they differ.",
 };
 
@@ -39,12 +44,17 @@ const COMMAND_FLAGS: Record<string, readonly string[]> = {
   sync: ["full", "json"],
   stats: ["json"],
   verify: ["json", "repair"],
+  search: ["json"],
 };
+
+/** Flags that take a value, by command. */
+const COMMAND_VALUES: Record<string, readonly string[]> = { search: ["limit", "type", "tenant"] };
 
 export interface ParsedArgs {
   readonly command: string;
   readonly positional: string[];
   readonly switches: Set<string>;
+  readonly values: Record<string, string>;
   readonly env: Record<string, string>;
 }
 
@@ -55,7 +65,10 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
   byFlag.set("path", "EMBEDDED_MEMORY_PATH");
   const positional: string[] = [];
   const switches = new Set<string>();
+  const values: Record<string, string> = {};
   const env: Record<string, string> = {};
+  const command = argv.find((a) => !a.startsWith("--")) ?? "";
+  const valueFlags = COMMAND_VALUES[command] ?? [];
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith("--")) {
@@ -64,15 +77,15 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
     }
     const [name, inline] = arg.slice(2).split(/=(.*)/s, 2) as [string, string | undefined];
     const variable = byFlag.get(name);
-    if (variable) {
+    if (variable || valueFlags.includes(name)) {
       const value = inline ?? argv[++i];
       if (value === undefined) throw new UsageError(`--${name} needs a value`);
-      env[variable] = value;
+      if (variable) env[variable] = value;
+      else values[name] = value;
     } else if (inline === undefined) switches.add(name);
     else throw new UsageError(`unknown flag --${name}`);
   }
-  const [command = "", ...rest] = positional;
-  return { command, positional: rest, switches, env };
+  return { command, positional: positional.slice(1), switches, values, env };
 }
 
 interface Io {
@@ -112,7 +125,7 @@ export async function main(argv: readonly string[], processEnv: Env, io: Io = de
   let config: Config;
   try {
     config = loadConfig({ ...processEnv, ...args.env });
-    if (!config.databaseUrl && command !== "stats" && !(command === "migrate" && switches.has("print"))) {
+    if (!config.databaseUrl && command !== "stats" && command !== "search" && !(command === "migrate" && switches.has("print"))) {
       throw new ConfigError("DATABASE_URL", "is not set; give the master Postgres URL (postgres://user:password@host:port/database)");
     }
   } catch (e) {
@@ -126,12 +139,19 @@ export async function main(argv: readonly string[], processEnv: Env, io: Io = de
   const secrets = secretsOf(config);
   const logger = createLogger({ level: config.logLevel, secrets });
   try {
+    if (command === "search") {
+      if (args.positional.length === 0) {
+        io.err(`error: search needs a query\n\n${HELP.search}`);
+        return 2;
+      }
+      return await runSearch(config, logger, args.positional.join(" "), args.values, switches.has("json"), io.out);
+    }
     return await runCommand(command, switches, config, logger, io);
   } catch (e) {
     const message = scrub(e instanceof Error ? e.message : String(e), secrets);
     io.err(`error: ${message}`);
     logger.debug({ err: e }, "command failed");
-    return 1;
+    return (e as { _tag?: string })._tag === "SearchInputError" ? 2 : 1;
   }
 }
 

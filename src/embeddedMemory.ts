@@ -20,6 +20,8 @@ import { verifyReplica, type VerifyReport } from "./services/verify.ts";
 import { provideSyncActors } from "./syncActors.ts";
 import { errorMessage, type SyncMachine, type SyncStateName } from "./machines/syncMachine.ts";
 import { buildStats, type MemoryStats } from "./stats.ts";
+import { makeEmbedder, type Embedder } from "./services/Embedder.ts";
+import { makeSearch, type SearchRequest, type SearchResponse, type SearchService } from "./services/Search.ts";
 
 export interface ForceSyncResult {
   readonly success: boolean;
@@ -60,11 +62,16 @@ export class EmbeddedMemory {
   private stopping: Promise<void> | undefined;
   private readonly waiters = new Map<string, (r: { ok: true; applied: number } | { ok: false; error: string }) => void>();
   private snapshotRowsCopied = 0;
+  private readonly embedder: Embedder | undefined;
+  private searchService: SearchService | undefined;
+  private embedding: Promise<void> | undefined;
+  private readonly embedAbort = new AbortController();
 
   constructor(config: Config, options: EmbeddedMemoryOptions = {}) {
     if (!config.databaseUrl) throw new ConfigError("DATABASE_URL", "is not set; the replica needs the master Postgres URL");
     this.config = config;
     this.log = options.logger ?? createLogger({ level: config.logLevel, secrets: secretsOf(config) });
+    this.embedder = embedderFor(config);
   }
 
   private layer() {
@@ -94,6 +101,50 @@ export class EmbeddedMemory {
     this.runtime = runtime as ManagedRuntime.ManagedRuntime<Services, unknown>;
     this.store = services.store;
     this.replicator = services.replicator;
+    this.searchService = makeSearch({
+      store: services.store,
+      table: services.replicator.descriptor.localName,
+      embedder: this.embedder,
+      status: () => ({ state: this.state(), complete: services.store.syncState(services.replicator.descriptor).snapshotComplete }),
+      logger: this.log,
+    });
+    if (this.embedder) {
+      services.store.onChange(() => this.embedInBackground());
+      this.embedInBackground();
+    }
+  }
+
+  /**
+   * Embeds rows that arrived without a vector, a small batch at a time with a yield between
+   * batches, so neither the sync nor the HTTP server waits on it. One run at a time; a
+   * failure is logged and retried at the next change.
+   */
+  private embedInBackground(): void {
+    if (this.embedding || this.embedAbort.signal.aborted) return;
+    const log = this.log.child({ module: "embedder" });
+    this.embedding = (async () => {
+      try {
+        let total = 0;
+        for (;;) {
+          await new Promise((r) => setImmediate(r));
+          if (this.embedAbort.signal.aborted) break;
+          const n = await this.searchService!.vectors.embedMissing(EMBED_BATCH, this.embedAbort.signal);
+          total += n;
+          if (n < EMBED_BATCH) break;
+        }
+        if (total > 0) log.info({ rows: total, model: this.embedder!.model }, "embedded rows that had no vector");
+      } catch (err) {
+        if (!this.embedAbort.signal.aborted) log.warn({ err }, "embedding rows failed; will retry at the next change");
+      } finally {
+        this.embedding = undefined;
+      }
+    })();
+  }
+
+  /** Local search (CONTRACT: /memory/search). Works before the first copy completes, and says so. */
+  async search(request: SearchRequest): Promise<SearchResponse> {
+    await this.open();
+    return this.searchService!.search(request);
   }
 
   private run = <A, E>(effect: Effect.Effect<A, E, Services>, signal?: AbortSignal): Promise<A> =>
@@ -156,6 +207,9 @@ export class EmbeddedMemory {
         actor.stop();
       }
       for (const id of [...this.waiters.keys()]) this.settle(id, { ok: false, error: "stopping" });
+      this.embedAbort.abort();
+      await this.embedding;
+      this.searchService?.close();
       const runtime = this.runtime;
       if (runtime) {
         let timer: NodeJS.Timeout | undefined;
@@ -189,6 +243,8 @@ export class EmbeddedMemory {
       lastError: ctx?.lastError ?? null,
       tenantId: this.config.tenantId,
       snapshotRowsCopied: this.snapshotRowsCopied,
+      vectors: this.searchService!.vectorInfo(),
+      embeddingProvider: this.config.embeddingProvider,
     });
   }
 
@@ -260,6 +316,19 @@ export class EmbeddedMemory {
   close(): Promise<void> {
     return this.stop();
   }
+}
+
+/** Rows embedded per background batch (one provider call). */
+const EMBED_BATCH = 32;
+
+export function embedderFor(config: Config): Embedder | undefined {
+  return makeEmbedder({
+    provider: config.embeddingProvider,
+    baseUrl: config.embeddingBaseUrl,
+    model: config.embeddingModel,
+    apiKey: config.embeddingApiKey,
+    dim: config.embeddingDim,
+  });
 }
 
 export function createEmbeddedMemory(config: Config, options?: EmbeddedMemoryOptions): EmbeddedMemory {

@@ -5,6 +5,7 @@
 import type { LocalStoreShape } from "./services/LocalStore.ts";
 import type { TableDescriptor } from "./services/tableDescriptor.ts";
 import type { SyncStateName } from "./machines/syncMachine.ts";
+import type { VectorInfo } from "./services/vectorStore.ts";
 
 export interface MemoryStats {
   readonly enabled: boolean;
@@ -18,6 +19,8 @@ export interface MemoryStats {
   readonly cursor: { snapshot: string | null; epoch: string | null };
   readonly snapshot: { complete: boolean; rows_copied: number };
   readonly outbox: { pending: number; parked: number; last_error: string | null };
+  /** The vectors search uses: their dimension, model, and how many are indexed. */
+  readonly embeddings: { provider: string; dim: number | null; model: string | null; indexed: number; other_dimension: number };
   readonly table: string;
   readonly tenant_id: string | null;
   readonly attempt: number;
@@ -34,6 +37,8 @@ export interface StatsInput {
   readonly lastError: string | null;
   readonly tenantId: string | undefined;
   readonly snapshotRowsCopied: number;
+  readonly vectors?: VectorInfo;
+  readonly embeddingProvider?: string;
 }
 
 /** Timestamps are stored with microseconds; the API shows them as plain ISO-8601 (ms). */
@@ -60,6 +65,13 @@ export function buildStats(i: StatsInput): MemoryStats {
     cursor: { snapshot: s.cursor, epoch: s.epoch },
     snapshot: { complete: s.snapshotComplete, rows_copied: s.snapshotComplete ? s.snapshotRows : Math.max(s.snapshotRows, i.snapshotRowsCopied) },
     outbox: { pending: 0, parked: 0, last_error: null },
+    embeddings: {
+      provider: i.embeddingProvider ?? "none",
+      dim: i.vectors?.dim ?? null,
+      model: i.vectors?.model ?? null,
+      indexed: i.vectors?.vectors ?? 0,
+      other_dimension: i.vectors?.skipped ?? 0,
+    },
     table: i.descriptor.masterTable,
     tenant_id: i.tenantId ?? null,
     attempt: i.attempt,

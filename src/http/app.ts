@@ -6,6 +6,7 @@ import { Hono } from "hono";
 import type { EmbeddedMemory } from "../embeddedMemory.ts";
 import type { Logger } from "../services/logger.ts";
 import { requireApiKey } from "./auth.ts";
+import { searchRoutes } from "./searchRoutes.ts";
 
 export interface HttpAppOptions {
   readonly apiKeys: readonly string[];
@@ -13,7 +14,7 @@ export interface HttpAppOptions {
 }
 
 /** The parts of the library the routes use (an interface, so the adapter stays thin). */
-export type MemoryApi = Pick<EmbeddedMemory, "stats" | "ready" | "state" | "forceSync">;
+export type MemoryApi = Pick<EmbeddedMemory, "stats" | "ready" | "state" | "forceSync" | "search">;
 
 export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono {
   const log = options.logger.child({ module: "http" });
@@ -36,6 +37,8 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
     const result = await memory.forceSync({ full: full === "true" });
     return c.json(result, result.success ? 200 : 503);
   });
+
+  searchRoutes(app, memory, auth);
 
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {

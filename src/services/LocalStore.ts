@@ -54,7 +54,14 @@ export interface LocalStoreShape {
   readonly applyChanges: (d: TableDescriptor, columns: readonly ColumnSpec[], upserts: readonly Row[], deletes: readonly string[], commit?: PullCommit) => number;
   readonly count: (d: TableDescriptor) => number;
   readonly rowsInKeyOrder: (d: TableDescriptor, columns: readonly ColumnSpec[]) => IterableIterator<Row>;
+  /**
+   * Called after each committed write with the rows upserted and the keys deleted, so
+   * in-memory indexes follow the file. Returns an unsubscribe function.
+   */
+  readonly onChange: (listener: ChangeListener) => () => void;
 }
+
+export type ChangeListener = (table: string, upserts: readonly Row[], deletedKeys: readonly string[]) => void;
 
 export class LocalStore extends Context.Service<LocalStore, LocalStoreShape>()("embedded-memory/LocalStore") {}
 
@@ -146,17 +153,31 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
     return rows.length;
   };
 
-  const deleteKeys = (d: TableDescriptor, keys: readonly string[]): number => {
+  /** Deletes `keys`, recording the ones that existed in `deleted`; returns how many. */
+  const deleteKeys = (d: TableDescriptor, keys: readonly string[], deleted: string[]): number => {
     const stmt = prepare(`DELETE FROM ${q(d.localName)} WHERE ${q(d.key)} = ?`);
     let n = 0;
-    for (const k of keys) n += stmt.run(k).changes;
+    for (const k of keys) {
+      if (stmt.run(k).changes > 0) {
+        n++;
+        deleted.push(k);
+      }
+    }
     return n;
   };
 
-  const sweepExpired = (d: TableDescriptor): number =>
+  const selectKeys = (sql: string, ...params: unknown[]): string[] => (prepare(sql).pluck().all(...params) as unknown[]).map(String);
+
+  const sweepExpired = (d: TableDescriptor, deleted: string[]): number =>
     d.expiresColumn
-      ? prepare(`DELETE FROM ${q(d.localName)} WHERE ${q(d.expiresColumn)} IS NOT NULL AND ${q(d.expiresColumn)} <= ?`).run(isoMicros()).changes
+      ? deleteKeys(d, selectKeys(`SELECT ${q(d.key)} FROM ${q(d.localName)} WHERE ${q(d.expiresColumn)} IS NOT NULL AND ${q(d.expiresColumn)} <= ?`, isoMicros()), deleted)
       : 0;
+
+  const listeners = new Set<ChangeListener>();
+  const notify = (d: TableDescriptor, upserts: readonly Row[], deleted: readonly string[]) => {
+    if (upserts.length === 0 && deleted.length === 0) return;
+    for (const l of listeners) l(d.localName, upserts, deleted);
+  };
 
   /** Every apply counts into total_applied (force-sync reports the difference it saw). */
   const countApplied = (d: TableDescriptor, applied: number) => {
@@ -169,8 +190,8 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
     ).run(cursor, isoMicros(), lastSyncCount, d.localName);
   };
 
-  const applySnapshotChunk = db.transaction(
-    (d: TableDescriptor, columns: readonly ColumnSpec[], rows: readonly Row[], afterKey: string | null, last: boolean): number => {
+  const applySnapshotChunkTx = db.transaction(
+    (d: TableDescriptor, columns: readonly ColumnSpec[], rows: readonly Row[], afterKey: string | null, last: boolean, deleted: string[]): number => {
       const key = q(d.key);
       const table = q(d.localName);
       let applied = upsertAll(d, columns, rows);
@@ -178,14 +199,19 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       if (rows.length) {
         // Rows the master no longer has in this key range (a re-copy over older contents).
         const keys = JSON.stringify(rows.map((r) => r[d.key]));
-        applied += prepare(
-          `DELETE FROM ${table} WHERE (? IS NULL OR ${key} > ?) AND ${key} <= ? AND ${key} NOT IN (SELECT value FROM json_each(?))`,
-        ).run(afterKey, afterKey, lastKey, keys).changes;
+        const gone = selectKeys(
+          `SELECT ${key} FROM ${table} WHERE (? IS NULL OR ${key} > ?) AND ${key} <= ? AND ${key} NOT IN (SELECT value FROM json_each(?))`,
+          afterKey,
+          afterKey,
+          lastKey,
+          keys,
+        );
+        applied += deleteKeys(d, gone, deleted);
       }
       prepare("UPDATE sync_state SET snapshot_after_key = ?, snapshot_rows = snapshot_rows + ? WHERE table_name = ?").run(lastKey, rows.length, d.localName);
       if (last) {
-        applied += prepare(`DELETE FROM ${table} WHERE ? IS NULL OR ${key} > ?`).run(lastKey, lastKey).changes;
-        applied += sweepExpired(d);
+        applied += deleteKeys(d, selectKeys(`SELECT ${key} FROM ${table} WHERE ? IS NULL OR ${key} > ?`, lastKey, lastKey), deleted);
+        applied += sweepExpired(d, deleted);
         const snap = prepare("SELECT snapshot_cursor, snapshot_rows FROM sync_state WHERE table_name = ?").get(d.localName) as { snapshot_cursor: string; snapshot_rows: number };
         prepare("UPDATE sync_state SET snapshot_complete = 1, snapshot_cursor = NULL WHERE table_name = ?").run(d.localName);
         finishPull(d, snap.snapshot_cursor, snap.snapshot_rows);
@@ -195,11 +221,11 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
     },
   );
 
-  const applyChanges = db.transaction(
-    (d: TableDescriptor, columns: readonly ColumnSpec[], upserts: readonly Row[], deletes: readonly string[], commit?: PullCommit): number => {
-      let applied = upsertAll(d, columns, upserts) + deleteKeys(d, deletes);
+  const applyChangesTx = db.transaction(
+    (d: TableDescriptor, columns: readonly ColumnSpec[], upserts: readonly Row[], deletes: readonly string[], commit: PullCommit | undefined, deleted: string[]): number => {
+      let applied = upsertAll(d, columns, upserts) + deleteKeys(d, deletes, deleted);
       if (commit) {
-        applied += sweepExpired(d);
+        applied += sweepExpired(d, deleted);
         finishPull(d, commit.cursor, commit.applied + applied);
       }
       countApplied(d, applied);
@@ -225,8 +251,22 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
            snapshot_complete = 0, snapshot_started_at = ? WHERE table_name = ?`,
       ).run(epoch, snapshotCursor, isoMicros(), d.localName);
     },
-    applySnapshotChunk: (d, columns, rows, afterKey, last) => applySnapshotChunk(d, columns, rows, afterKey, last),
-    applyChanges: (d, columns, upserts, deletes, commit) => applyChanges(d, columns, upserts, deletes, commit),
+    applySnapshotChunk: (d, columns, rows, afterKey, last) => {
+      const deleted: string[] = [];
+      const applied = applySnapshotChunkTx(d, columns, rows, afterKey, last, deleted);
+      notify(d, rows, deleted);
+      return applied;
+    },
+    applyChanges: (d, columns, upserts, deletes, commit) => {
+      const deleted: string[] = [];
+      const applied = applyChangesTx(d, columns, upserts, deletes, commit, deleted);
+      notify(d, upserts, deleted);
+      return applied;
+    },
+    onChange: (listener) => {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
     count: (d) => (prepare(`SELECT count(*) AS n FROM ${q(d.localName)}`).get() as { n: number }).n,
     rowsInKeyOrder: (d, columns) =>
       db.prepare(`SELECT ${columns.map((c) => q(c.name)).join(", ")} FROM ${q(d.localName)} ORDER BY ${q(d.key)}`).iterate() as IterableIterator<Row>,

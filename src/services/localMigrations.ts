@@ -56,4 +56,62 @@ export const LOCAL_MIGRATIONS: readonly LocalMigration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "full-text index, stable row ids, access deltas, local embeddings",
+    sql: `
+      -- FTS rowids must not move: a table without INTEGER PRIMARY KEY may renumber its
+      -- rowids on VACUUM, so each memory id gets a stable integer here.
+      CREATE TABLE memory_rowids (rid INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE);
+
+      -- Contentless FTS5 (the text lives in unified_ai_memory), kept by the triggers below
+      -- in the same transaction as every apply and local write.
+      CREATE VIRTUAL TABLE memory_fts USING fts5(body, tags, content = '', contentless_delete = 1, tokenize = 'unicode61 remove_diacritics 2');
+
+      CREATE TRIGGER unified_ai_memory_fts_insert AFTER INSERT ON unified_ai_memory BEGIN
+        INSERT OR IGNORE INTO memory_rowids (id) VALUES (new.id);
+        INSERT INTO memory_fts (rowid, body, tags) VALUES ((SELECT rid FROM memory_rowids WHERE id = new.id),
+          CASE WHEN json_valid(new.content) AND json_type(new.content) IN ('object', 'array')
+               THEN (SELECT group_concat(value, ' ') FROM json_tree(new.content) WHERE type = 'text')
+               ELSE new.content END || ' ' || coalesce(new.search_text, ''),
+          CASE WHEN json_valid(new.tags) AND json_type(new.tags) = 'array'
+               THEN (SELECT group_concat(value, ' ') FROM json_each(new.tags)) ELSE coalesce(new.tags, '') END);
+      END;
+      CREATE TRIGGER unified_ai_memory_fts_update AFTER UPDATE OF content, tags, search_text ON unified_ai_memory BEGIN
+        DELETE FROM memory_fts WHERE rowid = (SELECT rid FROM memory_rowids WHERE id = old.id);
+        INSERT INTO memory_fts (rowid, body, tags) VALUES ((SELECT rid FROM memory_rowids WHERE id = new.id),
+          CASE WHEN json_valid(new.content) AND json_type(new.content) IN ('object', 'array')
+               THEN (SELECT group_concat(value, ' ') FROM json_tree(new.content) WHERE type = 'text')
+               ELSE new.content END || ' ' || coalesce(new.search_text, ''),
+          CASE WHEN json_valid(new.tags) AND json_type(new.tags) = 'array'
+               THEN (SELECT group_concat(value, ' ') FROM json_each(new.tags)) ELSE coalesce(new.tags, '') END);
+      END;
+      CREATE TRIGGER unified_ai_memory_fts_delete AFTER DELETE ON unified_ai_memory BEGIN
+        DELETE FROM memory_fts WHERE rowid = (SELECT rid FROM memory_rowids WHERE id = old.id);
+        DELETE FROM memory_rowids WHERE id = old.id;
+      END;
+      INSERT INTO memory_rowids (id) SELECT id FROM unified_ai_memory;
+      INSERT INTO memory_fts (rowid, body, tags)
+        SELECT r.rid, CASE WHEN json_valid(new.content) AND json_type(new.content) IN ('object', 'array')
+               THEN (SELECT group_concat(value, ' ') FROM json_tree(new.content) WHERE type = 'text')
+               ELSE new.content END || ' ' || coalesce(new.search_text, ''), CASE WHEN json_valid(new.tags) AND json_type(new.tags) = 'array'
+               THEN (SELECT group_concat(value, ' ') FROM json_each(new.tags)) ELSE coalesce(new.tags, '') END FROM unified_ai_memory new JOIN memory_rowids r ON r.id = new.id;
+
+      -- Reads counted locally, to be added on the master (never a rewrite of the synced row).
+      CREATE TABLE access_deltas (id TEXT PRIMARY KEY, delta INTEGER NOT NULL, last_accessed TEXT NOT NULL);
+
+      -- Embeddings made here for rows that arrived without one; kept apart from the synced
+      -- columns so the replica stays an exact copy of the master.
+      CREATE TABLE local_embeddings (id TEXT PRIMARY KEY, model TEXT NOT NULL, embedding BLOB NOT NULL);
+      -- A local vector is stale once the text it was made from changes or the row goes.
+      CREATE TRIGGER unified_ai_memory_local_embedding_stale AFTER UPDATE OF content, search_text ON unified_ai_memory BEGIN
+        DELETE FROM local_embeddings WHERE id = old.id;
+      END;
+      CREATE TRIGGER unified_ai_memory_local_embedding_gone AFTER DELETE ON unified_ai_memory BEGIN
+        DELETE FROM local_embeddings WHERE id = old.id;
+      END;
+
+      CREATE TABLE replica_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    `,
+  },
 ];
