@@ -10,7 +10,7 @@ import { isoMicros, type LocalStoreShape } from "./LocalStore.ts";
 import type { Logger } from "./logger.ts";
 import { ftsMatch, ftsTerms } from "./ftsQuery.ts";
 import { filterSql, hasNarrowingFilters, parseFilters, SearchInputError, type SearchFilters } from "./searchFilters.ts";
-import { DEFAULT_RANK_WEIGHTS, reciprocalRankFusion, weightedScore, type RankWeights } from "./searchRank.ts";
+import { DEFAULT_RANK_WEIGHTS, reciprocalRankFusion, weightedScore, type RankedList, type RankWeights } from "./searchRank.ts";
 import { makeVectorStore, type VectorInfo, type VectorStore } from "./vectorStore.ts";
 
 export type SearchMethod = "fts" | "vector" | "hybrid" | "filter";
@@ -137,12 +137,13 @@ export function makeSearch(deps: SearchDeps): SearchService {
     return rows.sort((a, b) => a.rank - b.rank).slice(0, want).map((r) => r.id);
   };
 
-  const fts = (terms: string[], where: string, params: unknown[], want: number): string[] => {
+  /** Rows matching every word; when fewer than wanted, also rows matching some words. */
+  const fts = (terms: string[], where: string, params: unknown[], want: number, w: RankWeights): RankedList[] => {
     const all = ftsCandidates(ftsMatch(terms, "all"), where, params, want);
-    if (all.length >= want || terms.length === 1) return all;
-    // Fewer than wanted match every word: rows matching some words follow.
+    if (all.length >= want || terms.length === 1) return [{ ids: all, weight: 1 }];
     const seen = new Set(all);
-    return [...all, ...ftsCandidates(ftsMatch(terms, "any"), where, params, want).filter((id) => !seen.has(id))].slice(0, want);
+    const some = ftsCandidates(ftsMatch(terms, "any"), where, params, want).filter((id) => !seen.has(id));
+    return [{ ids: all, weight: 1 }, { ids: some, weight: w.partialMatch }];
   };
 
   const trackAccess = db.transaction((ids: readonly string[]) => {
@@ -159,16 +160,16 @@ export function makeSearch(deps: SearchDeps): SearchService {
     const weights = { ...baseWeights, ...req.weights };
     const method = req.method ?? "auto";
     const index = method === "fts" ? undefined : vectors.index();
-    let queryVector = parseVector(req.embedding, index?.dim ?? null);
+    let queryVector = method === "fts" ? undefined : parseVector(req.embedding, index?.dim ?? null);
     const terms = method === "vector" ? [] : ftsTerms(query);
     const want = Math.max(limit * 3, 30);
     const { where, params } = filterSql(filters);
 
-    const lists: string[][] = [];
+    const lists: RankedList[] = [];
     let usedFts = false;
     let usedVector = false;
     if (terms.length > 0) {
-      lists.push(fts(terms, where, params, want));
+      lists.push(...fts(terms, where, params, want, weights));
       usedFts = true;
     }
     if (!queryVector && index && deps.embedder && query.trim() !== "" && method !== "fts") {
@@ -182,7 +183,7 @@ export function makeSearch(deps: SearchDeps): SearchService {
     }
     if (queryVector && index) {
       const allowed = hasNarrowingFilters(filters) ? new Set(prepare(`SELECT m.id FROM ${table} m WHERE ${where}`).pluck().all(...params) as string[]) : undefined;
-      lists.push(index.search(queryVector, want, Math.max(200, want * 4), vectors.lookup, allowed).map((h) => h.id));
+      lists.push({ ids: index.search(queryVector, want, Math.max(200, want * 4), vectors.lookup, allowed).map((h) => h.id), weight: 1 });
       usedVector = true;
     } else if (queryVector) usedVector = true; // a vector was given, but the replica holds none
 
@@ -194,7 +195,7 @@ export function makeSearch(deps: SearchDeps): SearchService {
     } else if (query.trim() === "" && req.embedding === undefined) {
       // No query at all: the most important, most recent memories that pass the filters.
       ids = prepare(`SELECT m.id FROM ${table} m WHERE ${where} ORDER BY m.importance_score DESC, m.created_at DESC LIMIT ${want}`).pluck().all(...params) as string[];
-      fused = reciprocalRankFusion([ids], weights.rrfK);
+      fused = reciprocalRankFusion([{ ids, weight: 1 }], weights.rrfK);
     } else {
       ids = [];
       fused = new Map();

@@ -1,0 +1,14 @@
+/** HTTP helpers for tests that send what fetch cannot (a body the server refuses early). */
+import http from "node:http";
+
+/** POSTs `body` and resolves with the status, even if the server answers before reading it all. */
+export function postRaw(url: string, headers: Record<string, string>, body: string | Buffer): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", headers: { ...headers, "content-length": Buffer.byteLength(body) } }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", (e) => setTimeout(() => reject(e), 50)); // a response that already came wins
+    req.end(body);
+  });
+}
