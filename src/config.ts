@@ -29,6 +29,12 @@ export interface Config {
   readonly backoffMaxMs: number;
   /** Rows per keyset chunk of the initial copy (each chunk is one SQLite transaction). */
   readonly snapshotChunkRows: number;
+  /** Safety-net upload interval; a local write wakes the uploader at once. */
+  readonly uploadIntervalMs: number;
+  /** Outbox entries per master transaction. */
+  readonly uploadBatchSize: number;
+  /** How a local delete reaches the master: deleted, or `soft` (expires_at = now()). */
+  readonly deleteMode: "hard" | "soft";
   /** Master changelog rows older than this are pruned (0 = never). */
   readonly changelogRetentionMs: number;
   /** Changed rows fetched per round trip during an incremental pull. */
@@ -81,6 +87,8 @@ export const ENV_VARS = [
   "EMBEDDING_DIM",
   "SNAPSHOT_CHUNK_ROWS",
   "CHANGELOG_RETENTION_HOURS",
+  "UPLOAD_INTERVAL_MS",
+  "DELETE_MODE",
 ] as const;
 
 export type EnvVar = (typeof ENV_VARS)[number];
@@ -184,6 +192,9 @@ export function loadConfig(env: Env): Config {
     backoffMaxMs: DEFAULTS.backoffMaxMs,
     snapshotChunkRows: int(env, "SNAPSHOT_CHUNK_ROWS", DEFAULTS.snapshotChunkRows, 1, 100_000),
     pullBatchRows: DEFAULTS.pullBatchRows,
+    uploadIntervalMs: int(env, "UPLOAD_INTERVAL_MS", 5_000, 10, 2 ** 31 - 1),
+    uploadBatchSize: 100,
+    deleteMode: oneOf(env, "DELETE_MODE", ["hard", "soft"] as const, "hard"),
     changelogRetentionMs: int(env, "CHANGELOG_RETENTION_HOURS", 168, 0, 87_600) * 3_600_000,
     connectTimeoutMs: DEFAULTS.connectTimeoutMs,
   });

@@ -1,7 +1,7 @@
 /**
  * The composition module and library API: builds the services (one Effect runtime that
- * owns the pg pool, the change feed and the SQLite handle), wires them into the sync
- * machine, and exposes start/stop, stats, force-sync and verify.
+ * owns the pg pool, the change feed and the SQLite handle), wires them into the sync and
+ * upload machines, and exposes start/stop, stats, force-sync, search, local writes and verify.
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
@@ -17,11 +17,18 @@ import { ChangeFeed, changeFeedLayer } from "./services/ChangeFeed.ts";
 import { Replicator, replicatorLayer, type ReplicatorShape } from "./services/Replicator.ts";
 import { memoryTableDescriptor } from "./services/tableDescriptor.ts";
 import { verifyReplica, type VerifyReport } from "./services/verify.ts";
-import { provideSyncActors } from "./syncActors.ts";
-import { errorMessage, type SyncMachine, type SyncStateName } from "./machines/syncMachine.ts";
-import { buildStats, type MemoryStats } from "./stats.ts";
-import { makeEmbedder, type Embedder } from "./services/Embedder.ts";
+import { embedderFromConfig } from "./services/Embedder.ts";
 import { makeSearch, type SearchRequest, type SearchResponse, type SearchService } from "./services/Search.ts";
+import { makeLocalWrites, type LocalWrites, type StoredMemory } from "./services/LocalWrites.ts";
+import { makeUploader, type Uploader } from "./services/Uploader.ts";
+import { provideSyncActors, provideUploadActors } from "./actors.ts";
+import type { SyncMachine, SyncStateName } from "./machines/syncMachine.ts";
+import type { UploadMachine, UploadStateName } from "./machines/uploadMachine.ts";
+import { buildStats, type MemoryStats } from "./stats.ts";
+import { logTransitions } from "./machineEvents.ts";
+import { BackgroundEmbedding } from "./backgroundEmbedding.ts";
+
+export type { TransitionEvent } from "./machineEvents.ts";
 
 export interface ForceSyncResult {
   readonly success: boolean;
@@ -34,20 +41,22 @@ export interface ForceSyncResult {
   readonly error?: string;
 }
 
-export interface TransitionEvent {
-  readonly machine: "sync";
-  readonly from: string | null;
-  readonly to: string;
-  readonly event: string;
-  readonly at: string;
-}
-
 export interface EmbeddedMemoryOptions {
   /** The root logger; one is made from `config.logLevel` when absent. */
   readonly logger?: Logger;
 }
 
 type Services = Master | LocalStore | ChangeFeed | Replicator;
+type Outcome = { ok: true; applied: number } | { ok: false; error: string };
+
+interface Opened {
+  readonly store: LocalStoreShape;
+  readonly replicator: ReplicatorShape;
+  readonly search: SearchService;
+  readonly writes: LocalWrites;
+  readonly uploader: Uploader;
+  readonly embedding: BackgroundEmbedding | undefined;
+}
 
 export class EmbeddedMemory {
   readonly config: Config;
@@ -55,23 +64,19 @@ export class EmbeddedMemory {
   /** Emits "transition" (TransitionEvent) for every state change of the machines. */
   readonly events = new EventEmitter();
   private runtime: ManagedRuntime.ManagedRuntime<Services, unknown> | undefined;
+  private opening: Promise<Opened> | undefined;
+  private o: Opened | undefined;
   private actor: Actor<SyncMachine> | undefined;
-  private store: LocalStoreShape | undefined;
-  private replicator: ReplicatorShape | undefined;
+  private uploadActor: Actor<UploadMachine> | undefined;
   private starting: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
-  private readonly waiters = new Map<string, (r: { ok: true; applied: number } | { ok: false; error: string }) => void>();
+  private readonly waiters = new Map<string, (r: Outcome) => void>();
   private snapshotRowsCopied = 0;
-  private readonly embedder: Embedder | undefined;
-  private searchService: SearchService | undefined;
-  private embedding: Promise<void> | undefined;
-  private readonly embedAbort = new AbortController();
 
   constructor(config: Config, options: EmbeddedMemoryOptions = {}) {
     if (!config.databaseUrl) throw new ConfigError("DATABASE_URL", "is not set; the replica needs the master Postgres URL");
     this.config = config;
     this.log = options.logger ?? createLogger({ level: config.logLevel, secrets: secretsOf(config) });
-    this.embedder = embedderFor(config);
   }
 
   private layer() {
@@ -93,131 +98,96 @@ export class EmbeddedMemory {
     return Layer.provideMerge(replicator, base);
   }
 
-  /** Opens the replica file and builds the services (no master connection yet). */
-  private async open(): Promise<void> {
-    if (this.runtime) return;
-    const runtime = ManagedRuntime.make(this.layer());
-    const services = await runtime.runPromise(Effect.all({ store: LocalStore, replicator: Replicator, feed: ChangeFeed }));
-    this.runtime = runtime as ManagedRuntime.ManagedRuntime<Services, unknown>;
-    this.store = services.store;
-    this.replicator = services.replicator;
-    this.searchService = makeSearch({
-      store: services.store,
-      table: services.replicator.descriptor.localName,
-      embedder: this.embedder,
-      status: () => ({ state: this.state(), complete: services.store.syncState(services.replicator.descriptor).snapshotComplete }),
-      logger: this.log,
-    });
-    if (this.embedder) {
-      services.store.onChange(() => this.embedInBackground());
-      this.embedInBackground();
-    }
-  }
-
-  /**
-   * Embeds rows that arrived without a vector, a small batch at a time with a yield between
-   * batches, so neither the sync nor the HTTP server waits on it. One run at a time; a
-   * failure is logged and retried at the next change.
-   */
-  private embedInBackground(): void {
-    if (this.embedding || this.embedAbort.signal.aborted) return;
-    const log = this.log.child({ module: "embedder" });
-    this.embedding = (async () => {
-      try {
-        let total = 0;
-        for (;;) {
-          await new Promise((r) => setImmediate(r));
-          if (this.embedAbort.signal.aborted) break;
-          const n = await this.searchService!.vectors.embedMissing(EMBED_BATCH, this.embedAbort.signal);
-          total += n;
-          if (n < EMBED_BATCH) break;
-        }
-        if (total > 0) log.info({ rows: total, model: this.embedder!.model }, "embedded rows that had no vector");
-      } catch (err) {
-        if (!this.embedAbort.signal.aborted) log.warn({ err }, "embedding rows failed; will retry at the next change");
-      } finally {
-        this.embedding = undefined;
+  /** Opens the replica file and builds the services (no master connection yet). Safe to call twice. */
+  private open(): Promise<Opened> {
+    return (this.opening ??= (async () => {
+      const runtime = ManagedRuntime.make(this.layer());
+      this.runtime = runtime as ManagedRuntime.ManagedRuntime<Services, unknown>;
+      const { store, replicator, master } = await runtime.runPromise(Effect.all({ store: LocalStore, replicator: Replicator, master: Master }));
+      const d = replicator.descriptor;
+      const embedder = embedderFromConfig(this.config);
+      const replicaId = store.meta.get("replica_id") ?? (store.meta.set("replica_id", randomUUID()), store.meta.get("replica_id")!);
+      const opened: Opened = {
+        store,
+        replicator,
+        search: makeSearch({ store, table: d.localName, embedder, status: () => ({ state: this.state(), complete: store.syncState(d).snapshotComplete }), logger: this.log }),
+        writes: makeLocalWrites(store, d, { contentIsText: () => store.meta.get("master_content_udt") === "text", onWrite: () => this.uploadActor?.send({ type: "WRITE" }) }),
+        uploader: makeUploader(master, store, replicator, { replicaId, batchSize: this.config.uploadBatchSize, deleteMode: this.config.deleteMode, logger: this.log }),
+        embedding: embedder ? new BackgroundEmbedding((n, signal) => opened.search.vectors.embedMissing(n, signal), embedder.model, this.log.child({ module: "embedder" })) : undefined,
+      };
+      if (opened.embedding) {
+        store.onChange(() => opened.embedding!.trigger());
+        opened.embedding.trigger();
       }
-    })();
-  }
-
-  /** Local search (CONTRACT: /memory/search). Works before the first copy completes, and says so. */
-  async search(request: SearchRequest): Promise<SearchResponse> {
-    await this.open();
-    return this.searchService!.search(request);
-  }
-
-  private run = <A, E>(effect: Effect.Effect<A, E, Services>, signal?: AbortSignal): Promise<A> =>
-    this.runtime!.runPromise(effect, signal ? { signal } : undefined);
-
-  /** Starts syncing in the background. Resolves once the machine runs (not once synced). Safe to call twice. */
-  start(): Promise<void> {
-    return (this.starting ??= (async () => {
-      await this.open();
-      const feed = await this.run(ChangeFeed);
-      const machine = provideSyncActors({
-        replicator: this.replicator!,
-        feed,
-        run: (effect, signal) => this.run(effect, signal),
-        onSnapshotProgress: (p) => (this.snapshotRowsCopied = p.rowsCopied),
-      });
-      const actor = createActor(machine, {
-        input: { syncIntervalMs: this.config.syncIntervalMs, backoffBaseMs: this.config.backoffBaseMs, backoffMaxMs: this.config.backoffMaxMs },
-      });
-      this.subscribeTransitions(actor);
-      actor.on("forceSyncDone", (e) => e.requestIds.forEach((id) => this.settle(id, { ok: true, applied: e.applied })));
-      actor.on("forceSyncFailed", (e) => e.requestIds.forEach((id) => this.settle(id, { ok: false, error: e.error })));
-      this.actor = actor;
-      actor.start();
+      return (this.o = opened);
     })());
   }
 
-  /** The one subscriber that logs machine transitions and republishes them as events. */
-  private subscribeTransitions(actor: Actor<SyncMachine>): void {
-    const log = this.log.child({ module: "sync" });
-    let previous: string | null = null;
-    actor.subscribe({
-      next: (snapshot) => {
-        const to = String(snapshot.value);
-        if (to === previous) return;
-        const { attempt, lastError } = snapshot.context;
-        const level = to === "backoff" ? "warn" : "info";
-        log[level]({ from: previous, to, attempt, ...(to === "backoff" ? { lastError } : {}) }, `sync ${to}`);
-        const event: TransitionEvent = { machine: "sync", from: previous, to, event: "", at: new Date().toISOString() };
-        previous = to;
-        this.events.emit("transition", event);
-      },
-      error: (err) => log.error({ err }, "sync machine failed"),
-    });
+  private run = <A, E>(effect: Effect.Effect<A, E, Services>, signal?: AbortSignal): Promise<A> => this.runtime!.runPromise(effect, signal ? { signal } : undefined);
+
+  /** Starts syncing and uploading in the background. Resolves once the machines run (not once synced). Safe to call twice. */
+  start(): Promise<void> {
+    return (this.starting ??= (async () => {
+      const o = await this.open();
+      const feed = await this.run(ChangeFeed);
+      const c = this.config;
+      const run = (effect: Effect.Effect<unknown, unknown, Services>, signal: AbortSignal) => this.run(effect, signal);
+      const sync = createActor(provideSyncActors({ replicator: o.replicator, feed, run: run as never, onSnapshotProgress: (p) => (this.snapshotRowsCopied = p.rowsCopied) }), {
+        input: { syncIntervalMs: c.syncIntervalMs, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs },
+      });
+      const upload = createActor(provideUploadActors(o.uploader, run as never), { input: { uploadIntervalMs: c.uploadIntervalMs, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs } });
+      logTransitions("sync", sync, this.log, this.events);
+      logTransitions("upload", upload, this.log, this.events);
+      sync.on("forceSyncDone", (e) => e.requestIds.forEach((id) => this.settle(id, { ok: true, applied: e.applied })));
+      sync.on("forceSyncFailed", (e) => e.requestIds.forEach((id) => this.settle(id, { ok: false, error: e.error })));
+      // The master coming back (as the sync machine sees it) wakes an upload in backoff.
+      let connected = false;
+      sync.subscribe((s) => {
+        if (s.context.poolConnected && !connected) upload.send({ type: "MASTER_UP" });
+        connected = s.context.poolConnected;
+      });
+      this.actor = sync;
+      this.uploadActor = upload;
+      sync.start();
+      upload.start();
+    })());
   }
 
-  private settle(id: string, result: { ok: true; applied: number } | { ok: false; error: string }): void {
+  private settle(id: string, result: Outcome): void {
     const w = this.waiters.get(id);
     this.waiters.delete(id);
     w?.(result);
   }
 
-  /** Stops syncing and releases everything, in reverse order of start, within `deadlineMs`. Safe to call twice. */
+  /** Stops everything, in reverse order of start, within `deadlineMs`. Safe to call twice. */
   stop(deadlineMs = 10_000): Promise<void> {
     return (this.stopping ??= (async () => {
       await this.starting?.catch(() => undefined);
-      const actor = this.actor;
-      if (actor) {
-        actor.send({ type: "STOP" });
-        actor.stop();
+      for (const actor of [this.uploadActor, this.actor]) {
+        actor?.send({ type: "STOP" });
+        actor?.stop();
       }
       for (const id of [...this.waiters.keys()]) this.settle(id, { ok: false, error: "stopping" });
-      this.embedAbort.abort();
-      await this.embedding;
-      this.searchService?.close();
-      const runtime = this.runtime;
-      if (runtime) {
+      const o = await this.opening?.catch(() => undefined);
+      await o?.embedding?.stop();
+      o?.search.close();
+      if (this.runtime) {
         let timer: NodeJS.Timeout | undefined;
-        const deadline = new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)));
-        await Promise.race([runtime.dispose(), deadline]);
+        await Promise.race([this.runtime.dispose(), new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
         clearTimeout(timer);
       }
     })());
+  }
+
+  /** Closes what `syncOnce`/`verify`/`search` opened (same as stop). */
+  close(): Promise<void> {
+    return this.stop();
+  }
+
+  /** @internal The replica's SQLite handle, for tests and benchmarks that look inside the file. */
+  _db(): LocalStoreShape["db"] {
+    if (!this.o) throw new Error("_db: the replica is not open yet");
+    return this.o.store.db;
   }
 
   /** The sync machine's state. */
@@ -225,17 +195,24 @@ export class EmbeddedMemory {
     return (this.actor ? String(this.actor.getSnapshot().value) : "awaitingPool") as SyncStateName;
   }
 
+  uploadState(): UploadStateName {
+    return (this.uploadActor ? String(this.uploadActor.getSnapshot().value) : "awaitingPool") as UploadStateName;
+  }
+
   /** Ready: the first snapshot is complete and the master is reachable. */
   ready(): boolean {
     const s = this.actor?.getSnapshot();
-    return !!s && (s.value === "idle" || s.value === "syncing") && s.context.poolConnected && this.store!.syncState(this.replicator!.descriptor).snapshotComplete;
+    return !!s && !!this.o && (s.value === "idle" || s.value === "syncing") && s.context.poolConnected && this.o.store.syncState(this.o.replicator.descriptor).snapshotComplete;
   }
 
   stats(): MemoryStats {
+    const o = this.o!;
     const ctx = this.actor?.getSnapshot().context;
+    const up = this.uploadActor?.getSnapshot().context;
+    const outbox = o.uploader.counts();
     return buildStats({
-      store: this.store!,
-      descriptor: this.replicator!.descriptor,
+      store: o.store,
+      descriptor: o.replicator.descriptor,
       state: this.state(),
       poolConnected: ctx?.poolConnected ?? false,
       feedConnected: ctx?.feedConnected ?? false,
@@ -243,21 +220,23 @@ export class EmbeddedMemory {
       lastError: ctx?.lastError ?? null,
       tenantId: this.config.tenantId,
       snapshotRowsCopied: this.snapshotRowsCopied,
-      vectors: this.searchService!.vectorInfo(),
+      vectors: o.search.vectorInfo(),
       embeddingProvider: this.config.embeddingProvider,
+      outbox: { ...outbox, last_error: up?.lastError ?? outbox.last_error, state: this.uploadState(), uploaded: up?.uploaded ?? 0 },
     });
   }
 
   /** Runs a sync that starts after this call and answers when it ends (CONTRACT: force-sync). */
   async forceSync(options: { full?: boolean } = {}): Promise<ForceSyncResult> {
     if (!this.actor) throw new Error("forceSync: call start() first");
-    const d = this.replicator!.descriptor;
-    const before = this.store!.count(d);
+    const { store, replicator } = this.o!;
+    const d = replicator.descriptor;
+    const before = store.count(d);
     // Rows applied between the request and the answer, by whichever pulls applied them
     // (a pull already in flight may apply the rows a caller is waiting for).
-    const appliedBefore = this.store!.syncState(d).totalApplied;
+    const appliedBefore = store.syncState(d).totalApplied;
     const requestId = randomUUID();
-    const outcome = await new Promise<{ ok: true; applied: number } | { ok: false; error: string }>((resolve) => {
+    const outcome = await new Promise<Outcome>((resolve) => {
       this.waiters.set(requestId, resolve);
       this.actor!.send({ type: "FORCE_SYNC", requestId, full: options.full === true });
     });
@@ -266,7 +245,7 @@ export class EmbeddedMemory {
       success: outcome.ok,
       before_count: before,
       after_count: stats.total_memories,
-      synced_count: outcome.ok ? this.store!.syncState(d).totalApplied - appliedBefore : 0,
+      synced_count: outcome.ok ? store.syncState(d).totalApplied - appliedBefore : 0,
       last_sync: stats.last_sync,
       pool_connected: stats.pool_connected,
       state: this.state(),
@@ -275,26 +254,57 @@ export class EmbeddedMemory {
   }
 
   /**
-   * One-shot sync without the machine (CLI `sync`): connect, copy if needed, pull until
-   * caught up. Fails with the first error instead of backing off.
+   * One-shot sync without the machines (CLI `sync`): connect, copy if needed, pull until
+   * caught up, drain the outbox. Fails with the first error instead of backing off.
    */
-  async syncOnce(options: { full?: boolean; onProgress?: (rowsCopied: number) => void } = {}): Promise<{ applied: number; total_memories: number; duration_ms: number }> {
+  async syncOnce(options: { full?: boolean; onProgress?: (rowsCopied: number) => void } = {}): Promise<{ applied: number; total_memories: number; duration_ms: number; uploaded: number }> {
     const started = Date.now();
-    await this.open();
-    const r = this.replicator!;
+    const { replicator: r, store, uploader } = await this.open();
     let applied = 0;
+    let full = options.full === true;
     let connected = await this.run(r.connect());
     for (let round = 0; round < 3; round++) {
-      if (!connected.snapshotComplete || options.full) {
-        applied += await this.run(r.snapshot({ restart: options.full === true, onProgress: (p) => options.onProgress?.(p.rowsCopied) }));
-        options = { ...options, full: false };
+      if (!connected.snapshotComplete || full) {
+        applied += await this.run(r.snapshot({ restart: full, onProgress: (p) => options.onProgress?.(p.rowsCopied) }));
+        full = false;
       }
       const pulled = await this.run(r.pull());
       applied += pulled.applied;
-      if (!pulled.epochChanged) return { applied, total_memories: this.store!.count(r.descriptor), duration_ms: Date.now() - started };
+      if (!pulled.epochChanged) {
+        let uploaded = 0;
+        for (let u = await this.run(uploader.upload(100)); ; u = await this.run(uploader.upload(100))) {
+          uploaded += u.uploaded;
+          if (u.remaining === 0 || u.uploaded + u.parked === 0) break;
+        }
+        return { applied, total_memories: store.count(r.descriptor), duration_ms: Date.now() - started, uploaded };
+      }
       connected = await this.run(r.connect());
     }
     throw new Error("the master's epoch kept changing during sync; try again");
+  }
+
+  /** Local search (CONTRACT: /memory/search). Works before the first copy completes, and says so. */
+  async search(request: SearchRequest): Promise<SearchResponse> {
+    return (await this.open()).search.search(request);
+  }
+
+  /** Stores a memory locally (insert or update by id); durable and searchable on return, uploaded later. */
+  async store(memory: unknown): Promise<StoredMemory> {
+    return (await this.open()).writes.store(memory);
+  }
+
+  /** Deletes a memory locally at once; the delete is uploaded. False when there was none. */
+  async remove(id: unknown): Promise<boolean> {
+    return (await this.open()).writes.remove(id);
+  }
+
+  async get(id: unknown): Promise<StoredMemory | undefined> {
+    return (await this.open()).writes.get(id);
+  }
+
+  /** Counts reads of these memories (added to access_count on the master). */
+  async recordAccess(ids: readonly string[]): Promise<void> {
+    (await this.open()).writes.recordAccess(ids);
   }
 
   /** Compares master and replica row by row; with `repair`, applies the master's state where they differ. */
@@ -302,37 +312,14 @@ export class EmbeddedMemory {
     await this.open();
     return this.run(
       Effect.gen(function* () {
-        const master = yield* Master;
-        const store = yield* LocalStore;
         const replicator = yield* Replicator;
         yield* replicator.connect();
-        const queries = yield* replicator.queries();
-        return yield* verifyReplica(master, store, queries, options.repair === true);
+        return yield* verifyReplica(yield* Master, yield* LocalStore, yield* replicator.queries(), options.repair === true);
       }),
     );
   }
-
-  /** Closes what `syncOnce`/`verify` opened (same as stop). */
-  close(): Promise<void> {
-    return this.stop();
-  }
-}
-
-/** Rows embedded per background batch (one provider call). */
-const EMBED_BATCH = 32;
-
-export function embedderFor(config: Config): Embedder | undefined {
-  return makeEmbedder({
-    provider: config.embeddingProvider,
-    baseUrl: config.embeddingBaseUrl,
-    model: config.embeddingModel,
-    apiKey: config.embeddingApiKey,
-    dim: config.embeddingDim,
-  });
 }
 
 export function createEmbeddedMemory(config: Config, options?: EmbeddedMemoryOptions): EmbeddedMemory {
   return new EmbeddedMemory(config, options);
 }
-
-export { errorMessage };

@@ -18,7 +18,7 @@ export interface MemoryStats {
   readonly sync_metadata: { last_sync_time: string | null; last_sync_count: number; total_records: number; total_pulls: number; total_applied: number };
   readonly cursor: { snapshot: string | null; epoch: string | null };
   readonly snapshot: { complete: boolean; rows_copied: number };
-  readonly outbox: { pending: number; parked: number; last_error: string | null };
+  readonly outbox: { pending: number; parked: number; last_error: string | null; state: string; uploaded: number };
   /** The vectors search uses: their dimension, model, and how many are indexed. */
   readonly embeddings: { provider: string; dim: number | null; model: string | null; indexed: number; other_dimension: number };
   readonly table: string;
@@ -39,6 +39,7 @@ export interface StatsInput {
   readonly snapshotRowsCopied: number;
   readonly vectors?: VectorInfo;
   readonly embeddingProvider?: string;
+  readonly outbox?: MemoryStats["outbox"];
 }
 
 /** Timestamps are stored with microseconds; the API shows them as plain ISO-8601 (ms). */
@@ -64,7 +65,7 @@ export function buildStats(i: StatsInput): MemoryStats {
     },
     cursor: { snapshot: s.cursor, epoch: s.epoch },
     snapshot: { complete: s.snapshotComplete, rows_copied: s.snapshotComplete ? s.snapshotRows : Math.max(s.snapshotRows, i.snapshotRowsCopied) },
-    outbox: { pending: 0, parked: 0, last_error: null },
+    outbox: i.outbox ?? { pending: 0, parked: 0, last_error: null, state: "stopped", uploaded: 0 },
     embeddings: {
       provider: i.embeddingProvider ?? "none",
       dim: i.vectors?.dim ?? null,
@@ -77,4 +78,13 @@ export function buildStats(i: StatsInput): MemoryStats {
     attempt: i.attempt,
     last_error: i.lastError,
   };
+}
+
+/** Pending and parked outbox entries, read from the file (access deltas count as pending). */
+export function outboxCounts(store: LocalStoreShape): { pending: number; parked: number; last_error: string | null } {
+  const db = store.db;
+  const r = db.prepare("SELECT sum(parked_at IS NULL) AS pending, sum(parked_at IS NOT NULL) AS parked FROM outbox").get() as { pending: number | null; parked: number | null };
+  const lastParked = db.prepare("SELECT last_error FROM outbox WHERE parked_at IS NOT NULL ORDER BY parked_at DESC LIMIT 1").pluck().get() as string | undefined;
+  const access = db.prepare("SELECT count(*) FROM access_deltas").pluck().get() as number;
+  return { pending: (r.pending ?? 0) + access, parked: r.parked ?? 0, last_error: lastParked ?? null };
 }

@@ -57,7 +57,7 @@ describe("faults", () => {
       await b.query("BEGIN");
       await b.query("INSERT INTO unified_ai_memory (id, memory_type, content) VALUES ($1, 'episodic', '{\"text\":\"Y\"}')", [y]);
       await b.query("COMMIT");
-      const has = (id: string) => m["store"]!.db.prepare("SELECT 1 FROM unified_ai_memory WHERE id = ?").get(id) !== undefined;
+      const has = (id: string) => m._db().prepare("SELECT 1 FROM unified_ai_memory WHERE id = ?").get(id) !== undefined;
       await eventually(() => expect(has(y)).toBe(true));
       expect(has(x)).toBe(false);
       await a.query("COMMIT");
@@ -81,14 +81,19 @@ describe("faults", () => {
         ids.push(id);
         await writer.query("INSERT INTO unified_ai_memory (id, memory_type, content) VALUES ($1, 'working', '{\"text\":\"w\"}')", [id]);
         if (i === 40 || i === 80) {
-          const killed = await writer.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'embedded-memory-feed'");
-          expect(killed.rowCount).toBeGreaterThan(0);
+          // The listener must be back from the previous kill before it can be killed again.
+          const killed = await eventually(async () => {
+            const r = await writer.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'embedded-memory-feed'");
+            expect(r.rowCount).toBeGreaterThan(0);
+            return r.rowCount;
+          });
+          expect(killed).toBeGreaterThan(0);
         }
       }
     } finally {
       await writer.end();
     }
-    const has = (id: string) => m["store"]!.db.prepare("SELECT 1 FROM unified_ai_memory WHERE id = ?").get(id) !== undefined;
+    const has = (id: string) => m._db().prepare("SELECT 1 FROM unified_ai_memory WHERE id = ?").get(id) !== undefined;
     await eventually(() => expect(ids.filter((id) => !has(id))).toEqual([]), 30_000);
     expect(m.stats().feed_connected).toBe(true);
   });

@@ -41,7 +41,7 @@ describe("search over a synced replica", () => {
       fake.failNext(1, 500);
       await m.start();
       await eventually(async () => {
-        const local = m["store"]!.db.prepare("SELECT count(*) FROM local_embeddings WHERE model = 'fake-embed'").pluck().get();
+        const local = m._db().prepare("SELECT count(*) FROM local_embeddings WHERE model = 'fake-embed'").pluck().get();
         expect(local).toBe(60);
       });
       expect(fake.calls.every((c) => c.authorization === "Bearer sk-test-secret-123" && c.model === "fake-embed")).toBe(true);
@@ -56,7 +56,7 @@ describe("search over a synced replica", () => {
       // A row updated on the master loses its stale local vector and gets a new one.
       await pg.sql("UPDATE unified_ai_memory SET content = '{\"text\":\"now about kayaks only\"}' WHERE content->>'text' = 'note 2 about violins'");
       await eventually(async () => expect((await m.search({ query: "kayaks only" })).results[0]?.content).toEqual({ text: "now about kayaks only" }));
-      await eventually(() => expect(m["store"]!.db.prepare("SELECT count(*) FROM local_embeddings").pluck().get()).toBe(60));
+      await eventually(() => expect(m._db().prepare("SELECT count(*) FROM local_embeddings").pluck().get()).toBe(60));
     } finally {
       await fake.close();
     }

@@ -5,8 +5,8 @@ import { seedMemories, memoryCount } from "./support/seed.ts";
 import type { EmbeddedMemory } from "../src/embeddedMemory.ts";
 
 const localIds = (m: EmbeddedMemory): Set<string> =>
-  new Set((m["store"]!.db.prepare("SELECT id FROM unified_ai_memory").all() as { id: string }[]).map((r) => r.id));
-const localRow = (m: EmbeddedMemory, id: string) => m["store"]!.db.prepare("SELECT * FROM unified_ai_memory WHERE id = ?").get(id) as Record<string, unknown> | undefined;
+  new Set((m._db().prepare("SELECT id FROM unified_ai_memory").all() as { id: string }[]).map((r) => r.id));
+const localRow = (m: EmbeddedMemory, id: string) => m._db().prepare("SELECT * FROM unified_ai_memory WHERE id = ?").get(id) as Record<string, unknown> | undefined;
 
 async function insertOne(pg: { sql: (t: string, v?: unknown[]) => Promise<unknown[]> }, fields: { tenant?: string | null; text?: string; expires?: string } = {}): Promise<string> {
   const id = randomUUID();
@@ -66,7 +66,7 @@ describe("snapshot and incremental pull", () => {
     await eventually(async () => expect(localIds(m)).toEqual(await allowed()));
     for (const gone of [moving, expiring, archiving]) expect(localIds(m).has(gone!)).toBe(false);
     expect(localIds(m).has(incoming)).toBe(true);
-    const foreign = m["store"]!.db.prepare("SELECT count(*) AS n FROM unified_ai_memory WHERE tenant_id IS NOT NULL AND tenant_id <> ?").get(t1) as { n: number };
+    const foreign = m._db().prepare("SELECT count(*) AS n FROM unified_ai_memory WHERE tenant_id IS NOT NULL AND tenant_id <> ?").get(t1) as { n: number };
     expect(foreign.n).toBe(0);
     expect((await m.verify()).identical).toBe(true);
   });
@@ -157,7 +157,7 @@ describe("master tables of other shapes", () => {
     expect(m.stats().total_memories).toBe(30);
     const cols = (await pg.sql<{ column_name: string }>("SELECT column_name FROM information_schema.columns WHERE table_schema = 'agents' AND table_name = 'memories' ORDER BY ordinal_position")).map((r) => r.column_name);
     expect(cols).toEqual(["id", "memory_type", "content", "importance_score", "embedding", "created_at", "private_note"]);
-    const one = m["store"]!.db.prepare("SELECT content, embedding FROM unified_ai_memory LIMIT 1").get() as { content: string; embedding: Buffer };
+    const one = m._db().prepare("SELECT content, embedding FROM unified_ai_memory LIMIT 1").get() as { content: string; embedding: Buffer };
     expect(one.content).toMatch(/^plain text \d+$/);
     expect(one.embedding.length).toBe(8);
     await pg.sql("UPDATE agents.memories SET content = 'edited' WHERE content = 'plain text 7'");

@@ -5,14 +5,14 @@ import type { Logger } from "../services/logger.ts";
 import { makeLocalStore } from "../services/LocalStore.ts";
 import { makeSearch } from "../services/Search.ts";
 import { memoryTableDescriptor } from "../services/tableDescriptor.ts";
-import { embedderFor } from "../embeddedMemory.ts";
+import { embedderFromConfig } from "../services/Embedder.ts";
 
 export async function runSearch(config: Config, logger: Logger, query: string, values: Record<string, string>, json: boolean, out: (t: string) => void): Promise<number> {
   if (!existsSync(config.localPath)) throw new Error(`no replica file at ${config.localPath} (run 'embedded-memory sync' or 'serve' first, or set EMBEDDED_MEMORY_PATH)`);
   const store = makeLocalStore(config.localPath);
   const d = memoryTableDescriptor(config.memoryTable);
   const complete = store.syncState(d).snapshotComplete;
-  const search = makeSearch({ store, table: d.localName, embedder: embedderFor(config), status: () => ({ state: complete ? "idle" : "empty", complete }), logger });
+  const search = makeSearch({ store, table: d.localName, embedder: embedderFromConfig(config), status: () => ({ state: complete ? "idle" : "empty", complete }), logger });
   try {
     // A person looking from the command line is not an agent's read: no access is counted.
     const r = await search.search({

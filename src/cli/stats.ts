@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import type { Config } from "../config.ts";
 import { makeLocalStore } from "../services/LocalStore.ts";
 import { memoryTableDescriptor } from "../services/tableDescriptor.ts";
-import { buildStats } from "../stats.ts";
+import { buildStats, outboxCounts } from "../stats.ts";
 
 export function printStats(config: Config, json: boolean, out: (t: string) => void): number {
   if (!existsSync(config.localPath)) throw new Error(`no replica file at ${config.localPath} (run 'embedded-memory sync' or 'serve' first, or set EMBEDDED_MEMORY_PATH)`);
@@ -22,6 +22,7 @@ export function printStats(config: Config, json: boolean, out: (t: string) => vo
       lastError: null,
       tenantId: config.tenantId,
       snapshotRowsCopied: 0,
+      outbox: { ...outboxCounts(store), state: "stopped", uploaded: 0 },
     });
     if (json) out(JSON.stringify(stats, null, 2));
     else {

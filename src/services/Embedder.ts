@@ -10,7 +10,7 @@
 import * as Data from "effect/Data";
 import * as Effect from "effect/Effect";
 import * as Schedule from "effect/Schedule";
-import type { EmbeddingProvider } from "../config.ts";
+import type { Config, EmbeddingProvider } from "../config.ts";
 import { ftsTerms } from "./ftsQuery.ts";
 
 export class EmbeddingError extends Data.TaggedError("EmbeddingError")<{ readonly message: string; readonly retryable: boolean; readonly cause?: unknown }> {}
@@ -139,4 +139,14 @@ export function makeEmbedder(o: EmbedderOptions): Embedder | undefined {
     case "openai":
       return openAiEmbedder(o);
   }
+}
+
+export function embedderFromConfig(config: Config): Embedder | undefined {
+  return makeEmbedder({
+    provider: config.embeddingProvider,
+    baseUrl: config.embeddingBaseUrl,
+    model: config.embeddingModel,
+    apiKey: config.embeddingApiKey,
+    dim: config.embeddingDim,
+  });
 }

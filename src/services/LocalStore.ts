@@ -4,13 +4,11 @@
  * that describes it, in one SQLite transaction: a crash at any point resumes exactly.
  */
 import Database from "better-sqlite3";
-import { mkdirSync } from "node:fs";
-import path from "node:path";
 import * as Context from "effect/Context";
 import * as Data from "effect/Data";
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
-import { LOCAL_MIGRATIONS } from "./localMigrations.ts";
+import { openReplicaFile } from "./localMigrations.ts";
 import type { ColumnSpec, Row, TableDescriptor } from "./tableDescriptor.ts";
 
 export class LocalStoreError extends Data.TaggedError("LocalStoreError")<{ readonly message: string; readonly cause?: unknown }> {}
@@ -59,6 +57,14 @@ export interface LocalStoreShape {
    * in-memory indexes follow the file. Returns an unsubscribe function.
    */
   readonly onChange: (listener: ChangeListener) => () => void;
+  /**
+   * A local write: `upserts` and `deletes` applied as given (pending entries do not block
+   * them) together with `extra` (the outbox entry), in one transaction; listeners are told
+   * after the commit. Returns the keys that were deleted.
+   */
+  readonly writeLocal: (d: TableDescriptor, columns: readonly ColumnSpec[], upserts: readonly Row[], deletes: readonly string[], extra: () => void) => string[];
+  /** Small key/value facts about this replica (replica_meta). */
+  readonly meta: { get(key: string): string | null; set(key: string, value: string): void };
 }
 
 export type ChangeListener = (table: string, upserts: readonly Row[], deletedKeys: readonly string[]) => void;
@@ -85,31 +91,8 @@ interface StateRow {
   total_applied: number;
 }
 
-function migrate(db: Database.Database): void {
-  const current = db.pragma("user_version", { simple: true }) as number;
-  for (const m of LOCAL_MIGRATIONS) {
-    if (m.version <= current) continue;
-    db.transaction(() => {
-      db.exec(m.sql);
-      db.pragma(`user_version = ${m.version}`);
-    })();
-  }
-}
-
-function open(file: string): Database.Database {
-  if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
-  const db = new Database(file);
-  db.pragma("journal_mode = WAL");
-  // WAL + NORMAL: a committed transaction survives a process crash (SIGKILL); only a power
-  // loss can drop the last few, never corrupt the file.
-  db.pragma("synchronous = NORMAL");
-  db.pragma("busy_timeout = 5000");
-  migrate(db);
-  return db;
-}
-
 export function makeLocalStore(file: string): LocalStoreShape & { close(): void } {
-  const db = open(file);
+  const db = openReplicaFile(file);
   const statements = new Map<string, Database.Statement>();
   const prepare = (sql: string): Database.Statement => {
     let s = statements.get(sql);
@@ -143,21 +126,32 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       ON CONFLICT (${q(d.key)}) DO UPDATE SET ${updates.join(", ")}`;
   };
 
-  const upsertAll = (d: TableDescriptor, columns: readonly ColumnSpec[], rows: readonly Row[]): number => {
+  // A row with a local write not yet acknowledged by the master is not touched by applies.
+  const PENDING = "SELECT memory_id FROM outbox WHERE parked_at IS NULL AND op <> 'access'";
+  const anyPending = (): boolean => prepare(`SELECT EXISTS (${PENDING})`).pluck().get() === 1;
+  const isPending = (key: unknown): boolean => prepare(`${PENDING} AND memory_id = ? LIMIT 1`).get(key) !== undefined;
+
+  const upsertAll = (d: TableDescriptor, columns: readonly ColumnSpec[], rows: readonly Row[], respectPending = true): number => {
     const stmt = prepare(upsertSql(d, columns));
     const values = new Array<unknown>(columns.length);
+    const guard = respectPending && anyPending();
+    let n = 0;
     for (const row of rows) {
+      if (guard && isPending(row[d.key])) continue;
       for (let i = 0; i < columns.length; i++) values[i] = row[columns[i]!.name] ?? null;
       stmt.run(values);
+      n++;
     }
-    return rows.length;
+    return n;
   };
 
   /** Deletes `keys`, recording the ones that existed in `deleted`; returns how many. */
-  const deleteKeys = (d: TableDescriptor, keys: readonly string[], deleted: string[]): number => {
+  const deleteKeys = (d: TableDescriptor, keys: readonly string[], deleted: string[], respectPending = true): number => {
     const stmt = prepare(`DELETE FROM ${q(d.localName)} WHERE ${q(d.key)} = ?`);
     let n = 0;
+    const guard = respectPending && keys.length > 0 && anyPending();
     for (const k of keys) {
+      if (guard && isPending(k)) continue;
       if (stmt.run(k).changes > 0) {
         n++;
         deleted.push(k);
@@ -262,6 +256,20 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       const applied = applyChangesTx(d, columns, upserts, deletes, commit, deleted);
       notify(d, upserts, deleted);
       return applied;
+    },
+    writeLocal: (d, columns, upserts, deletes, extra) => {
+      const deleted: string[] = [];
+      db.transaction(() => {
+        upsertAll(d, columns, upserts, false);
+        deleteKeys(d, deletes, deleted, false);
+        extra();
+      })();
+      notify(d, upserts, deleted);
+      return deleted;
+    },
+    meta: {
+      get: (key) => (prepare("SELECT value FROM replica_meta WHERE key = ?").pluck().get(key) as string | undefined) ?? null,
+      set: (key, value) => void prepare("INSERT INTO replica_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value),
     },
     onChange: (listener) => {
       listeners.add(listener);

@@ -42,6 +42,8 @@ export interface ReplicatorShape {
   readonly pull: () => Effect.Effect<PullResult, SyncError>;
   /** The queries for the master's actual columns (known after `connect`). */
   readonly queries: () => Effect.Effect<TableQueries, SyncError>;
+  /** Applies the master's current state of some rows (after an upload settled them). */
+  readonly refresh: (keys: readonly string[]) => Effect.Effect<number, SyncError>;
 }
 
 export class Replicator extends Context.Service<Replicator, ReplicatorShape>()("embedded-memory/Replicator") {}
@@ -98,7 +100,10 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
     Effect.gen(function* () {
       yield* ensureObjects(master, d, o.autoMigrate);
       cached = undefined; // the table may have been created or changed since the last connect
-      yield* queries();
+      const tq = yield* queries();
+      // Local writes need to know whether string content goes to a text or a jsonb column.
+      const contentUdt = tq.masterColumns.find((c) => c.name === "content")?.udt;
+      if (contentUdt) yield* local("recording the master's content type", () => store.meta.get("master_content_udt") !== contentUdt && store.meta.set("master_content_udt", contentUdt));
       const { rows } = yield* master.query<{ epoch: string }>(readEpochSql);
       const epoch = rows[0]!.epoch;
       const state = yield* local("reading sync state", () => store.syncState(d));
@@ -190,7 +195,17 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       ).pipe(Effect.tap(() => pruneIfDue()));
     });
 
-  return { descriptor: d, connect, snapshot, pull, queries };
+  const refresh = (keys: readonly string[]) =>
+    Effect.gen(function* () {
+      if (keys.length === 0) return 0;
+      const tq = yield* queries();
+      const { text, values } = tq.rowsByKey(keys);
+      const { rows } = yield* master.query<Row>(text, values);
+      const found = new Set(rows.map((r) => String(r[d.key])));
+      return yield* local("refreshing rows", () => store.applyChanges(d, tq.present, rows, keys.filter((k) => !found.has(k))));
+    });
+
+  return { descriptor: d, connect, snapshot, pull, queries, refresh };
 }
 
 export function replicatorLayer(o: ReplicatorOptions): Layer.Layer<Replicator, never, Master | LocalStore> {

@@ -6,7 +6,8 @@
  */
 import type Database from "better-sqlite3";
 import type { Embedder } from "./Embedder.ts";
-import { isoMicros, type LocalStoreShape } from "./LocalStore.ts";
+import type { LocalStoreShape } from "./LocalStore.ts";
+import { recordAccess } from "./LocalWrites.ts";
 import type { Logger } from "./logger.ts";
 import { ftsMatch, ftsTerms } from "./ftsQuery.ts";
 import { filterSql, hasNarrowingFilters, parseFilters, SearchInputError, type SearchFilters } from "./searchFilters.ts";
@@ -146,11 +147,6 @@ export function makeSearch(deps: SearchDeps): SearchService {
     return [{ ids: all, weight: 1 }, { ids: some, weight: w.partialMatch }];
   };
 
-  const trackAccess = db.transaction((ids: readonly string[]) => {
-    const now = isoMicros();
-    const stmt = prepare("INSERT INTO access_deltas (id, delta, last_accessed) VALUES (?, 1, ?) ON CONFLICT (id) DO UPDATE SET delta = delta + 1, last_accessed = excluded.last_accessed");
-    for (const id of ids) stmt.run(id, now);
-  });
 
   const search = async (req: SearchRequest): Promise<SearchResponse> => {
     if (req.query !== undefined && req.query !== null && typeof req.query !== "string") throw new SearchInputError({ field: "query", message: "query: expected a string" });
@@ -224,7 +220,7 @@ export function makeSearch(deps: SearchDeps): SearchService {
         tenant_id: r.tenant_id,
         score: Number(score.toFixed(6)),
       }));
-    if (req.trackAccess !== false && results.length) trackAccess(results.map((r) => r.id));
+    if (req.trackAccess !== false && results.length) recordAccess(store, results.map((r) => r.id));
     const status = deps.status();
     const searchMethod: SearchMethod = usedFts && usedVector ? "hybrid" : usedVector ? "vector" : usedFts ? "fts" : lists.length === 0 && ids.length ? "filter" : "fts";
     return { results, total: results.length, query, search_method: searchMethod, state: status.state, complete: status.complete };

@@ -1,3 +1,7 @@
+import Database from "better-sqlite3";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+
 /**
  * SQLite DDL of the replica file, as numbered migrations. `PRAGMA user_version` records
  * the last one applied; each runs in its own transaction. Append, never edit.
@@ -114,4 +118,47 @@ export const LOCAL_MIGRATIONS: readonly LocalMigration[] = [
       CREATE TABLE replica_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     `,
   },
+  {
+    version: 3,
+    name: "outbox",
+    sql: `
+      -- Local writes waiting for the master, in write order. (replica_id, seq) is each
+      -- entry's identity on the master (its upload receipt), so an entry is applied once.
+      CREATE TABLE outbox (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        memory_id TEXT NOT NULL,
+        op TEXT NOT NULL CHECK (op IN ('upsert', 'delete', 'access')),
+        payload TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        parked_at TEXT               -- refused by the master for good: kept, counted, skipped
+      );
+      CREATE INDEX outbox_pending ON outbox (memory_id) WHERE parked_at IS NULL;
+    `,
+  },
 ];
+
+function migrate(db: Database.Database): void {
+  const current = db.pragma("user_version", { simple: true }) as number;
+  for (const m of LOCAL_MIGRATIONS) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.pragma(`user_version = ${m.version}`);
+    })();
+  }
+}
+
+/** Opens (creating if needed) the replica file: WAL, and every migration not yet applied. */
+export function openReplicaFile(file: string): Database.Database {
+  if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
+  const db = new Database(file);
+  db.pragma("journal_mode = WAL");
+  // WAL + NORMAL: a committed transaction survives a process crash (SIGKILL); only a power
+  // loss can drop the last few, never corrupt the file.
+  db.pragma("synchronous = NORMAL");
+  db.pragma("busy_timeout = 5000");
+  migrate(db);
+  return db;
+}

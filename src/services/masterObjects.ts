@@ -18,10 +18,10 @@ export interface ObjectsStatus {
 }
 
 export const checkObjects = (master: MasterShape, d: TableDescriptor): Effect.Effect<ObjectsStatus, MasterError> =>
-  master.query<{ table_exists: boolean; changes_exists: boolean; meta_exists: boolean; triggers: number }>(checkObjectsSql, [qualified(d.masterTable)]).pipe(
+  master.query<{ table_exists: boolean; changes_exists: boolean; meta_exists: boolean; receipts_exists: boolean; triggers: number }>(checkObjectsSql, [qualified(d.masterTable)]).pipe(
     Effect.map(({ rows: [r] }) => ({
       tableExists: r!.table_exists,
-      installed: r!.table_exists && r!.changes_exists && r!.meta_exists && r!.triggers === 3,
+      installed: r!.table_exists && r!.changes_exists && r!.meta_exists && r!.receipts_exists && r!.triggers === 3,
     })),
   );
 

@@ -43,6 +43,7 @@ export const checkObjectsSql = `
   SELECT to_regclass($1) IS NOT NULL AS table_exists,
          to_regclass('${SCHEMA}.changes') IS NOT NULL AS changes_exists,
          to_regclass('${SCHEMA}.meta') IS NOT NULL AS meta_exists,
+         to_regclass('${SCHEMA}.upload_receipts') IS NOT NULL AS receipts_exists,
          (SELECT count(*)::int FROM pg_trigger
             WHERE tgrelid = to_regclass($1)
               AND tgname IN ('embedded_memory_capture', 'embedded_memory_notify', 'embedded_memory_truncate')) AS triggers`;
@@ -52,6 +53,7 @@ export const currentSnapshotSql = `SELECT pg_current_snapshot()::text AS snapsho
 /** The pull's first statement: new cursor, epoch, and whether changes the old cursor still needs were pruned. */
 export const pullStartSql = `SELECT pg_current_snapshot()::text AS snapshot, (${readEpochSql}) AS epoch,
   COALESCE((SELECT value::xid8 FROM ${SCHEMA}.meta WHERE key = 'pruned_xid') >= pg_snapshot_xmin($1::pg_snapshot), false) AS cursor_expired`;
+export const receiptSql = `INSERT INTO ${SCHEMA}.upload_receipts (replica_id, seq) VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING`;
 export const pruneChangesSql = `SELECT ${SCHEMA}.prune_changes(make_interval(secs => $1)) AS removed`;
 
 /** The statements `migrate` runs (and `migrate --print` shows), in one transaction. */
@@ -89,6 +91,14 @@ END $do$`;
   changed_at timestamptz NOT NULL DEFAULT clock_timestamp()
 )`,
     `CREATE INDEX IF NOT EXISTS changes_xid_idx ON ${SCHEMA}.changes (xid)`,
+    // One row per outbox entry a replica has applied here, written in the same transaction
+    // as the entry: a retried entry finds its receipt and is not applied twice.
+    `CREATE TABLE IF NOT EXISTS ${SCHEMA}.upload_receipts (
+  replica_id uuid NOT NULL,
+  seq bigint NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (replica_id, seq)
+)`,
     // Drops changelog rows older than the retention whose transactions every snapshot now
     // sees, and records the newest xid dropped: a replica whose cursor predates it may have
     // missed a dropped change, so it copies the table anew instead of trusting its cursor.
@@ -99,6 +109,7 @@ DECLARE
 BEGIN
   SELECT max(xid) INTO horizon FROM ${SCHEMA}.changes
     WHERE changed_at < now() - retention AND xid < pg_snapshot_xmin(pg_current_snapshot());
+  DELETE FROM ${SCHEMA}.upload_receipts WHERE applied_at < now() - retention;
   IF horizon IS NULL THEN RETURN 0; END IF;
   UPDATE ${SCHEMA}.meta SET value = horizon::text WHERE key = 'pruned_xid' AND value::xid8 < horizon;
   DELETE FROM ${SCHEMA}.changes WHERE xid <= horizon;
@@ -224,6 +235,53 @@ export class TableQueries {
     if (afterKey !== null) where += ` AND ${this.keyOrder} > $${values.push(afterKey)}::${this.keyType}`;
     const text = `SELECT ${this.selectList} FROM ${this.table} t WHERE ${where} ORDER BY ${this.keyOrder} LIMIT $${values.push(limit)}`;
     return { text, values };
+  }
+
+  /** The type a parameter is cast to for a column (`_text` → `text[]`; vectors go as real[]). */
+  private paramType(c: ColumnSpec): string {
+    if (c.kind === "vector") return "real[]";
+    const udt = this.udt(c.name);
+    return udt.startsWith("_") ? `${udt.slice(1)}[]` : udt;
+  }
+
+  /**
+   * Upload of one local write: insert, or update when the incoming version is not older
+   * (last writer wins on updated_at; a tie goes to the incoming write, so a retry is
+   * harmless). Access counts are never written here (see `accessDelta`).
+   */
+  upsert(columns: readonly string[]): { text: string; columns: ColumnSpec[] } {
+    const cols = this.present.filter((c) => columns.includes(c.name) && c.name !== "access_count" && c.name !== "last_accessed");
+    const k = this.descriptor.key;
+    const names = cols.map((c) => quoteIdent(c.name));
+    const params = cols.map((c, i) => `$${i + 1}::${this.paramType(c)}`);
+    const updates = cols.filter((c) => c.name !== k && c.name !== "created_at").map((c) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`);
+    const lww = this.has("updated_at") && cols.some((c) => c.name === "updated_at") ? ` WHERE t.updated_at IS NULL OR t.updated_at <= EXCLUDED.updated_at` : "";
+    const text = `INSERT INTO ${this.table} AS t (${names.join(", ")}) VALUES (${params.join(", ")})
+      ON CONFLICT (${quoteIdent(k)}) DO UPDATE SET ${updates.join(", ")}${lww}`;
+    return { text, columns: cols };
+  }
+
+  /** A local delete: hard, or soft (expires_at = now()) — unless the master's row is newer. */
+  remove(mode: "hard" | "soft"): string {
+    const newer = this.has("updated_at") ? ` AND (t.updated_at IS NULL OR t.updated_at <= $2::timestamptz)` : ` AND $2::timestamptz IS NOT NULL`;
+    if (mode === "soft" && this.has(this.descriptor.expiresColumn)) {
+      return `UPDATE ${this.table} AS t SET ${quoteIdent(this.descriptor.expiresColumn)} = now() WHERE ${this.key} = $1::${this.keyType}${newer}`;
+    }
+    return `DELETE FROM ${this.table} AS t WHERE ${this.key} = $1::${this.keyType}${newer}`;
+  }
+
+  /** Adds an access delta: never overwrites another replica's count. */
+  get accessDelta(): string | undefined {
+    if (!this.has("access_count")) return undefined;
+    const last = this.has("last_accessed") ? `, last_accessed = greatest(t.last_accessed, $3::timestamptz)` : "";
+    return `UPDATE ${this.table} AS t SET access_count = coalesce(t.access_count, 0) + $2${last} WHERE ${this.key} = $1::${this.keyType}`;
+  }
+
+  /** Current state of some rows (refresh after an upload): absent or filtered rows are missing. */
+  rowsByKey(keys: readonly string[]): { text: string; values: unknown[] } {
+    const values: unknown[] = [keys];
+    const tenantParam = this.tenantId ? values.push(this.tenantId) : undefined;
+    return { text: `SELECT ${this.selectList} FROM ${this.table} t WHERE ${this.key} = ANY($1::${this.keyType}[]) AND ${this.filter(tenantParam)}`, values };
   }
 
   /** Every replicated row in key order (for verify). */

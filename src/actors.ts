@@ -1,5 +1,5 @@
 /**
- * Provides the sync machine's named actors from the services: each promise actor runs one
+ * Provides the machines' named actors from the services: each promise actor runs one
  * Effect with the actor's AbortSignal, so leaving a state interrupts its work (and the
  * master connection it held is destroyed, not reused).
  */
@@ -9,6 +9,8 @@ import type * as Effect from "effect/Effect";
 import { syncMachine, type ConnectOutput, type PullOutput, type SnapshotInput } from "./machines/syncMachine.ts";
 import type { ReplicatorShape, SnapshotProgress } from "./services/Replicator.ts";
 import type { ChangeFeedShape } from "./services/ChangeFeed.ts";
+import { uploadMachine, type UploadOutput } from "./machines/uploadMachine.ts";
+import type { Uploader } from "./services/Uploader.ts";
 
 export type RunEffect = <A, E>(effect: Effect.Effect<A, E>, signal: AbortSignal) => Promise<A>;
 
@@ -36,6 +38,18 @@ export function provideSyncActors(deps: SyncActorDeps) {
         });
         return () => void subscription.close();
       }),
+    },
+  });
+}
+
+/** Batches one upload run may send before the machine looks around again. */
+const BATCHES_PER_RUN = 10;
+
+export function provideUploadActors(uploader: Uploader, run: RunEffect) {
+  return uploadMachine.provide({
+    actors: {
+      connect: fromPromise<void>(({ signal }) => run(uploader.connect(), signal)),
+      upload: fromPromise<UploadOutput>(({ signal }) => run(uploader.upload(BATCHES_PER_RUN), signal)),
     },
   });
 }

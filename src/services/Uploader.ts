@@ -1,0 +1,155 @@
+/**
+ * The uploader: pushes outbox entries to the master in batches, each entry exactly once.
+ * In one master transaction per batch, every entry first inserts its receipt
+ * (replica_id, seq) and is applied only if the receipt is new; each entry runs under a
+ * SAVEPOINT, so an entry the master refuses for good (a constraint, bad data) is parked
+ * with its reason while the rest of the batch commits. A lost connection fails the whole
+ * batch, which is retried (receipts make the retry harmless). After a batch, the rows it
+ * touched are refreshed from the master: once acknowledged, the master's version wins again.
+ */
+import * as Effect from "effect/Effect";
+import { isoMicros, LocalStoreError, type LocalStoreShape } from "./LocalStore.ts";
+import { classifyMasterError, MasterQueryError, type MasterClient, type MasterError, type MasterShape } from "./Master.ts";
+import { receiptSql, type TableQueries } from "./masterSql.ts";
+import type { ReplicatorShape, SyncError } from "./Replicator.ts";
+import type { Logger } from "./logger.ts";
+import type { Row } from "./tableDescriptor.ts";
+import { outboxCounts } from "../stats.ts";
+
+export interface UploaderOptions {
+  readonly replicaId: string;
+  readonly batchSize: number;
+  /** `soft` deletes set expires_at = now() on the master instead of deleting the row. */
+  readonly deleteMode: "hard" | "soft";
+  readonly logger: Logger;
+}
+
+export interface OutboxCounts {
+  readonly pending: number;
+  readonly parked: number;
+  readonly last_error: string | null;
+}
+
+export interface UploadResult {
+  readonly uploaded: number;
+  readonly parked: number;
+  readonly remaining: number;
+}
+
+export interface Uploader {
+  readonly connect: () => Effect.Effect<void, SyncError>;
+  /** Uploads up to `maxBatches` batches. */
+  readonly upload: (maxBatches: number) => Effect.Effect<UploadResult, SyncError>;
+  readonly counts: () => OutboxCounts;
+}
+
+interface Entry {
+  seq: number;
+  memory_id: string;
+  op: "upsert" | "delete" | "access";
+  payload: string;
+}
+
+/** SQLSTATE classes the master will refuse again however often asked: park, do not retry. */
+const PERMANENT = /^(22|23|42|P0)/;
+
+const isPermanent = (e: MasterError): e is MasterQueryError => e._tag === "MasterQueryError" && PERMANENT.test(e.code ?? "");
+
+export function makeUploader(master: MasterShape, store: LocalStoreShape, replicator: ReplicatorShape, o: UploaderOptions): Uploader {
+  const db = store.db;
+  const log = o.logger.child({ module: "uploader" });
+  const local = <A,>(what: string, f: () => A) => Effect.try({ try: f, catch: (cause) => new LocalStoreError({ message: `${what}: ${(cause as Error).message}`, cause }) });
+
+  // Access deltas become outbox entries (and so get receipts): never counted twice.
+  const collectAccess = db.transaction(() => {
+    db.prepare("INSERT INTO outbox (memory_id, op, payload, created_at) SELECT id, 'access', json_object('delta', delta, 'last_accessed', last_accessed), ? FROM access_deltas WHERE delta > 0").run(isoMicros());
+    db.prepare("DELETE FROM access_deltas").run();
+  });
+
+  const applyEntry = (client: MasterClient, tq: TableQueries, e: Entry) =>
+    Effect.gen(function* () {
+      const p = JSON.parse(e.payload) as Record<string, unknown>;
+      if (e.op === "upsert") {
+        const { text, columns } = tq.upsert(Object.keys(p));
+        yield* client.query(text, columns.map((c) => (c.kind === "textArray" || c.kind === "vector" ? p[c.name] : p[c.name] ?? null)));
+      } else if (e.op === "delete") {
+        yield* client.query(tq.remove(o.deleteMode), [e.memory_id, p.deleted_at]);
+      } else if (tq.accessDelta) {
+        yield* client.query(tq.accessDelta, [e.memory_id, p.delta, p.last_accessed]);
+      }
+    });
+
+  const uploadBatch = (tq: TableQueries, batch: Entry[]) =>
+    master.withClient((client) =>
+      Effect.gen(function* () {
+        const acked: Entry[] = [];
+        const parked: { entry: Entry; reason: string }[] = [];
+        yield* client.query("BEGIN");
+        for (const e of batch) {
+          yield* client.query("SAVEPOINT entry");
+          const outcome = yield* Effect.result(
+            Effect.gen(function* () {
+              const receipt = yield* client.query(receiptSql, [o.replicaId, e.seq]);
+              if (receipt.rowCount === 1) yield* applyEntry(client, tq, e);
+            }),
+          );
+          if (outcome._tag === "Success") {
+            yield* client.query("RELEASE SAVEPOINT entry");
+            acked.push(e);
+          } else if (isPermanent(outcome.failure)) {
+            yield* client.query("ROLLBACK TO SAVEPOINT entry");
+            parked.push({ entry: e, reason: outcome.failure.message });
+          } else return yield* Effect.fail(outcome.failure);
+        }
+        yield* client.query("COMMIT");
+        return { acked, parked };
+      }),
+    );
+
+  const settle = db.transaction((acked: Entry[], parked: { entry: Entry; reason: string }[]) => {
+    const del = db.prepare("DELETE FROM outbox WHERE seq = ?");
+    const park = db.prepare("UPDATE outbox SET parked_at = ?, last_error = ?, attempts = attempts + 1 WHERE seq = ?");
+    for (const e of acked) del.run(e.seq);
+    for (const { entry, reason } of parked) park.run(isoMicros(), reason, entry.seq);
+  });
+
+  const stillPending = (ids: string[]) => {
+    const stmt = db.prepare("SELECT 1 FROM outbox WHERE memory_id = ? AND parked_at IS NULL AND op <> 'access' LIMIT 1");
+    return ids.filter((id) => stmt.get(id) === undefined);
+  };
+
+  const upload = (maxBatches: number) =>
+    Effect.gen(function* () {
+      const tq = yield* replicator.queries();
+      yield* local("collecting access deltas", () => collectAccess());
+      let uploaded = 0;
+      let parkedCount = 0;
+      for (let b = 0; b < maxBatches; b++) {
+        const batch = yield* local("reading the outbox", () => db.prepare("SELECT seq, memory_id, op, payload FROM outbox WHERE parked_at IS NULL ORDER BY seq LIMIT ?").all(o.batchSize) as Entry[]);
+        if (batch.length === 0) break;
+        const { acked, parked } = yield* uploadBatch(tq, batch).pipe(
+          Effect.tapError((err) => local("counting the attempt", () => db.prepare(`UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq IN (${batch.map((e) => e.seq).join(",")})`).run(err.message))),
+        );
+        yield* local("settling the outbox", () => settle(acked, parked));
+        for (const { entry, reason } of parked) log.warn({ seq: entry.seq, id: entry.memory_id, op: entry.op, reason }, "outbox entry parked: the master refused it");
+        uploaded += acked.length;
+        parkedCount += parked.length;
+        // Rows whose writes are settled take the master's state again (a newer master version
+        // that a pull skipped while the write was pending, or the refusal of a parked one).
+        const touched = [...new Set([...acked, ...parked.map((p) => p.entry)].filter((e) => e.op !== "access").map((e) => e.memory_id))];
+        yield* replicator.refresh(stillPending(touched));
+      }
+      const remaining = (db.prepare("SELECT count(*) FROM outbox WHERE parked_at IS NULL").pluck().get() as number) + (db.prepare("SELECT count(*) FROM access_deltas").pluck().get() as number);
+      if (uploaded || parkedCount) log.debug({ uploaded, parked: parkedCount, remaining }, "outbox uploaded");
+      return { uploaded, parked: parkedCount, remaining };
+    });
+
+  return {
+    connect: () => replicator.connect().pipe(Effect.asVoid),
+    upload,
+    counts: () => outboxCounts(store),
+  };
+}
+
+export { classifyMasterError };
+export type { Row };
