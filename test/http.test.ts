@@ -5,6 +5,8 @@ import { test, expect, eventually } from "./support/fixtures.ts";
 import { spawnCli } from "./support/cli.ts";
 import { PG_PASSWORD, freePort } from "./support/postgres.ts";
 import { installMaster, seedMemories } from "./support/seed.ts";
+import { postRaw } from "./support/http.ts";
+import { randomUUID } from "node:crypto";
 import { createHttpApp } from "../src/http/app.ts";
 import { startHttpServer } from "../src/http/server.ts";
 import { createLogger } from "../src/services/logger.ts";
@@ -115,6 +117,58 @@ describe("HTTP adapter", () => {
     expect(logs).toMatch(/"to":"idle"/);
     expect(logs).not.toContain(PG_PASSWORD);
     expect(logs).not.toContain(KEY);
+  });
+});
+
+describe("HTTP writes", () => {
+  test("POST /memory answers 201 with the stored row, GET and DELETE find it, and bad input is a 400 naming the field.", async ({ pg, replica }) => {
+    await installMaster(pg);
+    const m = replica();
+    await m.start();
+    const server = await startHttpServer(createHttpApp(m, { apiKeys: [KEY], logger: silent }), "127.0.0.1", 0);
+    const h = { "x-api-key": KEY, "content-type": "application/json" };
+    const post = (body: unknown) => fetch(`${server.url}/memory`, { method: "POST", headers: h, body: typeof body === "string" ? body : JSON.stringify(body) });
+    try {
+      const created = await post({ content: "remember the milk", memory_type: "working", importance_score: 0.3, tags: ["errand"] });
+      expect(created.status).toBe(201);
+      const row = (await created.json()) as { id: string; content: unknown; pending: boolean };
+      expect(row).toMatchObject({ content: { text: "remember the milk" }, pending: true });
+      expect(((await (await fetch(`${server.url}/memory/${row.id}`, { headers: h })).json()) as { id: string }).id).toBe(row.id);
+      const bad: [unknown, string][] = [
+        ["{oops", "body"],
+        [{}, "content"],
+        [{ content: "" }, "content"],
+        [{ content: 5 }, "content"],
+        [{ content: "x", importance_score: 2 }, "importance_score"],
+        [{ content: "x", importance_score: "high" }, "importance_score"],
+        [{ content: "x", id: "not-a-uuid" }, "id"],
+        [{ content: "x", tenant_id: "t1" }, "tenant_id"],
+        [{ content: "x", tags: "a,b" }, "tags"],
+        [{ content: "x", tags: Array.from({ length: 100 }, (_, i) => `t${i}`) }, "tags"],
+        [{ content: "x", metadata: [1] }, "metadata"],
+        [{ content: "x", expires_at: "soon" }, "expires_at"],
+        [{ content: "x", embedding: [1, "2"] }, "embedding"],
+        [{ content: "x", colour: "red" }, "colour"],
+        [{ content: "y".repeat(200_000) }, "content"],
+        [[{ content: "x" }], "body"],
+      ];
+      for (const [body, field] of bad) {
+        const r = await post(body);
+        expect(r.status, JSON.stringify(body).slice(0, 60)).toBe(400);
+        expect(((await r.json()) as { error: string }).error).toContain(field);
+      }
+      expect((await fetch(`${server.url}/memory/not-a-uuid`, { headers: h })).status).toBe(400);
+      expect((await fetch(`${server.url}/memory/${randomUUID()}`, { headers: h })).status).toBe(404);
+      expect((await fetch(`${server.url}/memory/${randomUUID()}`, { method: "DELETE", headers: h })).status).toBe(404);
+      expect((await fetch(`${server.url}/memory/${row.id}`, { method: "DELETE" })).status).toBe(401);
+      const del = await fetch(`${server.url}/memory/${row.id}`, { method: "DELETE", headers: h });
+      expect(await del.json()).toEqual({ id: row.id, deleted: true });
+      expect((await fetch(`${server.url}/memory/${row.id}`, { headers: h })).status).toBe(404);
+      expect(await postRaw(`${server.url}/memory`, h, "z".repeat(2 * 1024 * 1024))).toBe(413);
+      await eventually(() => expect(m.stats().outbox).toMatchObject({ pending: 0, parked: 0 }));
+    } finally {
+      await server.close();
+    }
   });
 });
 

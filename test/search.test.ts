@@ -156,7 +156,8 @@ describe("hostile input", () => {
 
   test("Hostile queries over HTTP answer 200 with results or none, or a 4xx naming the field — never a 5xx.", async ({ tmp }) => {
     const { store, search, close } = open(tmp);
-    const api = { search: search.search, stats: () => ({}) as never, ready: () => true, state: () => "idle" as const, forceSync: async () => ({}) as never };
+    const unused = async () => { throw new Error("not used by this test"); };
+    const api = { search: search.search, stats: () => ({}) as never, ready: () => true, state: () => "idle" as const, forceSync: unused, store: unused, get: unused, remove: unused };
     const server = await startHttpServer(createHttpApp(api, { apiKeys: ["k"], logger: silent }), "127.0.0.1", 0);
     try {
       buildCorpus(store, 7, 2, 10);

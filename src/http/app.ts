@@ -7,6 +7,7 @@ import type { EmbeddedMemory } from "../embeddedMemory.ts";
 import type { Logger } from "../services/logger.ts";
 import { requireApiKey } from "./auth.ts";
 import { searchRoutes } from "./searchRoutes.ts";
+import { memoryRoutes } from "./memoryRoutes.ts";
 
 export interface HttpAppOptions {
   readonly apiKeys: readonly string[];
@@ -14,7 +15,7 @@ export interface HttpAppOptions {
 }
 
 /** The parts of the library the routes use (an interface, so the adapter stays thin). */
-export type MemoryApi = Pick<EmbeddedMemory, "stats" | "ready" | "state" | "forceSync" | "search">;
+export type MemoryApi = Pick<EmbeddedMemory, "stats" | "ready" | "state" | "forceSync" | "search" | "store" | "get" | "remove">;
 
 export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono {
   const log = options.logger.child({ module: "http" });
@@ -39,6 +40,7 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
   });
 
   searchRoutes(app, memory, auth);
+  memoryRoutes(app, memory, auth);
 
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
