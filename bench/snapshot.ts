@@ -14,6 +14,7 @@ import { makeConfig } from "../src/config.ts";
 import { EmbeddedMemory } from "../src/embeddedMemory.ts";
 import { createLogger } from "../src/services/logger.ts";
 import { rowTypes } from "../src/services/Master.ts";
+import { makeLocalStore } from "../src/services/LocalStore.ts";
 import { TableQueries, introspectColumnsSql, qualified, type MasterColumn } from "../src/services/masterSql.ts";
 import { memoryTableDescriptor, type ColumnKind, type Row } from "../src/services/tableDescriptor.ts";
 import pg from "pg";
@@ -22,9 +23,11 @@ import { seedMemories } from "../test/support/seed.ts";
 import { MB, fullGc, round, sampleMemory, type RssReport } from "./util.ts";
 
 export type SnapshotKind = "bare" | "replica";
+/** `replica-nofts`: the replica on a file whose FTS triggers were dropped before the copy (search benchmark). */
+export type SnapshotVariant = SnapshotKind | "replica-nofts";
 
 export interface SnapshotRun {
-  readonly kind: SnapshotKind;
+  readonly kind: SnapshotVariant;
   readonly iteration: number;
   readonly rows: number;
   readonly ms: number;
@@ -134,8 +137,24 @@ async function replicaSnapshot(url: string, file: string, chunkRows: number, onP
   }
 }
 
+/**
+ * The replica without FTS maintenance: the file gets the replica's own schema (its
+ * migrations), then the FTS triggers (which also fill memory_rowids) are dropped on this
+ * benchmark file only, so the copy that follows writes rows (and sync state) but no index.
+ */
+async function replicaNoFtsSnapshot(url: string, file: string, chunkRows: number, onProgress: (rows: number) => void): Promise<number> {
+  makeLocalStore(file).close();
+  const db = new Database(file);
+  try {
+    db.exec("DROP TRIGGER unified_ai_memory_fts_insert; DROP TRIGGER unified_ai_memory_fts_update; DROP TRIGGER unified_ai_memory_fts_delete;");
+  } finally {
+    db.close();
+  }
+  return replicaSnapshot(url, file, chunkRows, onProgress);
+}
+
 export interface SnapshotJob {
-  readonly kind: SnapshotKind;
+  readonly kind: SnapshotVariant;
   readonly iteration: number;
   readonly url: string;
   readonly columns: readonly MasterColumn[];
@@ -167,7 +186,12 @@ export async function runSnapshot(job: SnapshotJob): Promise<SnapshotRun> {
   let cpuMs: number;
   let memory: RssReport;
   try {
-    rows = kind === "bare" ? await barePipeline(url, tq, file, o.chunkRows, onProgress) : await replicaSnapshot(url, file, o.chunkRows, onProgress);
+    rows =
+      kind === "bare"
+        ? await barePipeline(url, tq, file, o.chunkRows, onProgress)
+        : kind === "replica-nofts"
+          ? await replicaNoFtsSnapshot(url, file, o.chunkRows, onProgress)
+          : await replicaSnapshot(url, file, o.chunkRows, onProgress);
   } finally {
     ms = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
