@@ -25,10 +25,18 @@ import { provideSyncActors, provideUploadActors } from "./actors.ts";
 import type { SyncMachine, SyncStateName } from "./machines/syncMachine.ts";
 import type { UploadMachine, UploadStateName } from "./machines/uploadMachine.ts";
 import { buildStats, type MemoryStats } from "./stats.ts";
-import { logTransitions } from "./machineEvents.ts";
+import { eventForwarder, logTransitions } from "./machineEvents.ts";
+import { describeMachine, type MachineDescription } from "./machines/describe.ts";
+import { syncMachine } from "./machines/syncMachine.ts";
+import { uploadMachine } from "./machines/uploadMachine.ts";
 import { BackgroundEmbedding } from "./backgroundEmbedding.ts";
 
-export type { TransitionEvent } from "./machineEvents.ts";
+export type { TransitionEvent, MachineEvent } from "./machineEvents.ts";
+
+export interface MachinesView {
+  readonly sync: { state: string; attempt: number; lastError: string | null };
+  readonly upload: { state: string; attempt: number; lastError: string | null };
+}
 
 export interface ForceSyncResult {
   readonly success: boolean;
@@ -132,10 +140,18 @@ export class EmbeddedMemory {
       const feed = await this.run(ChangeFeed);
       const c = this.config;
       const run = (effect: Effect.Effect<unknown, unknown, Services>, signal: AbortSignal) => this.run(effect, signal);
+      const syncEvents = eventForwarder("sync", this.events);
+      const uploadEvents = eventForwarder("upload", this.events);
       const sync = createActor(provideSyncActors({ replicator: o.replicator, feed, run: run as never, onSnapshotProgress: (p) => (this.snapshotRowsCopied = p.rowsCopied) }), {
         input: { syncIntervalMs: c.syncIntervalMs, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs },
+        inspect: syncEvents.inspect,
       });
-      const upload = createActor(provideUploadActors(o.uploader, run as never), { input: { uploadIntervalMs: c.uploadIntervalMs, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs } });
+      const upload = createActor(provideUploadActors(o.uploader, run as never), {
+        input: { uploadIntervalMs: c.uploadIntervalMs, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs },
+        inspect: uploadEvents.inspect,
+      });
+      syncEvents.attach(sync);
+      uploadEvents.attach(upload);
       logTransitions("sync", sync, this.log, this.events);
       logTransitions("upload", upload, this.log, this.events);
       sync.on("forceSyncDone", (e) => e.requestIds.forEach((id) => this.settle(id, { ok: true, applied: e.applied })));
@@ -193,6 +209,20 @@ export class EmbeddedMemory {
   /** The sync machine's state. */
   state(): SyncStateName {
     return (this.actor ? String(this.actor.getSnapshot().value) : "awaitingPool") as SyncStateName;
+  }
+
+  /** Both machines' current states (for the inspector and the event stream). */
+  machines(): MachinesView {
+    const view = (a: Actor<SyncMachine> | Actor<UploadMachine> | undefined) => {
+      const snap = a?.getSnapshot();
+      return { state: snap ? String(snap.value) : "awaitingPool", attempt: snap?.context.attempt ?? 0, lastError: snap?.context.lastError ?? null };
+    };
+    return { sync: view(this.actor), upload: view(this.uploadActor) };
+  }
+
+  /** The machines' states and transitions, read from their definitions. */
+  static machineDescriptions(): { sync: MachineDescription; upload: MachineDescription } {
+    return { sync: describeMachine(syncMachine), upload: describeMachine(uploadMachine) };
   }
 
   uploadState(): UploadStateName {

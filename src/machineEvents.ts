@@ -1,9 +1,10 @@
 /**
- * The one subscriber that logs machine transitions and republishes them as events (for
- * the SSE stream and the inspector to come). Both machines use it.
+ * The one subscriber that logs machine transitions and republishes them, with every event
+ * the machines receive, on an EventEmitter (for the SSE stream and the inspector). Both
+ * machines use it.
  */
 import type { EventEmitter } from "node:events";
-import type { AnyActorRef } from "xstate";
+import type { AnyActorRef, InspectionEvent } from "xstate";
 import type { Logger } from "./services/logger.ts";
 
 export interface TransitionEvent {
@@ -31,4 +32,35 @@ export function logTransitions(machine: TransitionEvent["machine"], actor: AnyAc
     },
     error: (err: unknown) => log.error({ err }, `${machine} machine failed`),
   });
+}
+
+/** An event a machine received (CHANGE, FORCE_SYNC, an actor finishing, a timer…). */
+export interface MachineEvent {
+  readonly machine: TransitionEvent["machine"];
+  readonly event: string;
+  readonly at: string;
+}
+
+/** `xstate.done.actor.0.sync.syncing` → `done.syncing`; `xstate.after.backoff…` → `after.backoff`. */
+export function eventLabel(type: string): string {
+  const done = /^xstate\.(done|error)\.actor\.\d+\.[^.]+\.(.+)$/.exec(type);
+  if (done) return `${done[1]}.${done[2]}`;
+  const after = /^xstate\.after\.([^.]+)\./.exec(type);
+  return after ? `after.${after[1]}` : type;
+}
+
+/**
+ * An xstate `inspect` callback that republishes the events the root actor receives. Call
+ * `attach` with the actor once it is created (the callback sees events of child actors too).
+ */
+export function eventForwarder(machine: MachineEvent["machine"], events: EventEmitter) {
+  let root: AnyActorRef | undefined;
+  return {
+    attach: (actor: AnyActorRef) => void (root = actor),
+    inspect: (e: InspectionEvent) => {
+      if (e.type !== "@xstate.event" || !root || e.actorRef !== root || e.event.type === "xstate.init") return;
+      const ev: MachineEvent = { machine, event: eventLabel(e.event.type), at: new Date().toISOString() };
+      events.emit("event", ev);
+    },
+  };
 }

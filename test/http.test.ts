@@ -3,7 +3,9 @@ import { Writable } from "node:stream";
 import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { spawnCli } from "./support/cli.ts";
-import { PG_PASSWORD, freePort } from "./support/postgres.ts";
+import { PG_PASSWORD, createTestPostgres, freePort } from "./support/postgres.ts";
+import { makeConfig } from "../src/config.ts";
+import { EmbeddedMemory } from "../src/embeddedMemory.ts";
 import { installMaster, seedMemories } from "./support/seed.ts";
 import { postRaw } from "./support/http.ts";
 import { randomUUID } from "node:crypto";
@@ -182,5 +184,46 @@ describe("logger", () => {
     log.info({ databaseUrl: "postgres://u:whatever@h/db", headers: { "x-api-key": "k" } }, "config");
     expect(out).not.toMatch(/s3cr3t-pw|api-key-xyz|whatever/);
     expect(out).toMatch(/\[redacted\]/);
+  });
+});
+
+describe("event stream", () => {
+  test("GET /memory/events streams the current states, then transitions and events as the master goes down and comes back.", async ({ tmp }) => {
+    const master = await createTestPostgres();
+    const m = new EmbeddedMemory(makeConfig({ databaseUrl: master.url, localPath: path.join(tmp, "sse.db"), logLevel: "silent", backoffBaseMs: 50, backoffMaxMs: 500, connectTimeoutMs: 1_000 }), { logger: silent });
+    const shutdown = new AbortController();
+    const server = await startHttpServer(createHttpApp(m, { apiKeys: [KEY], logger: silent, shutdown: shutdown.signal }), "127.0.0.1", 0);
+    try {
+      await m.start();
+      await eventually(() => expect(m.state()).toBe("idle"));
+      const defs = (await (await fetch(`${server.url}/memory/machines`)).json()) as { definitions: { sync: { states: { name: string }[] } }; current: { sync: { state: string } } };
+      expect(defs.definitions.sync.states.map((s) => s.name)).toEqual(["awaitingPool", "empty", "syncing", "idle", "backoff", "stopped"]);
+      expect(defs.current.sync.state).toBe("idle");
+
+      const res = await fetch(`${server.url}/memory/events`);
+      expect(res.headers.get("content-type")).toMatch(/text\/event-stream/);
+      const reader = res.body!.getReader();
+      let text = "";
+      const readUntil = async (pattern: RegExp) =>
+        eventually(async () => {
+          if (!pattern.test(text)) {
+            const { value } = await reader.read();
+            text += new TextDecoder().decode(value);
+          }
+          expect(text).toMatch(pattern);
+        }, 30_000, 0);
+      await readUntil(/event: snapshot\ndata: \{"sync":\{"state":"idle"/);
+      await master.stop();
+      await readUntil(/event: transition\ndata: \{"machine":"sync","from":"\w+","to":"backoff"/);
+      await master.start();
+      await readUntil(/event: event\ndata: \{"machine":"sync","event":"FEED_CONNECTED"/);
+      await readUntil(/"to":"backoff"[\s\S]*event: transition\ndata: \{"machine":"sync","from":"\w+","to":"idle"/);
+      await reader.cancel();
+    } finally {
+      shutdown.abort();
+      await server.close();
+      await m.stop();
+      await master.destroy();
+    }
   });
 });

@@ -1,4 +1,5 @@
 import path from "node:path";
+import { EventEmitter } from "node:events";
 import { describe, test as plain } from "vitest";
 import { test, expect } from "./support/fixtures.ts";
 import { buildCorpus, DIM, memoryRow, writeRows, type CorpusQuery } from "./support/corpus.ts";
@@ -157,7 +158,7 @@ describe("hostile input", () => {
   test("Hostile queries over HTTP answer 200 with results or none, or a 4xx naming the field — never a 5xx.", async ({ tmp }) => {
     const { store, search, close } = open(tmp);
     const unused = async () => { throw new Error("not used by this test"); };
-    const api = { search: search.search, stats: () => ({}) as never, ready: () => true, state: () => "idle" as const, forceSync: unused, store: unused, get: unused, remove: unused };
+    const api = { search: search.search, stats: () => ({}) as never, ready: () => true, state: () => "idle" as const, forceSync: unused, store: unused, get: unused, remove: unused, events: new EventEmitter(), machines: () => ({ sync: { state: "idle", attempt: 0, lastError: null }, upload: { state: "idle", attempt: 0, lastError: null } }) };
     const server = await startHttpServer(createHttpApp(api, { apiKeys: ["k"], logger: silent }), "127.0.0.1", 0);
     try {
       buildCorpus(store, 7, 2, 10);

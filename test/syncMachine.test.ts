@@ -329,6 +329,17 @@ describe("sync machine: forced syncs", () => {
     expect(h.ctx().restartSnapshot).toBe(false);
   });
 
+  test("FEED_DISCONNECTED in idle checks the master at once: awaitingPool, then backoff when it is gone.", async () => {
+    const h = harness();
+    await h.toIdle();
+    h.sendFromFeed({ type: "FEED_DISCONNECTED", error: "connection lost" });
+    expect(h.state()).toBe("awaitingPool");
+    expect(h.ctx().feedConnected).toBe(false);
+    await h.connect(new Error("master not reachable"));
+    expect(h.state()).toBe("backoff");
+    expect(h.ctx().poolConnected).toBe(false);
+  });
+
   test("A full FORCE_SYNC that arrives during a copy restarts the copy, and is answered only after the restarted copy and its pull.", async () => {
     const h = harness();
     await h.connect({ snapshotComplete: false });

@@ -9,7 +9,8 @@ export async function runServe(config: Config, logger: Logger): Promise<number> 
   const log = logger.child({ module: "serve" });
   const memory = new EmbeddedMemory(config, { logger });
   await memory.start();
-  const server = await startHttpServer(createHttpApp(memory, { apiKeys: config.apiKeys, logger }), config.host, config.port);
+  const shutdown = new AbortController();
+  const server = await startHttpServer(createHttpApp(memory, { apiKeys: config.apiKeys, logger, shutdown: shutdown.signal }), config.host, config.port);
   log.info({ url: server.url, replica: config.localPath, table: config.memoryTable }, `serving on ${server.url}`);
   if (config.apiKeys.length === 0) log.warn("API_KEYS is not set: protected endpoints answer 503");
 
@@ -24,6 +25,7 @@ export async function runServe(config: Config, logger: Logger): Promise<number> 
   process.once("SIGINT", force);
   process.once("SIGTERM", force);
   log.info({ signal }, "shutting down");
+  shutdown.abort(); // event streams end, so in-flight requests are all that the close waits for
   await server.close(5_000);
   await memory.stop(10_000);
   log.info("stopped");

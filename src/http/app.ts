@@ -3,19 +3,22 @@
  * shapes its answer; no sync or storage logic lives here. Every error is JSON.
  */
 import { Hono } from "hono";
-import type { EmbeddedMemory } from "../embeddedMemory.ts";
 import type { Logger } from "../services/logger.ts";
 import { requireApiKey } from "./auth.ts";
 import { searchRoutes } from "./searchRoutes.ts";
 import { memoryRoutes } from "./memoryRoutes.ts";
+import { eventRoutes } from "./eventRoutes.ts";
+import { EmbeddedMemory as Memory } from "../embeddedMemory.ts";
 
 export interface HttpAppOptions {
   readonly apiKeys: readonly string[];
   readonly logger: Logger;
+  /** Aborted when the server shuts down: long-lived streams end so the close can finish. */
+  readonly shutdown?: AbortSignal;
 }
 
 /** The parts of the library the routes use (an interface, so the adapter stays thin). */
-export type MemoryApi = Pick<EmbeddedMemory, "stats" | "ready" | "state" | "forceSync" | "search" | "store" | "get" | "remove">;
+export type MemoryApi = Pick<Memory, "stats" | "ready" | "state" | "forceSync" | "search" | "store" | "get" | "remove" | "events" | "machines">;
 
 export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono {
   const log = options.logger.child({ module: "http" });
@@ -39,7 +42,9 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
     return c.json(result, result.success ? 200 : 503);
   });
 
+  // Fixed paths before /memory/:id, which would otherwise capture them.
   searchRoutes(app, memory, auth);
+  eventRoutes(app, memory, () => Memory.machineDescriptions(), options.shutdown ?? new AbortController().signal);
   memoryRoutes(app, memory, auth);
 
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));

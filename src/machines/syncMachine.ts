@@ -199,6 +199,9 @@ export const syncMachine = setup({
       on: {
         CHANGE: "syncing",
         FEED_CONNECTED: { target: "syncing", actions: assign({ feedConnected: true }) },
+        // The listener lost its connection: most likely the master went away. Check now
+        // rather than at the next timer pull, so the state (and pool_connected) says so.
+        FEED_DISCONNECTED: { target: "awaitingPool", actions: assign({ feedConnected: false }) },
         FORCE_SYNC: [
           { guard: "isFull", target: "empty", actions: "enqueueForce" },
           { target: "syncing", actions: "enqueueForce" },
