@@ -7,7 +7,7 @@ import { fromCallback, fromPromise } from "xstate";
 import type { AnyEventObject } from "xstate";
 import type * as Effect from "effect/Effect";
 import { syncMachine, type ConnectOutput, type PullOutput, type SnapshotInput } from "./machines/syncMachine.ts";
-import type { ReplicatorShape, SnapshotProgress } from "./services/Replicator.ts";
+import type { PullResult, ReplicatorShape, SnapshotProgress } from "./services/Replicator.ts";
 import type { ChangeFeedShape } from "./services/ChangeFeed.ts";
 import { uploadMachine, type UploadOutput } from "./machines/uploadMachine.ts";
 import type { Uploader } from "./services/Uploader.ts";
@@ -19,6 +19,8 @@ export interface SyncActorDeps {
   readonly feed: ChangeFeedShape;
   readonly run: RunEffect;
   readonly onSnapshotProgress?: (p: SnapshotProgress) => void;
+  readonly onSnapshotDone?: (applied: number) => void;
+  readonly onPulled?: (result: PullResult, seconds: number) => void;
 }
 
 export function provideSyncActors(deps: SyncActorDeps) {
@@ -26,10 +28,17 @@ export function provideSyncActors(deps: SyncActorDeps) {
   return syncMachine.provide({
     actors: {
       connect: fromPromise<ConnectOutput>(({ signal }) => run(replicator.connect(), signal)),
-      snapshot: fromPromise<number, SnapshotInput>(({ input, signal }) =>
-        run(replicator.snapshot({ restart: input.restart, onProgress: deps.onSnapshotProgress }), signal),
-      ),
-      pull: fromPromise<PullOutput>(({ signal }) => run(replicator.pull(), signal)),
+      snapshot: fromPromise<number, SnapshotInput>(async ({ input, signal }) => {
+        const applied = await run(replicator.snapshot({ restart: input.restart, onProgress: deps.onSnapshotProgress }), signal);
+        deps.onSnapshotDone?.(applied);
+        return applied;
+      }),
+      pull: fromPromise<PullOutput>(async ({ signal }) => {
+        const started = performance.now();
+        const result = await run(replicator.pull(), signal);
+        deps.onPulled?.(result, (performance.now() - started) / 1000);
+        return result;
+      }),
       changeFeed: fromCallback<AnyEventObject>(({ sendBack }) => {
         const subscription = feed.subscribe({
           connected: () => sendBack({ type: "FEED_CONNECTED" }),
@@ -45,11 +54,15 @@ export function provideSyncActors(deps: SyncActorDeps) {
 /** Batches one upload run may send before the machine looks around again. */
 const BATCHES_PER_RUN = 10;
 
-export function provideUploadActors(uploader: Uploader, run: RunEffect) {
+export function provideUploadActors(uploader: Uploader, run: RunEffect, onUploaded?: (r: UploadOutput) => void) {
   return uploadMachine.provide({
     actors: {
       connect: fromPromise<void>(({ signal }) => run(uploader.connect(), signal)),
-      upload: fromPromise<UploadOutput>(({ signal }) => run(uploader.upload(BATCHES_PER_RUN), signal)),
+      upload: fromPromise<UploadOutput>(async ({ signal }) => {
+        const result = await run(uploader.upload(BATCHES_PER_RUN), signal);
+        onUploaded?.(result);
+        return result;
+      }),
     },
   });
 }

@@ -30,6 +30,8 @@ import { describeMachine, type MachineDescription } from "./machines/describe.ts
 import { syncMachine } from "./machines/syncMachine.ts";
 import { uploadMachine } from "./machines/uploadMachine.ts";
 import { BackgroundEmbedding } from "./backgroundEmbedding.ts";
+import { createMetrics, type Metrics } from "./services/metrics.ts";
+import { instrumentMachines, recordPull } from "./instrumentation.ts";
 
 export type { TransitionEvent, MachineEvent } from "./machineEvents.ts";
 
@@ -64,6 +66,7 @@ interface Opened {
   readonly writes: LocalWrites;
   readonly uploader: Uploader;
   readonly embedding: BackgroundEmbedding | undefined;
+  readonly metrics: Metrics;
 }
 
 export class EmbeddedMemory {
@@ -121,8 +124,10 @@ export class EmbeddedMemory {
         search: makeSearch({ store, table: d.localName, embedder, status: () => ({ state: this.state(), complete: store.syncState(d).snapshotComplete }), logger: this.log }),
         writes: makeLocalWrites(store, d, { contentIsText: () => store.meta.get("master_content_udt") === "text", onWrite: () => this.uploadActor?.send({ type: "WRITE" }) }),
         uploader: makeUploader(master, store, replicator, { replicaId, batchSize: this.config.uploadBatchSize, deleteMode: this.config.deleteMode, logger: this.log }),
+        metrics: createMetrics({ memories: () => store.count(d), outbox: () => opened.uploader.counts() }),
         embedding: embedder ? new BackgroundEmbedding((n, signal) => opened.search.vectors.embedMissing(n, signal), embedder.model, this.log.child({ module: "embedder" })) : undefined,
       };
+      instrumentMachines(this.events, opened.metrics);
       if (opened.embedding) {
         store.onChange(() => opened.embedding!.trigger());
         opened.embedding.trigger();
@@ -142,11 +147,21 @@ export class EmbeddedMemory {
       const run = (effect: Effect.Effect<unknown, unknown, Services>, signal: AbortSignal) => this.run(effect, signal);
       const syncEvents = eventForwarder("sync", this.events);
       const uploadEvents = eventForwarder("upload", this.events);
-      const sync = createActor(provideSyncActors({ replicator: o.replicator, feed, run: run as never, onSnapshotProgress: (p) => (this.snapshotRowsCopied = p.rowsCopied) }), {
+      const m = o.metrics;
+      const sync = createActor(
+        provideSyncActors({
+          replicator: o.replicator,
+          feed,
+          run: run as never,
+          onSnapshotProgress: (p) => ((this.snapshotRowsCopied = p.rowsCopied), m.bytesPulled.inc(p.chunkBytes)),
+          onSnapshotDone: (applied) => (m.rowsApplied.inc(applied), m.pulls.inc({ result: "ok" })),
+          onPulled: (r, seconds) => recordPull(m, r, seconds),
+        }),
+        {
         input: { syncIntervalMs: c.syncIntervalMs, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs },
         inspect: syncEvents.inspect,
       });
-      const upload = createActor(provideUploadActors(o.uploader, run as never), {
+      const upload = createActor(provideUploadActors(o.uploader, run as never, (r) => m.uploaded.inc(r.uploaded)), {
         input: { uploadIntervalMs: c.uploadIntervalMs, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs },
         inspect: uploadEvents.inspect,
       });
@@ -315,7 +330,17 @@ export class EmbeddedMemory {
 
   /** Local search (CONTRACT: /memory/search). Works before the first copy completes, and says so. */
   async search(request: SearchRequest): Promise<SearchResponse> {
-    return (await this.open()).search.search(request);
+    const o = await this.open();
+    const started = performance.now();
+    const response = await o.search.search(request);
+    o.metrics.searchDuration.observe({ method: response.search_method }, (performance.now() - started) / 1000);
+    return response;
+  }
+
+  /** The Prometheus registry (GET /metrics). */
+  get metrics(): Metrics {
+    if (!this.o) throw new Error("metrics: the replica is not open yet (call start())");
+    return this.o.metrics;
   }
 
   /** Stores a memory locally (insert or update by id); durable and searchable on return, uploaded later. */

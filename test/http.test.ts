@@ -227,3 +227,51 @@ describe("event stream", () => {
     }
   });
 });
+
+describe("metrics", () => {
+  test("GET /metrics parses as Prometheus text and its counters move when rows sync, searches run and requests come in.", async ({ pg, replica }) => {
+    await installMaster(pg);
+    const m = replica();
+    await m.start();
+    await eventually(() => expect(m.state()).toBe("idle"));
+    const server = await startHttpServer(createHttpApp(m, { apiKeys: [KEY], logger: silent, metrics: m.metrics }), "127.0.0.1", 0);
+    try {
+      const scrape = async () => {
+        const res = await fetch(`${server.url}/metrics`);
+        expect(res.headers.get("content-type")).toMatch(/^text\/plain; version=0\.0\.4/);
+        return parsePrometheus(await res.text());
+      };
+      const before = await scrape();
+      expect(before.get('embedded_memory_sync_state{state="idle"}')).toBe(1);
+      expect(before.get('embedded_memory_sync_state{state="backoff"}')).toBe(0);
+      await seedMemories(pg, 25, { startAt: 5_000 });
+      await eventually(async () => expect((await scrape()).get("embedded_memory_memories")).toBe(before.get("embedded_memory_memories")! + 25));
+      await fetch(`${server.url}/memory/search?q=memory`, { headers: { "x-api-key": KEY } });
+      await fetch(`${server.url}/nope`);
+      const after = await scrape();
+      expect(after.get("embedded_memory_rows_applied_total")).toBeGreaterThanOrEqual((before.get("embedded_memory_rows_applied_total") ?? 0) + 25);
+      expect(after.get('embedded_memory_pulls_total{result="ok"}')).toBeGreaterThan(before.get('embedded_memory_pulls_total{result="ok"}') ?? 0);
+      expect(after.get("embedded_memory_bytes_pulled_total")).toBeGreaterThan(before.get("embedded_memory_bytes_pulled_total") ?? 0);
+      expect(after.get("embedded_memory_pull_duration_seconds_count")).toBeGreaterThan(0);
+      expect(after.get("embedded_memory_replication_lag_seconds")).toBeGreaterThanOrEqual(0);
+      expect(after.get('embedded_memory_search_duration_seconds_count{method="fts"}')).toBe(1);
+      expect(after.get('embedded_memory_http_requests_total{method="GET",route="/memory/search",status="200"}')).toBe(1);
+      expect(after.get('embedded_memory_http_requests_total{method="GET",route="unmatched",status="404"}')).toBe(1);
+      expect(after.get("embedded_memory_outbox_pending")).toBe(m.stats().outbox.pending); // the search counted accesses: pending deltas
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+/** A strict reader of the Prometheus text format: every sample line must parse. */
+function parsePrometheus(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split("\n")) {
+    if (line === "" || line.startsWith("# HELP ") || line.startsWith("# TYPE ")) continue;
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*(?:\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})?) (-?[0-9.eE+-]+|[Nn][Aa][Nn]|[+-]Inf)$/.exec(line);
+    if (!m) throw new Error(`not Prometheus text: ${JSON.stringify(line)}`);
+    samples.set(m[1]!.replace(",}", "}"), Number(m[2]));
+  }
+  return samples;
+}

@@ -10,7 +10,7 @@ export async function runServe(config: Config, logger: Logger): Promise<number> 
   const memory = new EmbeddedMemory(config, { logger });
   await memory.start();
   const shutdown = new AbortController();
-  const server = await startHttpServer(createHttpApp(memory, { apiKeys: config.apiKeys, logger, shutdown: shutdown.signal }), config.host, config.port);
+  const server = await startHttpServer(createHttpApp(memory, { apiKeys: config.apiKeys, logger, shutdown: shutdown.signal, metrics: memory.metrics }), config.host, config.port);
   log.info({ url: server.url, replica: config.localPath, table: config.memoryTable }, `serving on ${server.url}`);
   if (config.apiKeys.length === 0) log.warn("API_KEYS is not set: protected endpoints answer 503");
 

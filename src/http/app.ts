@@ -3,6 +3,7 @@
  * shapes its answer; no sync or storage logic lives here. Every error is JSON.
  */
 import { Hono } from "hono";
+import type { Metrics } from "../services/metrics.ts";
 import type { Logger } from "../services/logger.ts";
 import { requireApiKey } from "./auth.ts";
 import { searchRoutes } from "./searchRoutes.ts";
@@ -15,6 +16,8 @@ export interface HttpAppOptions {
   readonly logger: Logger;
   /** Aborted when the server shuts down: long-lived streams end so the close can finish. */
   readonly shutdown?: AbortSignal;
+  /** When given: request metrics are recorded and served at GET /metrics. */
+  readonly metrics?: Metrics;
 }
 
 /** The parts of the library the routes use (an interface, so the adapter stays thin). */
@@ -24,6 +27,19 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
   const log = options.logger.child({ module: "http" });
   const app = new Hono();
   const auth = requireApiKey(options.apiKeys);
+  const metrics = options.metrics;
+
+  if (metrics) {
+    app.use("*", async (c, next) => {
+      const started = performance.now();
+      await next();
+      // The matched route pattern (not the raw path: ids would explode the label set).
+      const route = c.res.status === 404 && (c.req.routePath === "*" || c.req.routePath === "/*") ? "unmatched" : c.req.routePath;
+      metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
+      metrics.httpDuration.observe({ method: c.req.method, route }, (performance.now() - started) / 1000);
+    });
+    app.get("/metrics", async (c) => c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }));
+  }
 
   app.get("/health", (c) => c.json({ status: "ok" }));
 

@@ -24,6 +24,8 @@ export interface ConnectResult {
 
 export interface SnapshotProgress {
   readonly rowsCopied: number;
+  /** Approximate bytes of the chunk just written. */
+  readonly chunkBytes: number;
 }
 
 export interface PullResult {
@@ -32,6 +34,19 @@ export interface PullResult {
   /** The master's epoch changed, or changes this cursor needs were pruned: copy the table anew. */
   readonly epochChanged: boolean;
   readonly cursor: string | null;
+  /** Approximate bytes of row data read. */
+  readonly bytes: number;
+  /** When the oldest change applied was made on the master (ms since epoch), for lag. */
+  readonly oldestChangeAtMs: number | null;
+  /** Age of the oldest open write transaction on the master (seconds). */
+  readonly oldestOpenXactSeconds: number;
+}
+
+/** Rough size of a row as read (for the bytes-pulled counter). */
+export function rowBytes(r: Row): number {
+  let n = 0;
+  for (const v of Object.values(r)) n += v === null ? 0 : typeof v === "string" ? v.length : Buffer.isBuffer(v) ? v.length : 8;
+  return n;
 }
 
 export interface ReplicatorShape {
@@ -145,7 +160,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
         const from = after;
         applied += yield* local("applying snapshot chunk", () => store.applySnapshotChunk(d, tq.present, rows, from, last));
         copied += rows.length;
-        options.onProgress?.({ rowsCopied: copied });
+        options.onProgress?.({ rowsCopied: copied, chunkBytes: rows.reduce((n, r) => n + rowBytes(r), 0) });
         if (last) break;
         after = String(rows[rows.length - 1]![d.key]);
       }
@@ -157,30 +172,36 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
     Effect.gen(function* () {
       const tq = yield* queries();
       const state = yield* local("reading sync state", () => store.syncState(d));
-      if (state.cursor === null) return { applied: 0, epochChanged: true, cursor: null };
+      const none = { applied: 0, epochChanged: true, cursor: null, bytes: 0, oldestChangeAtMs: null, oldestOpenXactSeconds: 0 };
+      if (state.cursor === null) return none;
       return yield* master.withClient((client) =>
         Effect.gen(function* () {
           // One REPEATABLE READ transaction: its snapshot is the new cursor, and the changes
           // read are exactly those of transactions that became visible since the old one.
           yield* client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
-          const { rows } = yield* client.query<{ snapshot: string; epoch: string; cursor_expired: boolean }>(pullStartSql, [state.cursor]);
-          const { snapshot: cursor, epoch, cursor_expired } = rows[0]!;
+          const { rows } = yield* client.query<{ snapshot: string; epoch: string; cursor_expired: boolean; oldest_open_xact_s: number }>(pullStartSql, [state.cursor]);
+          const { snapshot: cursor, epoch, cursor_expired, oldest_open_xact_s } = rows[0]!;
           if (epoch !== state.epoch || cursor_expired) {
             yield* client.query("ROLLBACK");
             if (cursor_expired) {
               log.warn({ cursor: state.cursor }, "changes this replica had not pulled were pruned from the changelog: copying the table anew");
               yield* local("resetting sync state", () => store.resetSync(d, source, epoch));
             }
-            return { applied: 0, epochChanged: true, cursor: null };
+            return none;
           }
           const { text, values } = tq.changesSince(state.cursor!);
           yield* client.query(`DECLARE embedded_memory_pull NO SCROLL CURSOR FOR ${text}`, values);
           let applied = 0;
+          let bytes = 0;
+          let oldestChangeAtMs: number | null = null;
           for (;;) {
             const { rows: batch } = yield* client.query<Row>(`FETCH ${o.pullBatchRows} FROM embedded_memory_pull`);
             const upserts: Row[] = [];
             const deletes: string[] = [];
             for (const r of batch) {
+              const at = r._changed_at_ms as number;
+              if (oldestChangeAtMs === null || at < oldestChangeAtMs) oldestChangeAtMs = at;
+              bytes += rowBytes(r);
               if (r[d.key] === null) deletes.push(String(r._changed_key));
               else upserts.push(r);
             }
@@ -190,7 +211,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
             if (done) break;
           }
           yield* client.query("COMMIT");
-          return { applied, epochChanged: false, cursor };
+          return { applied, epochChanged: false, cursor, bytes, oldestChangeAtMs, oldestOpenXactSeconds: oldest_open_xact_s };
         }),
       ).pipe(Effect.tap(() => pruneIfDue()));
     });

@@ -52,7 +52,10 @@ export const readEpochSql = `SELECT value AS epoch FROM ${SCHEMA}.meta WHERE key
 export const currentSnapshotSql = `SELECT pg_current_snapshot()::text AS snapshot, (${readEpochSql}) AS epoch`;
 /** The pull's first statement: new cursor, epoch, and whether changes the old cursor still needs were pruned. */
 export const pullStartSql = `SELECT pg_current_snapshot()::text AS snapshot, (${readEpochSql}) AS epoch,
-  COALESCE((SELECT value::xid8 FROM ${SCHEMA}.meta WHERE key = 'pruned_xid') >= pg_snapshot_xmin($1::pg_snapshot), false) AS cursor_expired`;
+  COALESCE((SELECT value::xid8 FROM ${SCHEMA}.meta WHERE key = 'pruned_xid') >= pg_snapshot_xmin($1::pg_snapshot), false) AS cursor_expired,
+  -- The oldest write transaction still open: the cursor waits on it (for the lag metric).
+  (SELECT coalesce(extract(epoch FROM max(clock_timestamp() - xact_start)), 0)::float8 FROM pg_stat_activity
+     WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()) AS oldest_open_xact_s`;
 export const receiptSql = `INSERT INTO ${SCHEMA}.upload_receipts (replica_id, seq) VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING`;
 export const pruneChangesSql = `SELECT ${SCHEMA}.prune_changes(make_interval(secs => $1)) AS removed`;
 
@@ -302,15 +305,16 @@ export class TableQueries {
     const tenantChanges = tenantParam ? ` AND (c.tenant_id = $${tenantParam} OR c.tenant_id IS NULL)` : "";
     const text = `
       WITH ids AS (
-        SELECT DISTINCT c.row_id FROM ${SCHEMA}.changes c
+        SELECT c.row_id, min(c.changed_at) AS changed_at FROM ${SCHEMA}.changes c
         WHERE c.table_name = $1
           -- "not visible in prev": at or past its xmax, or in progress then (its xip list).
           -- The same set as xid >= xmin AND NOT pg_visible_in_snapshot(xid, prev), but two
           -- index probes instead of a scan back to the oldest transaction open at prev.
           AND (c.xid >= pg_snapshot_xmax($2::pg_snapshot)
                OR c.xid IN (SELECT pg_snapshot_xip($2::pg_snapshot)))${tenantChanges}
+        GROUP BY c.row_id
       )
-      SELECT ids.row_id AS "_changed_key", ${this.selectList}
+      SELECT ids.row_id AS "_changed_key", (extract(epoch FROM ids.changed_at) * 1000)::float8 AS "_changed_at_ms", ${this.selectList}
       FROM ids LEFT JOIN ${this.table} t
         ON ${this.key} = ids.row_id::${this.keyType} AND ${this.filter(tenantParam)}`;
     return { text, values };
