@@ -1,4 +1,5 @@
 import path from "node:path";
+import { readFileSync } from "node:fs";
 import { Writable } from "node:stream";
 import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
@@ -258,6 +259,11 @@ describe("metrics", () => {
       expect(after.get('embedded_memory_http_requests_total{method="GET",route="/memory/search",status="200"}')).toBe(1);
       expect(after.get('embedded_memory_http_requests_total{method="GET",route="unmatched",status="404"}')).toBe(1);
       expect(after.get("embedded_memory_outbox_pending")).toBe(m.stats().outbox.pending); // the search counted accesses: pending deltas
+      // Every metric the shipped alert rules use exists.
+      const rules = readFileSync(path.resolve(import.meta.dirname, "../deploy/prometheus/alerts.yml"), "utf8");
+      const used = new Set([...rules.matchAll(/embedded_memory_[a-z_]+/g)].map((x) => x[0]));
+      const exposed = new Set([...after.keys()].map((k) => k.replace(/\{.*$/, "").replace(/_(bucket|sum|count)$/, "")));
+      expect([...used].filter((name) => !exposed.has(name))).toEqual([]);
     } finally {
       await server.close();
     }
