@@ -11,6 +11,7 @@ import { printStats } from "./cli/stats.ts";
 import { runServe } from "./cli/serve.ts";
 import { progressReporter } from "./cli/progress.ts";
 import { runSearch } from "./cli/search.ts";
+import { runDemo } from "./cli/demo.ts";
 
 const HELP: Record<string, string> = {
   "": `embedded-memory — a local SQLite replica of the agents' memory table in Postgres
@@ -25,6 +26,8 @@ Commands:
   verify [--json] [--repair]   compare master and replica row by row (exit 1 if different)
   search <query> [--limit N] [--type T] [--tenant UUID] [--json]
                                search the local replica (no master needed)
+  demo                         what \`npm start\` runs: a local master, sample data, replica, HTTP
+  demo write <text>            write a memory on the demo's master (from a second terminal)
 
 Every setting is an environment variable and also a flag: DATABASE_URL is --database-url,
 SYNC_INTERVAL_MS is --sync-interval-ms, and so on (see README.md, Configuration).
@@ -33,6 +36,7 @@ Run 'embedded-memory <command> --help' for one command.`,
   serve: "embedded-memory serve\n  Syncs the replica and serves HTTP on HOST:PORT until SIGINT/SIGTERM, then shuts down gracefully.",
   sync: "embedded-memory sync [--full] [--json]\n  One-shot sync: copy the table if the replica has no complete copy (or with --full), then\n  pull every change; exit 0 when caught up, 1 on failure. --json prints {applied, total_memories, duration_ms}.",
   stats: "embedded-memory stats [--json]\n  Prints the /memory/stats object, read from the local replica file (no master needed).",
+  demo: "embedded-memory demo | demo write <text>\n  Starts an embedded Postgres master in ./data (reused next time; EMBEDDED_MEMORY_DEMO_DIR moves\n  it), seeds ~1,000 sample memories, runs the replica and HTTP on HOST:PORT, prints the URLs and an\n  API key. 'demo write' inserts a memory on that master so you can watch it arrive.",
   search:
     "embedded-memory search <query> [--limit N] [--type T] [--tenant UUID] [--json]\n  Hybrid full-text + vector search over the local file (vectors need EMBEDDING_PROVIDER for the\n  query). --limit 1..100 (default 10), --type filters on memory_type, --tenant on tenant_id.",
   verify: "embedded-memory verify [--json] [--repair]\n  Compares the master's replicated rows with the replica's (count and per-row content hash).\n  Exit 0 identical, 1 different. --repair applies the master's state where they differ.",
@@ -45,6 +49,7 @@ const COMMAND_FLAGS: Record<string, readonly string[]> = {
   stats: ["json"],
   verify: ["json", "repair"],
   search: ["json"],
+  demo: [],
 };
 
 /** Flags that take a value, by command. */
@@ -120,6 +125,20 @@ export async function main(argv: readonly string[], processEnv: Env, io: Io = de
   if (unknown.length) {
     io.err(`error: ${command} does not take --${unknown.join(", --")}\n\n${HELP[command]}`);
     return 2;
+  }
+
+  if (command === "demo") {
+    try {
+      return await runDemo(args.positional, { ...processEnv, ...args.env }, io.out);
+    } catch (e) {
+      if (e instanceof ConfigError) {
+        io.err(`error: ${e.message}`);
+        return 2;
+      }
+      const message = e instanceof Error ? e.message : String(e ?? "unknown error");
+      io.err(`error: ${/EADDRINUSE/.test(message) ? `${message} (set PORT to another port)` : message}`);
+      return 1;
+    }
   }
 
   let config: Config;
