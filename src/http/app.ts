@@ -6,9 +6,14 @@ import { Hono } from "hono";
 import type { Metrics } from "../services/metrics.ts";
 import type { Logger } from "../services/logger.ts";
 import { requireApiKey } from "./auth.ts";
+import { decode, ForceSyncQuery, InputError } from "./schemas.ts";
+import { openApiDocument } from "./openapi.ts";
+import { SearchInputError } from "../services/searchFilters.ts";
+import { WriteInputError } from "../services/LocalWrites.ts";
 import { searchRoutes } from "./searchRoutes.ts";
 import { memoryRoutes } from "./memoryRoutes.ts";
 import { eventRoutes } from "./eventRoutes.ts";
+import { inspectorRoutes } from "./inspectorRoutes.ts";
 import { EmbeddedMemory as Memory } from "../embeddedMemory.ts";
 
 export interface HttpAppOptions {
@@ -49,11 +54,11 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
 
   app.get("/memory/stats", (c) => c.json(memory.stats()));
 
+  const openapi = openApiDocument();
+  app.get("/openapi.json", (c) => c.json(openapi));
+
   app.post("/memory/force-sync", auth, async (c) => {
-    const full = c.req.query("full");
-    if (full !== undefined && full !== "true" && full !== "false") {
-      return c.json({ error: "full: expected true or false" }, 400);
-    }
+    const { full } = decode(ForceSyncQuery, c.req.query(), "query");
     const result = await memory.forceSync({ full: full === "true" });
     return c.json(result, result.success ? 200 : 503);
   });
@@ -61,10 +66,15 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
   // Fixed paths before /memory/:id, which would otherwise capture them.
   searchRoutes(app, memory, auth);
   eventRoutes(app, memory, () => Memory.machineDescriptions(), options.shutdown ?? new AbortController().signal);
+  inspectorRoutes(app);
   memoryRoutes(app, memory, auth);
 
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
+    // Bad input, whichever layer saw it first: a 400 naming the field.
+    if (err instanceof InputError || err instanceof SearchInputError || err instanceof WriteInputError) {
+      return c.json({ error: err.message, field: err.field }, 400);
+    }
     log.error({ err, path: c.req.path }, "request failed");
     return c.json({ error: "internal error" }, 500);
   });

@@ -9,6 +9,7 @@ export function postRaw(url: string, headers: Record<string, string>, body: stri
       resolve(res.statusCode ?? 0);
     });
     req.on("error", (e) => setTimeout(() => reject(e), 50)); // a response that already came wins
+    req.on("socket", (socket) => socket.on("error", () => undefined)); // EPIPE once the server stopped reading
     req.end(body);
   });
 }

@@ -1,0 +1,85 @@
+/**
+ * GET /openapi.json: the API as OpenAPI 3.1, generated from the schemas the routes decode
+ * requests with (schemas.ts), so the document cannot drift from what is accepted.
+ */
+import * as Schema from "effect/Schema";
+import { ForceSyncQuery, MemoryBody, SearchBody, SearchQuery, Uuid } from "./schemas.ts";
+import { SEARCH_BODY_LIMIT_BYTES } from "./searchRoutes.ts";
+import { WRITE_BODY_LIMIT_BYTES } from "./memoryRoutes.ts";
+
+type Json = Record<string, unknown>;
+
+const jsonSchema = (s: Schema.Top): Json => Schema.toJsonSchemaDocument(s).schema as Json;
+
+/** A struct schema's fields as query parameters. */
+function queryParameters(s: Schema.Top): Json[] {
+  const props = (jsonSchema(s).properties ?? {}) as Record<string, Json>;
+  return Object.entries(props).map(([name, schema]) => ({ name, in: "query", required: false, schema }));
+}
+
+const error = { description: "An error", content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } };
+const json = (description: string, schema: Json = { type: "object" }) => ({ description, content: { "application/json": { schema } } });
+const protectedResponses = {
+  "400": { ...error, description: "Bad input: `error` names the field, `field` holds its path" },
+  "401": { ...error, description: "Missing or wrong API key" },
+  "503": { ...error, description: "API_KEYS is not set (protected endpoints are disabled)" },
+};
+const secured = { security: [{ apiKey: [] }, { bearer: [] }] };
+
+export function openApiDocument(): Json {
+  return {
+    openapi: "3.1.0",
+    info: {
+      title: "embedded-memory",
+      version: "0.1.0",
+      description: "A local SQLite replica of the agents' memory table in a master PostgreSQL: search and write locally; the replica syncs with the master.",
+    },
+    jsonSchemaDialect: "https://json-schema.org/draft/2020-12/schema",
+    components: {
+      securitySchemes: {
+        apiKey: { type: "apiKey", in: "header", name: "X-API-Key" },
+        bearer: { type: "http", scheme: "bearer" },
+      },
+      schemas: {
+        Error: { type: "object", required: ["error"], properties: { error: { type: "string" }, field: { type: "string" } } },
+        SearchBody: jsonSchema(SearchBody),
+        MemoryBody: jsonSchema(MemoryBody),
+      },
+    },
+    paths: {
+      "/health": { get: { summary: "Liveness", responses: { "200": json("The process runs", { type: "object", properties: { status: { const: "ok" } } }) } } },
+      "/ready": { get: { summary: "Readiness: first copy complete and master reachable", responses: { "200": json("Ready"), "503": json("Not ready; `state` says why") } } },
+      "/memory/stats": { get: { summary: "Sync, outbox and replica statistics", responses: { "200": json("The stats object (see README)") } } },
+      "/memory/force-sync": {
+        post: { summary: "Run a sync that starts after the request; answer when it ends", ...secured, parameters: queryParameters(ForceSyncQuery), responses: { "200": json("The sync ran"), ...protectedResponses, "503": json("Master unreachable (success: false), or API_KEYS unset") } },
+      },
+      "/memory/search": {
+        get: { summary: "Hybrid local search", ...secured, parameters: queryParameters(SearchQuery), responses: { "200": json("Results, ranked"), ...protectedResponses } },
+        post: {
+          summary: "Hybrid local search, with an optional query vector and filters",
+          ...secured,
+          requestBody: { required: true, content: { "application/json": { schema: { $ref: "#/components/schemas/SearchBody" } } }, description: `At most ${SEARCH_BODY_LIMIT_BYTES} bytes` },
+          responses: { "200": json("Results, ranked"), ...protectedResponses, "413": error },
+        },
+      },
+      "/memory": {
+        post: {
+          summary: "Store a memory (insert, or update by id); durable locally before the answer, uploaded to the master",
+          ...secured,
+          requestBody: { required: true, content: { "application/json": { schema: { $ref: "#/components/schemas/MemoryBody" } } }, description: `At most ${WRITE_BODY_LIMIT_BYTES} bytes` },
+          responses: { "201": json("The stored row (pending: true until the master has it)"), ...protectedResponses, "413": error },
+        },
+      },
+      "/memory/{id}": {
+        parameters: [{ name: "id", in: "path", required: true, schema: jsonSchema(Uuid) }],
+        get: { summary: "One memory from the replica", ...secured, responses: { "200": json("The row"), "404": error, ...protectedResponses } },
+        delete: { summary: "Delete locally at once; the delete is uploaded", ...secured, responses: { "200": json("Deleted"), "404": error, ...protectedResponses } },
+      },
+      "/memory/events": { get: { summary: "Server-Sent Events: machine transitions and events", responses: { "200": { description: "An event stream", content: { "text/event-stream": {} } } } } },
+      "/memory/machines": { get: { summary: "The machines' definitions and current states", responses: { "200": json("Definitions and states") } } },
+      "/inspector": { get: { summary: "The live statechart inspector page", responses: { "200": { description: "HTML", content: { "text/html": {} } } } } },
+      "/metrics": { get: { summary: "Prometheus metrics", responses: { "200": { description: "Prometheus text format", content: { "text/plain": {} } } } } },
+      "/openapi.json": { get: { summary: "This document", responses: { "200": json("OpenAPI 3.1") } } },
+    },
+  };
+}
