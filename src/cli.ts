@@ -8,7 +8,7 @@ import { createLogger, type Logger } from "./services/logger.ts";
 import { EmbeddedMemory } from "./embeddedMemory.ts";
 import { runMigrate } from "./cli/migrate.ts";
 import { printStats } from "./cli/stats.ts";
-import { runServe } from "./cli/serve.ts";
+import { DEFAULT_INSPECT_URL, runServe } from "./cli/serve.ts";
 import { progressReporter } from "./cli/progress.ts";
 import { runSearch } from "./cli/search.ts";
 import { runDemo } from "./cli/demo.ts";
@@ -33,7 +33,8 @@ Every setting is an environment variable and also a flag: DATABASE_URL is --data
 SYNC_INTERVAL_MS is --sync-interval-ms, and so on (see README.md, Configuration).
 Run 'embedded-memory <command> --help' for one command.`,
   migrate: "embedded-memory migrate [--print]\n  Installs the embedded_memory schema, changelog and triggers on the master (and the memory\n  table when it is missing). Idempotent. --print shows the SQL instead of running it.",
-  serve: "embedded-memory serve\n  Syncs the replica and serves HTTP on HOST:PORT until SIGINT/SIGTERM, then shuts down gracefully.",
+  serve:
+    "embedded-memory serve [--inspect[=ws://host:port]]\n  Syncs the replica and serves HTTP on HOST:PORT until SIGINT/SIGTERM, then shuts down gracefully.\n  --inspect also sends the machines' events to a Stately inspector (default ws://127.0.0.1:8080);\n  off unless asked for, and it never keeps the process alive.",
   sync: "embedded-memory sync [--full] [--json]\n  One-shot sync: copy the table if the replica has no complete copy (or with --full), then\n  pull every change; exit 0 when caught up, 1 on failure. --json prints {applied, total_memories, duration_ms}.",
   stats: "embedded-memory stats [--json]\n  Prints the /memory/stats object, read from the local replica file (no master needed).",
   demo: "embedded-memory demo | demo write <text>\n  Starts an embedded Postgres master in ./data (reused next time; EMBEDDED_MEMORY_DEMO_DIR moves\n  it), seeds ~1,000 sample memories, runs the replica and HTTP on HOST:PORT, prints the URLs and an\n  API key. 'demo write' inserts a memory on that master so you can watch it arrive.",
@@ -44,7 +45,7 @@ Run 'embedded-memory <command> --help' for one command.`,
 
 const COMMAND_FLAGS: Record<string, readonly string[]> = {
   migrate: ["print"],
-  serve: [],
+  serve: ["inspect"],
   sync: ["full", "json"],
   stats: ["json"],
   verify: ["json", "repair"],
@@ -88,6 +89,7 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
       if (variable) env[variable] = value;
       else values[name] = value;
     } else if (inline === undefined) switches.add(name);
+    else if (name === "inspect") (switches.add(name), (values.inspect = inline));
     else throw new UsageError(`unknown flag --${name}`);
   }
   return { command, positional: positional.slice(1), switches, values, env };
@@ -165,7 +167,7 @@ export async function main(argv: readonly string[], processEnv: Env, io: Io = de
       }
       return await runSearch(config, logger, args.positional.join(" "), args.values, switches.has("json"), io.out);
     }
-    return await runCommand(command, switches, config, logger, io);
+    return await runCommand(command, switches, args.values, config, logger, io);
   } catch (e) {
     const message = scrub(e instanceof Error ? e.message : String(e), secrets);
     io.err(`error: ${message}`);
@@ -174,7 +176,7 @@ export async function main(argv: readonly string[], processEnv: Env, io: Io = de
   }
 }
 
-async function runCommand(command: string, switches: Set<string>, config: Config, logger: Logger, io: Io): Promise<number> {
+async function runCommand(command: string, switches: Set<string>, values: Record<string, string>, config: Config, logger: Logger, io: Io): Promise<number> {
   const json = switches.has("json");
   switch (command) {
     case "migrate":
@@ -182,7 +184,7 @@ async function runCommand(command: string, switches: Set<string>, config: Config
     case "stats":
       return printStats(config, json, io.out);
     case "serve":
-      return runServe(config, logger);
+      return runServe(config, logger, switches.has("inspect") ? (values.inspect ?? DEFAULT_INSPECT_URL) : undefined);
     case "sync": {
       const memory = new EmbeddedMemory(config, { logger });
       const progress = json ? undefined : progressReporter("copying");

@@ -5,7 +5,7 @@
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { createActor, type Actor } from "xstate";
+import { createActor, type Actor, type InspectionEvent } from "xstate";
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import * as ManagedRuntime from "effect/ManagedRuntime";
@@ -54,6 +54,8 @@ export interface ForceSyncResult {
 export interface EmbeddedMemoryOptions {
   /** The root logger; one is made from `config.logLevel` when absent. */
   readonly logger?: Logger;
+  /** Also told every inspection event of both machines (e.g. the Stately inspector). */
+  readonly inspect?: (event: InspectionEvent) => void;
 }
 
 type Services = Master | LocalStore | ChangeFeed | Replicator;
@@ -84,9 +86,12 @@ export class EmbeddedMemory {
   private readonly waiters = new Map<string, (r: Outcome) => void>();
   private snapshotRowsCopied = 0;
 
+  private readonly extraInspect: ((event: InspectionEvent) => void) | undefined;
+
   constructor(config: Config, options: EmbeddedMemoryOptions = {}) {
     if (!config.databaseUrl) throw new ConfigError("DATABASE_URL", "is not set; the replica needs the master Postgres URL");
     this.config = config;
+    this.extraInspect = options.inspect;
     this.log = options.logger ?? createLogger({ level: config.logLevel, secrets: secretsOf(config) });
   }
 
@@ -159,11 +164,11 @@ export class EmbeddedMemory {
         }),
         {
         input: { syncIntervalMs: c.syncIntervalMs, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs },
-        inspect: syncEvents.inspect,
+        inspect: (e) => (syncEvents.inspect(e), this.extraInspect?.(e)),
       });
       const upload = createActor(provideUploadActors(o.uploader, run as never, (r) => m.uploaded.inc(r.uploaded)), {
         input: { uploadIntervalMs: c.uploadIntervalMs, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs },
-        inspect: uploadEvents.inspect,
+        inspect: (e) => (uploadEvents.inspect(e), this.extraInspect?.(e)),
       });
       syncEvents.attach(sync);
       uploadEvents.attach(upload);

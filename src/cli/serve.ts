@@ -4,10 +4,16 @@ import type { Logger } from "../services/logger.ts";
 import { EmbeddedMemory } from "../embeddedMemory.ts";
 import { createHttpApp } from "../http/app.ts";
 import { startHttpServer } from "../http/server.ts";
+import { startStatelyInspection } from "../statelyInspect.ts";
 
-export async function runServe(config: Config, logger: Logger): Promise<number> {
+/** Where a Stately inspector listens by default (@statelyai/inspect's WebSocket server). */
+export const DEFAULT_INSPECT_URL = "ws://127.0.0.1:8080";
+
+export async function runServe(config: Config, logger: Logger, inspectUrl?: string): Promise<number> {
   const log = logger.child({ module: "serve" });
-  const memory = new EmbeddedMemory(config, { logger });
+  // Opt-in only: nothing of @statelyai/inspect is loaded without --inspect.
+  const stately = inspectUrl ? await startStatelyInspection(inspectUrl, logger) : undefined;
+  const memory = new EmbeddedMemory(config, { logger, inspect: stately?.inspect });
   await memory.start();
   const shutdown = new AbortController();
   const server = await startHttpServer(createHttpApp(memory, { apiKeys: config.apiKeys, logger, shutdown: shutdown.signal, metrics: memory.metrics }), config.host, config.port);
@@ -28,6 +34,7 @@ export async function runServe(config: Config, logger: Logger): Promise<number> 
   shutdown.abort(); // event streams end, so in-flight requests are all that the close waits for
   await server.close(5_000);
   await memory.stop(10_000);
+  stately?.stop();
   log.info("stopped");
   process.removeListener("SIGINT", force);
   process.removeListener("SIGTERM", force);
