@@ -83,8 +83,10 @@ export function buildStats(i: StatsInput): MemoryStats {
 /** Pending and parked outbox entries, read from the file (access deltas count as pending). */
 export function outboxCounts(store: LocalStoreShape): { pending: number; parked: number; last_error: string | null } {
   const db = store.db;
-  const r = db.prepare("SELECT sum(parked_at IS NULL) AS pending, sum(parked_at IS NOT NULL) AS parked FROM outbox").get() as { pending: number | null; parked: number | null };
-  const lastParked = db.prepare("SELECT last_error FROM outbox WHERE parked_at IS NOT NULL ORDER BY parked_at DESC LIMIT 1").pluck().get() as string | undefined;
+  // Both counts go through partial indexes (outbox_pending, outbox_parked): no outbox scan.
+  const pending = db.prepare("SELECT count(*) FROM outbox INDEXED BY outbox_pending WHERE parked_at IS NULL").pluck().get() as number;
+  const parked = db.prepare("SELECT count(*) FROM outbox INDEXED BY outbox_parked WHERE parked_at IS NOT NULL").pluck().get() as number;
+  const lastParked = db.prepare("SELECT last_error FROM outbox INDEXED BY outbox_parked WHERE parked_at IS NOT NULL ORDER BY parked_at DESC LIMIT 1").pluck().get() as string | undefined;
   const access = db.prepare("SELECT count(*) FROM access_deltas").pluck().get() as number;
-  return { pending: (r.pending ?? 0) + access, parked: r.parked ?? 0, last_error: lastParked ?? null };
+  return { pending: pending + access, parked, last_error: lastParked ?? null };
 }

@@ -10,7 +10,7 @@
 import * as Effect from "effect/Effect";
 import { isoMicros, LocalStoreError, type LocalStoreShape } from "./LocalStore.ts";
 import { classifyMasterError, MasterQueryError, type MasterClient, type MasterError, type MasterShape } from "./Master.ts";
-import { receiptSql, type TableQueries } from "./masterSql.ts";
+import { receiptSql, receiptsSql, type TableQueries } from "./masterSql.ts";
 import type { ReplicatorShape, SyncError } from "./Replicator.ts";
 import type { Logger } from "./logger.ts";
 import type { Row } from "./tableDescriptor.ts";
@@ -79,7 +79,48 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
       }
     });
 
+  /**
+   * The fast path: a batch of distinct rows in a handful of statements (receipts, then one
+   * statement per kind of entry). Any refusal rolls it back and the batch goes entry by
+   * entry (uploadEntries) to find which one to park.
+   */
+  const uploadSetBased = (tq: TableQueries, batch: Entry[]) =>
+    master.withClient((client) =>
+      Effect.gen(function* () {
+        yield* client.query("BEGIN");
+        const { rows } = yield* client.query<{ seq: string }>(receiptsSql, [o.replicaId, batch.map((e) => e.seq)]);
+        const fresh = new Set(rows.map((r) => Number(r.seq)));
+        const todo = batch.filter((e) => fresh.has(e.seq));
+        const payloads = (op: Entry["op"]) => todo.filter((e) => e.op === op).map((e) => JSON.parse(e.payload) as Record<string, unknown>);
+        const upserts = payloads("upsert");
+        if (upserts.length) yield* client.query(tq.upsertMany(Object.keys(upserts[0]!)).text, [JSON.stringify(upserts)]);
+        const deletes = todo.filter((e) => e.op === "delete").map((e) => ({ id: e.memory_id, deleted_at: (JSON.parse(e.payload) as { deleted_at: string }).deleted_at }));
+        if (deletes.length) yield* client.query(tq.removeMany(o.deleteMode), [JSON.stringify(deletes)]);
+        const access = todo.filter((e) => e.op === "access").map((e) => ({ id: e.memory_id, ...(JSON.parse(e.payload) as object) }));
+        if (access.length && tq.accessDeltaMany) yield* client.query(tq.accessDeltaMany, [JSON.stringify(access)]);
+        yield* client.query("COMMIT");
+        return { acked: batch, parked: [] as { entry: Entry; reason: string }[] };
+      }),
+    );
+
+  /** The longest prefix of the batch whose entries touch distinct rows (one statement may touch a row once). */
+  const distinctPrefix = (batch: Entry[]): Entry[] => {
+    const seen = new Set<string>();
+    const out: Entry[] = [];
+    for (const e of batch) {
+      if (seen.has(e.memory_id)) break;
+      seen.add(e.memory_id);
+      out.push(e);
+    }
+    return out;
+  };
+
   const uploadBatch = (tq: TableQueries, batch: Entry[]) =>
+    uploadSetBased(tq, distinctPrefix(batch)).pipe(
+      Effect.catch((e: MasterError) => (isPermanent(e) ? uploadEntries(tq, batch) : Effect.fail(e))),
+    );
+
+  const uploadEntries = (tq: TableQueries, batch: Entry[]) =>
     master.withClient((client) =>
       Effect.gen(function* () {
         const acked: Entry[] = [];

@@ -137,6 +137,32 @@ export const LOCAL_MIGRATIONS: readonly LocalMigration[] = [
       CREATE INDEX outbox_pending ON outbox (memory_id) WHERE parked_at IS NULL;
     `,
   },
+  {
+    version: 4,
+    name: "skip index work for unchanged rows; parked outbox index",
+    sql: `
+      -- A pull or refresh that re-applies a row with the same text leaves the FTS entry and
+      -- any local vector alone (they were rewritten on every re-apply before).
+      DROP TRIGGER unified_ai_memory_fts_update;
+      CREATE TRIGGER unified_ai_memory_fts_update AFTER UPDATE OF content, tags, search_text ON unified_ai_memory
+        WHEN old.content IS NOT new.content OR old.tags IS NOT new.tags OR old.search_text IS NOT new.search_text BEGIN
+        DELETE FROM memory_fts WHERE rowid = (SELECT rid FROM memory_rowids WHERE id = old.id);
+        INSERT INTO memory_fts (rowid, body, tags) VALUES ((SELECT rid FROM memory_rowids WHERE id = new.id),
+          CASE WHEN json_valid(new.content) AND json_type(new.content) IN ('object', 'array')
+               THEN (SELECT group_concat(value, ' ') FROM json_tree(new.content) WHERE type = 'text')
+               ELSE new.content END || ' ' || coalesce(new.search_text, ''),
+          CASE WHEN json_valid(new.tags) AND json_type(new.tags) = 'array'
+               THEN (SELECT group_concat(value, ' ') FROM json_each(new.tags)) ELSE coalesce(new.tags, '') END);
+      END;
+      DROP TRIGGER unified_ai_memory_local_embedding_stale;
+      CREATE TRIGGER unified_ai_memory_local_embedding_stale AFTER UPDATE OF content, search_text ON unified_ai_memory
+        WHEN old.content IS NOT new.content OR old.search_text IS NOT new.search_text BEGIN
+        DELETE FROM local_embeddings WHERE id = old.id;
+      END;
+      -- Stats count parked entries without scanning the outbox.
+      CREATE INDEX outbox_parked ON outbox (parked_at) WHERE parked_at IS NOT NULL;
+    `,
+  },
 ];
 
 function migrate(db: Database.Database): void {

@@ -57,6 +57,8 @@ export const pullStartSql = `SELECT pg_current_snapshot()::text AS snapshot, (${
   (SELECT coalesce(extract(epoch FROM max(clock_timestamp() - xact_start)), 0)::float8 FROM pg_stat_activity
      WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()) AS oldest_open_xact_s`;
 export const receiptSql = `INSERT INTO ${SCHEMA}.upload_receipts (replica_id, seq) VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING`;
+/** Receipts for a whole batch; returns the seqs that were new (not applied before). */
+export const receiptsSql = `INSERT INTO ${SCHEMA}.upload_receipts (replica_id, seq) SELECT $1::uuid, unnest($2::bigint[]) ON CONFLICT DO NOTHING RETURNING seq`;
 export const pruneChangesSql = `SELECT ${SCHEMA}.prune_changes(make_interval(secs => $1)) AS removed`;
 
 /** The statements `migrate` runs (and `migrate --print` shows), in one transaction. */
@@ -262,6 +264,39 @@ export class TableQueries {
     const text = `INSERT INTO ${this.table} AS t (${names.join(", ")}) VALUES (${params.join(", ")})
       ON CONFLICT (${quoteIdent(k)}) DO UPDATE SET ${updates.join(", ")}${lww}`;
     return { text, columns: cols };
+  }
+
+  /**
+   * The same upload for many rows at once (distinct keys), from a JSON array of payloads:
+   * scalars travel as JSON text and are cast here; tags and vectors as JSON arrays.
+   */
+  upsertMany(columns: readonly string[]): { text: string } {
+    const { columns: cols } = this.upsert(columns);
+    const k = this.descriptor.key;
+    const recordType = (c: ColumnSpec) => (c.kind === "textArray" && this.udt(c.name).startsWith("_") ? "text[]" : c.kind === "vector" ? "real[]" : "text");
+    const value = (c: ColumnSpec) => (recordType(c) === "text" ? `r.${quoteIdent(c.name)}::${this.paramType(c)}` : `r.${quoteIdent(c.name)}`);
+    const updates = cols.filter((c) => c.name !== k && c.name !== "created_at").map((c) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`);
+    const lww = this.has("updated_at") && cols.some((c) => c.name === "updated_at") ? ` WHERE t.updated_at IS NULL OR t.updated_at <= EXCLUDED.updated_at` : "";
+    const text = `INSERT INTO ${this.table} AS t (${cols.map((c) => quoteIdent(c.name)).join(", ")})
+      SELECT ${cols.map(value).join(", ")} FROM jsonb_to_recordset($1::jsonb) AS r(${cols.map((c) => `${quoteIdent(c.name)} ${recordType(c)}`).join(", ")})
+      ON CONFLICT (${quoteIdent(k)}) DO UPDATE SET ${updates.join(", ")}${lww}`;
+    return { text };
+  }
+
+  /** Many deletes at once: `$1` a JSON array of {id, deleted_at}. */
+  removeMany(mode: "hard" | "soft"): string {
+    const newer = this.has("updated_at") ? ` AND (t.updated_at IS NULL OR t.updated_at <= r.deleted_at)` : "";
+    const match = `FROM jsonb_to_recordset($1::jsonb) AS r(id text, deleted_at timestamptz) WHERE ${this.key} = r.id::${this.keyType}${newer}`;
+    if (mode === "soft" && this.has(this.descriptor.expiresColumn)) return `UPDATE ${this.table} AS t SET ${quoteIdent(this.descriptor.expiresColumn)} = now() ${match}`;
+    return `DELETE FROM ${this.table} AS t USING (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, deleted_at timestamptz)) AS r WHERE ${this.key} = r.id::${this.keyType}${newer}`;
+  }
+
+  /** Many access deltas at once: `$1` a JSON array of {id, delta, last_accessed}. */
+  get accessDeltaMany(): string | undefined {
+    if (!this.has("access_count")) return undefined;
+    const last = this.has("last_accessed") ? `, last_accessed = greatest(t.last_accessed, r.last_accessed)` : "";
+    return `UPDATE ${this.table} AS t SET access_count = coalesce(t.access_count, 0) + r.delta${last}
+      FROM jsonb_to_recordset($1::jsonb) AS r(id text, delta int, last_accessed timestamptz) WHERE ${this.key} = r.id::${this.keyType}`;
   }
 
   /** A local delete: hard, or soft (expires_at = now()) — unless the master's row is newer. */
