@@ -13,6 +13,9 @@
  *   BENCH_CHUNK=2000      keyset page size for both snapshot pipelines
  *   BENCH_ISOLATE=1       each snapshot run in a fresh child process (0: all in this process)
  *   BENCH_ONLY=latency|snapshot   run one part only
+ *   BENCH_ONLY=search     run the search benchmark instead (bench/search.ts: its own
+ *                         Postgres, corpus and options, BENCH_SEARCH_*; writes
+ *                         bench/results/search.json)
  *   BENCH_OUT=path        where the JSON goes (default bench/results/sync.json)
  */
 import { execFileSync } from "node:child_process";
@@ -50,7 +53,7 @@ const opts = {
   only: process.env.BENCH_ONLY?.trim() || undefined,
   out: process.env.BENCH_OUT?.trim() || path.join(here, "results", "sync.json"),
 };
-if (opts.only && opts.only !== "latency" && opts.only !== "snapshot") throw new Error(`BENCH_ONLY must be latency or snapshot, got ${opts.only}`);
+if (opts.only && opts.only !== "latency" && opts.only !== "snapshot" && opts.only !== "search") throw new Error(`BENCH_ONLY must be latency, snapshot or search, got ${opts.only}`);
 
 /** The commit benchmarked, and whether src/ had uncommitted changes (null outside a git checkout). */
 function gitInfo(): { commit: string; srcDirty: boolean } | null {
@@ -258,7 +261,8 @@ async function main(): Promise<void> {
   say(`wrote ${path.relative(process.cwd(), opts.out)}`);
 }
 
-main().catch((e) => {
+const run = opts.only === "search" ? () => import("./search.ts").then((m) => m.runSearchBenchmark()) : main;
+run().catch((e) => {
   say(`bench failed: ${(e as Error).stack ?? e}`);
   process.exitCode = 1;
 });
