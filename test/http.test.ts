@@ -281,3 +281,24 @@ function parsePrometheus(text: string): Map<string, number> {
   }
   return samples;
 }
+
+describe("graceful shutdown", () => {
+  test("Closing the server lets an in-flight request finish, refuses new connections, and does not wait on idle keep-alive sockets.", async () => {
+    const { Hono } = await import("hono");
+    const app = new Hono();
+    app.get("/slow", async (c) => {
+      await new Promise((r) => setTimeout(r, 400));
+      return c.json({ done: true });
+    });
+    app.get("/fast", (c) => c.json({ ok: true }));
+    const server = await startHttpServer(app, "127.0.0.1", 0);
+    await fetch(`${server.url}/fast`); // leaves an idle keep-alive socket behind
+    const inFlight = fetch(`${server.url}/slow`).then((r) => r.json());
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    await server.close(5_000);
+    expect(await inFlight).toEqual({ done: true });
+    expect(Date.now() - started).toBeLessThan(2_000);
+    await expect(fetch(`${server.url}/fast`)).rejects.toThrow();
+  });
+});

@@ -27,8 +27,12 @@ export function startHttpServer(app: Hono, host: string, port: number): Promise<
         close: (deadlineMs = 5_000) =>
           (closing ??= new Promise<void>((done) => {
             const timer = setTimeout(() => server.closeAllConnections(), deadlineMs);
+            // A request in flight leaves an idle keep-alive socket behind when it finishes:
+            // close those as they appear, or close() waits for the keep-alive timeout.
+            const sweep = setInterval(() => server.closeIdleConnections(), 25);
             server.close(() => {
               clearTimeout(timer);
+              clearInterval(sweep);
               done();
             });
             server.closeIdleConnections();
