@@ -16,7 +16,8 @@ import { LocalStore, localStoreLayer, type LocalStoreShape } from "./services/Lo
 import { ChangeFeed, changeFeedLayer } from "./services/ChangeFeed.ts";
 import { Replicator, replicatorLayer, type ReplicatorShape } from "./services/Replicator.ts";
 import { memoryTableDescriptor } from "./services/tableDescriptor.ts";
-import { verifyReplica, type VerifyReport } from "./services/verify.ts";
+import type { VerifyReport } from "./services/verify.ts";
+import { syncOnce, verify, type SyncOnceOptions, type SyncOnceResult } from "./oneShot.ts";
 import { embedderFromConfig } from "./services/Embedder.ts";
 import { makeSearch, type SearchRequest, type SearchResponse, type SearchService } from "./services/Search.ts";
 import { makeLocalWrites, type LocalWrites, type StoredMemory } from "./services/LocalWrites.ts";
@@ -58,10 +59,10 @@ export interface EmbeddedMemoryOptions {
   readonly inspect?: (event: InspectionEvent) => void;
 }
 
-type Services = Master | LocalStore | ChangeFeed | Replicator;
+export type Services = Master | LocalStore | ChangeFeed | Replicator;
 type Outcome = { ok: true; applied: number } | { ok: false; error: string };
 
-interface Opened {
+export interface Opened {
   readonly store: LocalStoreShape;
   readonly replicator: ReplicatorShape;
   readonly search: SearchService;
@@ -307,30 +308,8 @@ export class EmbeddedMemory {
    * One-shot sync without the machines (CLI `sync`): connect, copy if needed, pull until
    * caught up, drain the outbox. Fails with the first error instead of backing off.
    */
-  async syncOnce(options: { full?: boolean; onProgress?: (rowsCopied: number) => void } = {}): Promise<{ applied: number; total_memories: number; duration_ms: number; uploaded: number }> {
-    const started = Date.now();
-    const { replicator: r, store, uploader } = await this.open();
-    let applied = 0;
-    let full = options.full === true;
-    let connected = await this.run(r.connect());
-    for (let round = 0; round < 3; round++) {
-      if (!connected.snapshotComplete || full) {
-        applied += await this.run(r.snapshot({ restart: full, onProgress: (p) => options.onProgress?.(p.rowsCopied) }));
-        full = false;
-      }
-      const pulled = await this.run(r.pull());
-      applied += pulled.applied;
-      if (!pulled.epochChanged) {
-        let uploaded = 0;
-        for (let u = await this.run(uploader.upload(100)); ; u = await this.run(uploader.upload(100))) {
-          uploaded += u.uploaded;
-          if (u.remaining === 0 || u.uploaded + u.parked === 0) break;
-        }
-        return { applied, total_memories: store.count(r.descriptor), duration_ms: Date.now() - started, uploaded };
-      }
-      connected = await this.run(r.connect());
-    }
-    throw new Error("the master's epoch kept changing during sync; try again");
+  async syncOnce(options: SyncOnceOptions = {}): Promise<SyncOnceResult> {
+    return syncOnce(await this.open(), (effect) => this.run(effect), options);
   }
 
   /** Local search (CONTRACT: /memory/search). Works before the first copy completes, and says so. */
@@ -370,13 +349,7 @@ export class EmbeddedMemory {
   /** Compares master and replica row by row; with `repair`, applies the master's state where they differ. */
   async verify(options: { repair?: boolean } = {}): Promise<VerifyReport> {
     await this.open();
-    return this.run(
-      Effect.gen(function* () {
-        const replicator = yield* Replicator;
-        yield* replicator.connect();
-        return yield* verifyReplica(yield* Master, yield* LocalStore, yield* replicator.queries(), options.repair === true);
-      }),
-    );
+    return verify((effect) => this.run(effect), options.repair === true);
   }
 }
 
