@@ -8,18 +8,10 @@ import { randomUUID } from "node:crypto";
 import type { MasterColumn, TableQueries } from "../src/services/masterSql.ts";
 import { qualified, quoteIdent } from "../src/services/masterSql.ts";
 import type { ColumnSpec } from "../src/services/tableDescriptor.ts";
+import { prng } from "../src/prng.ts";
 
-/** mulberry32: a small seeded PRNG, so every run writes the same texts. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded PRNG, so every run writes the same texts. */
+export const rng = prng;
 
 const WORDS = (
   "the user prefers dark mode and short answers when asking about deployment of the postgres cluster " +

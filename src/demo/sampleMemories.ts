@@ -4,6 +4,7 @@
  * Deterministic (seeded), so every demo starts with the same memories.
  */
 import { hashEmbedding } from "../services/Embedder.ts";
+import { prng } from "../prng.ts";
 
 export const DEMO_TENANTS = ["7c9e6679-7425-40de-944b-e07fc1f90ae7", "3f2504e0-4f89-41d3-9a0c-0305e82c3301"] as const;
 
@@ -42,16 +43,6 @@ const WORDS: Record<string, string[]> = {
   agent: AGENTS,
 };
 
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export interface SampleMemory {
   readonly memory_type: string;

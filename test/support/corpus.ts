@@ -9,17 +9,8 @@ import { randomUUID } from "node:crypto";
 import type { LocalStoreShape } from "../../src/services/LocalStore.ts";
 import { MEMORY_COLUMNS, memoryTableDescriptor, type Row } from "../../src/services/tableDescriptor.ts";
 import { vectorToBlob } from "../../src/services/VectorIndex.ts";
+import { prng } from "../../src/prng.ts";
 
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 export const DIM = 32;
 const FILLER = ["note", "agent", "memory", "today", "later", "plan", "idea", "result", "check", "value"];
