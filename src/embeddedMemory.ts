@@ -179,9 +179,23 @@ export class EmbeddedMemory {
       sync.on("forceSyncFailed", (e) => e.requestIds.forEach((id) => this.settle(id, { ok: false, error: e.error })));
       // The master coming back (as the sync machine sees it) wakes an upload in backoff.
       let connected = false;
+      let warmed = false;
       sync.subscribe((s) => {
         if (s.context.poolConnected && !connected) upload.send({ type: "MASTER_UP" });
         connected = s.context.poolConnected;
+        // Build the vector index once the first copy is done, rather than inside the first
+        // vector search (≈1 s at 100k rows, which would stall that request and others).
+        if (!warmed && s.value === "idle") {
+          warmed = true;
+          setImmediate(() => {
+            if (this.stopping) return;
+            try {
+              o.search.vectors.index();
+            } catch (err) {
+              this.log.warn({ err }, "building the vector index failed; the first vector search will try again");
+            }
+          });
+        }
       });
       this.actor = sync;
       this.uploadActor = upload;

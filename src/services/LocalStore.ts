@@ -101,8 +101,12 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
   };
 
   const syncState = (d: TableDescriptor): SyncState => {
-    prepare("INSERT INTO sync_state (table_name) VALUES (?) ON CONFLICT DO NOTHING").run(d.localName);
-    const r = prepare("SELECT * FROM sync_state WHERE table_name = ?").get(d.localName) as StateRow;
+    // Read first: searches ask for it every time, and a write per read costs.
+    let r = prepare("SELECT * FROM sync_state WHERE table_name = ?").get(d.localName) as StateRow | undefined;
+    if (!r) {
+      prepare("INSERT INTO sync_state (table_name) VALUES (?) ON CONFLICT DO NOTHING").run(d.localName);
+      r = prepare("SELECT * FROM sync_state WHERE table_name = ?").get(d.localName) as StateRow;
+    }
     return {
       tableName: r.table_name,
       source: r.source,

@@ -91,10 +91,17 @@ export interface LocalWrites {
 }
 
 /** Counts reads as local deltas (added on the master by the uploader, never overwritten). */
+const accessStatements = new WeakMap<LocalStoreShape["db"], (ids: readonly string[], now: string) => void>();
+
 export function recordAccess(store: LocalStoreShape, ids: readonly string[]): void {
-  const now = isoMicros();
-  const stmt = store.db.prepare("INSERT INTO access_deltas (id, delta, last_accessed) VALUES (?, 1, ?) ON CONFLICT (id) DO UPDATE SET delta = delta + 1, last_accessed = excluded.last_accessed");
-  store.db.transaction(() => ids.forEach((id) => stmt.run(id, now)))();
+  // Prepared once per file: every search that returns memories comes through here.
+  let record = accessStatements.get(store.db);
+  if (!record) {
+    const stmt = store.db.prepare("INSERT INTO access_deltas (id, delta, last_accessed) VALUES (?, 1, ?) ON CONFLICT (id) DO UPDATE SET delta = delta + 1, last_accessed = excluded.last_accessed");
+    record = store.db.transaction((list: readonly string[], now: string) => list.forEach((id) => stmt.run(id, now)));
+    accessStatements.set(store.db, record);
+  }
+  record(ids, isoMicros());
 }
 
 export function makeLocalWrites(store: LocalStoreShape, d: TableDescriptor, o: WriteOptions): LocalWrites {
