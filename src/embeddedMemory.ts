@@ -154,12 +154,21 @@ export class EmbeddedMemory {
       const syncEvents = eventForwarder("sync", this.events);
       const uploadEvents = eventForwarder("upload", this.events);
       const m = o.metrics;
+      let lastProgressLog = Date.now();
       const sync = createActor(
         provideSyncActors({
           replicator: o.replicator,
           feed,
           run: run as never,
-          onSnapshotProgress: (p) => ((this.snapshotRowsCopied = p.rowsCopied), m.bytesPulled.inc(p.chunkBytes)),
+          onSnapshotProgress: (p) => {
+            this.snapshotRowsCopied = p.rowsCopied;
+            m.bytesPulled.inc(p.chunkBytes);
+            // A long first copy says how far it got, every few seconds.
+            if (Date.now() - lastProgressLog >= PROGRESS_LOG_MS) {
+              lastProgressLog = Date.now();
+              this.log.info({ module: "sync", rowsCopied: p.rowsCopied }, `copying: ${p.rowsCopied.toLocaleString("en-US")} rows so far`);
+            }
+          },
           onSnapshotDone: (applied) => (m.rowsApplied.inc(applied), m.pulls.inc({ result: "ok" })),
           onPulled: (r, seconds) => recordPull(m, r, seconds),
         }),
@@ -366,6 +375,9 @@ export class EmbeddedMemory {
     return verify((effect) => this.run(effect), options.repair === true);
   }
 }
+
+/** How often a running first copy logs its progress. */
+const PROGRESS_LOG_MS = 5_000;
 
 export function createEmbeddedMemory(config: Config, options?: EmbeddedMemoryOptions): EmbeddedMemory {
   return new EmbeddedMemory(config, options);
