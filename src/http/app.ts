@@ -3,6 +3,7 @@
  * shapes its answer; no sync or storage logic lives here. Every error is JSON.
  */
 import { Hono } from "hono";
+import { HTTPException } from "hono/http-exception";
 import type { Metrics } from "../services/metrics.ts";
 import type { Logger } from "../services/logger.ts";
 import { requireApiKey } from "./auth.ts";
@@ -75,6 +76,7 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
     if (err instanceof InputError || err instanceof SearchInputError || err instanceof WriteInputError) {
       return c.json({ error: err.message, field: err.field }, 400);
     }
+    if (err instanceof HTTPException && err.status < 500) return c.json({ error: err.message }, err.status);
     log.error({ err, path: c.req.path }, "request failed");
     return c.json({ error: "internal error" }, 500);
   });

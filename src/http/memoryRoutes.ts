@@ -18,7 +18,7 @@ export const WRITE_BODY_LIMIT_BYTES = 1024 * 1024;
 
 export function memoryRoutes(app: Hono, api: MemoryWriteApi, auth: MiddlewareHandler): void {
   app.post("/memory", auth, bodyLimit({ maxSize: WRITE_BODY_LIMIT_BYTES, onError: (c) => c.json({ error: `request body larger than ${WRITE_BODY_LIMIT_BYTES} bytes` }, 413) }), async (c) =>
-    c.json(await api.store(decode(MemoryBody, await jsonBody(c))), 201),
+    c.json(await api.store(decode(MemoryBody, await jsonBody(c, WRITE_BODY_LIMIT_BYTES))), 201),
   );
 
   app.get("/memory/:id", auth, async (c) => {

@@ -29,7 +29,7 @@ export function searchRoutes(app: Hono, api: SearchApi, auth: MiddlewareHandler)
   });
 
   app.post("/memory/search", auth, bodyLimit({ maxSize: SEARCH_BODY_LIMIT_BYTES, onError: (c) => c.json({ error: `request body larger than ${SEARCH_BODY_LIMIT_BYTES} bytes` }, 413) }), async (c) => {
-    const b = decode(SearchBody, await jsonBody(c));
+    const b = decode(SearchBody, await jsonBody(c, SEARCH_BODY_LIMIT_BYTES));
     return c.json(await api.search({ query: b.query, embedding: b.embedding, limit: b.limit, filters: b.filters }));
   });
 }
