@@ -18,7 +18,6 @@
  *                         bench/results/search.json)
  *   BENCH_OUT=path        where the JSON goes (default bench/results/sync.json)
  */
-import { execFileSync } from "node:child_process";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -29,7 +28,7 @@ import { createLogger } from "../src/services/logger.ts";
 import { createTestPostgres, type TestPostgres } from "../test/support/postgres.ts";
 import { measureCommitLatency, type LatencyResult } from "./latency.ts";
 import { masterColumns, runSnapshot, runSnapshotInChild, seed, type SnapshotKind, type SnapshotRun } from "./snapshot.ts";
-import { MB, median, round, table } from "./util.ts";
+import { median, round, table, gitInfo, loadavg, machineInfo } from "./util.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -55,19 +54,7 @@ const opts = {
 };
 if (opts.only && opts.only !== "latency" && opts.only !== "snapshot" && opts.only !== "search") throw new Error(`BENCH_ONLY must be latency, snapshot or search, got ${opts.only}`);
 
-/** The commit benchmarked, and whether src/ had uncommitted changes (null outside a git checkout). */
-function gitInfo(): { commit: string; srcDirty: boolean } | null {
-  try {
-    const cwd = path.join(here, "..");
-    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() !== "";
-    return { commit, srcDirty: dirty };
-  } catch {
-    return null;
-  }
-}
 
-const loadavg = () => os.loadavg().map((l) => round(l, 2));
 
 const TARGETS = { latencyP50Ms: 10, latencyP99Ms: 100, snapshotRatio: 0.5 };
 const say = (s: string) => process.stderr.write(`${s}\n`);
@@ -162,19 +149,7 @@ async function main(): Promise<void> {
     process.off("SIGTERM", onSignal);
   }
 
-  const cpus = os.cpus();
-  const machine = {
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpus: cpus.length,
-    cpuModel: cpus[0]?.model ?? "unknown",
-    totalMemMB: Math.round(os.totalmem() / MB),
-    date: new Date().toISOString(),
-    /** 1/5/15-minute load averages: other work on the machine skews the figures. */
-    loadAtStart,
-    loadAtEnd: loadavg(),
-    git,
-  };
+  const machine = machineInfo(loadAtStart, git);
   const processMaxRssMB = round(process.resourceUsage().maxRSS / 1024, 1); // maxRSS is in KiB
   const wallS = round((Date.now() - started) / 1000, 1);
 

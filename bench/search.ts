@@ -33,7 +33,6 @@
  *   BENCH_SEARCH_SEED=42            corpus/query seed
  *   BENCH_SEARCH_OUT=path           where the JSON goes (default bench/results/search.json)
  */
-import { execFileSync } from "node:child_process";
 import http from "node:http";
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -54,7 +53,7 @@ import { createTestPostgres, type TestPostgres } from "../test/support/postgres.
 import { startDelayProxy, type DelayProxy } from "./delayProxy.ts";
 import { Corpus, makeQueries, seedCorpus, type QuerySet } from "./searchData.ts";
 import { masterColumns, runSnapshotInChild, type SnapshotRun, type SnapshotVariant } from "./snapshot.ts";
-import { MB, distribution, fullGc, immediate, median, round, sampleMemory, table, type Distribution } from "./util.ts";
+import { MB, distribution, fullGc, immediate, median, round, sampleMemory, table, type Distribution, gitInfo, loadavg, machineInfo } from "./util.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const say = (s: string) => process.stderr.write(`${s}\n`);
@@ -372,18 +371,7 @@ const httpBody = (bq: BenchQuery) =>
 
 // ---------------------------------------------------------------------------------------
 
-function gitInfo(): { commit: string; srcDirty: boolean } | null {
-  try {
-    const cwd = path.join(here, "..");
-    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() !== "";
-    return { commit, srcDirty: dirty };
-  } catch {
-    return null;
-  }
-}
 
-const loadavg = () => os.loadavg().map((l) => round(l, 2));
 const fileMB = (file: string) => {
   let total = 0;
   for (const f of [file, `${file}-wal`]) {
@@ -800,18 +788,7 @@ export async function runSearchBenchmark(opts: Options = searchOptions()): Promi
 
   // ---------------------------------------------------------------------------------------
   // report
-  const cpus = os.cpus();
-  const machine = {
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpus: cpus.length,
-    cpuModel: cpus[0]?.model ?? "unknown",
-    totalMemMB: Math.round(os.totalmem() / MB),
-    date: new Date().toISOString(),
-    loadAtStart,
-    loadAtEnd: loadavg(),
-    git,
-  };
+  const machine = machineInfo(loadAtStart, git);
   const processMaxRssMB = round(process.resourceUsage().maxRSS / 1024, 1);
   const wallS = round((Date.now() - started) / 1000, 1);
   const checks: { name: string; ok: boolean; detail: string }[] = [];

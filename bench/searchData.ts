@@ -19,18 +19,10 @@
  */
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
+import { prng } from "../src/prng.ts";
 
-/** mulberry32: small, fast, deterministic. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's seeded PRNG (src/prng.ts). */
+export const rng = prng;
 
 function gaussian(rand: () => number): () => number {
   let spare: number | undefined;

@@ -1,4 +1,7 @@
 /** Small helpers shared by the sync benchmarks: statistics, memory sampling, GC, waiting. */
+import { execFileSync } from "node:child_process";
+import os from "node:os";
+import path from "node:path";
 import v8 from "node:v8";
 import vm from "node:vm";
 import { setImmediate as immediate } from "node:timers/promises";
@@ -128,4 +131,35 @@ export function table(headers: readonly string[], rows: readonly (readonly (stri
   const widths = headers.map((_, i) => Math.max(...cells.map((r) => r[i]?.length ?? 0)));
   const line = (r: readonly string[]) => r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join("  ");
   return [line(cells[0]!), widths.map((w) => "-".repeat(w)).join("  "), ...cells.slice(1).map(line)].join("\n");
+}
+
+/** The commit measured, and whether src/ had uncommitted changes (figures then describe no commit). */
+export function gitInfo(): { commit: string; srcDirty: boolean } | null {
+  try {
+    const cwd = path.join(import.meta.dirname, "..");
+    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() !== "";
+    return { commit, srcDirty: dirty };
+  } catch {
+    return null;
+  }
+}
+
+/** 1/5/15-minute load averages: other work on the machine skews the figures. */
+export const loadavg = (): number[] => os.loadavg().map((l) => round(l, 2));
+
+/** What a result file says about where it was measured. */
+export function machineInfo(loadAtStart: number[], git: ReturnType<typeof gitInfo>) {
+  const cpus = os.cpus();
+  return {
+    node: process.version,
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
+    cpus: cpus.length,
+    cpuModel: cpus[0]?.model ?? "unknown",
+    totalMemMB: Math.round(os.totalmem() / MB),
+    date: new Date().toISOString(),
+    loadAtStart,
+    loadAtEnd: loadavg(),
+    git,
+  };
 }

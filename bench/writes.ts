@@ -27,7 +27,6 @@
  *   BENCH_OUT=path            where the JSON goes (default bench/results/writes.json)
  *   BENCH_CPU_PROFILE=path    write a .cpuprofile of this process during upload drain #1
  */
-import { execFileSync } from "node:child_process";
 import { createHash, randomUUID } from "node:crypto";
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import inspector from "node:inspector/promises";
@@ -43,7 +42,7 @@ import { introspectColumnsSql, qualified, receiptSql, TableQueries, type MasterC
 import { memoryTableDescriptor } from "../src/services/tableDescriptor.ts";
 import { createTestPostgres, freePort, type TestPostgres } from "../test/support/postgres.ts";
 import { installMaster } from "../test/support/seed.ts";
-import { distribution, immediate, MB, median, round, table, waitFor, type Distribution } from "./util.ts";
+import { distribution, immediate, median, round, table, waitFor, type Distribution, gitInfo, loadavg, machineInfo } from "./util.ts";
 import { directInsert, directRow, directValues, makeMemories, type BenchMemory } from "./writeData.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -92,18 +91,7 @@ async function startProfiler(): Promise<{ stop: (file: string) => Promise<void> 
 const TARGETS = { writeP50Ms: 1 };
 const say = (s: string) => process.stderr.write(`${s}\n`);
 const mark = (ok: boolean) => (ok ? "ok" : "MISSED");
-const loadavg = () => os.loadavg().map((l) => round(l, 2));
 
-function gitInfo(): { commit: string; srcDirty: boolean } | null {
-  try {
-    const cwd = path.join(here, "..");
-    const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src"], { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }).trim() !== "";
-    return { commit, srcDirty: dirty };
-  } catch {
-    return null;
-  }
-}
 
 const replica = (url: string, file: string) =>
   new EmbeddedMemory(makeConfig({ databaseUrl: url, localPath: file, syncIntervalMs: 3_600_000, logLevel: "silent" }), { logger: createLogger({ level: "silent" }) });
@@ -507,19 +495,7 @@ async function main(): Promise<void> {
     process.off("SIGTERM", onSignal);
   }
 
-  const cpus = os.cpus();
-  const machine = {
-    node: process.version,
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`,
-    cpus: cpus.length,
-    cpuModel: cpus[0]?.model ?? "unknown",
-    totalMemMB: Math.round(os.totalmem() / MB),
-    date: new Date().toISOString(),
-    loadAtStart,
-    loadAtEnd: loadavg(),
-    git,
-    postgres: pgVersion,
-  };
+  const machine = machineInfo(loadAtStart, git);
   const of = (kind: ThroughputRun["kind"]) => runs.filter((r) => r.kind === kind);
   const medianOf = (kind: ThroughputRun["kind"]) => (of(kind).length ? Math.round(median(of(kind).map((r) => r.rowsPerSec))) : null);
   const medianRowsPerSec = { upload: medianOf("upload")!, direct: medianOf("direct")!, protocol: medianOf("protocol") };
