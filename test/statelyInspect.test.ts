@@ -16,6 +16,7 @@ async function serveWithInspect(env: Record<string, string>, inspectUrl: string)
   const port = await freePort();
   const child = spawnCli(["serve", `--inspect=${inspectUrl}`], { ...env, PORT: String(port) });
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  onTestFinished(() => void child.kill("SIGKILL")); // a failing test must not leave a server behind
   await eventually(async () => expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200), 30_000, 50);
   return { child, exited };
 }
@@ -36,7 +37,6 @@ describe("--inspect", () => {
     });
     try {
       const { child, exited } = await serveWithInspect({ DATABASE_URL: pg.url, EMBEDDED_MEMORY_PATH: path.join(tmp, "i.db") }, `ws://127.0.0.1:${wsPort}`);
-      onTestFinished(() => void child.kill("SIGKILL"));
       await eventually(() => {
         expect(received.some((e) => e.type === "@xstate.snapshot")).toBe(true);
         expect(received.some((e) => e.type === "@xstate.event" && e.event?.type === "FEED_CONNECTED")).toBe(true);
