@@ -1,6 +1,6 @@
 import path from "node:path";
 import Database from "better-sqlite3";
-import { describe } from "vitest";
+import { describe, onTestFinished } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { runCli, spawnCli } from "./support/cli.ts";
 import { seedMemories, memoryCount } from "./support/seed.ts";
@@ -14,6 +14,7 @@ describe("crash safety", () => {
 
     const child = spawnCli(["sync"], env);
     const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once("exit", (_code, signal) => resolve(signal)));
+    onTestFinished(() => void child.kill("SIGKILL")); // also when the test fails before its own kill
     // Watch the copy's progress through a second, read-only connection and kill mid-way.
     let copied = 0;
     await eventually(() => {

@@ -1,6 +1,6 @@
 import path from "node:path";
 import Database from "better-sqlite3";
-import { describe } from "vitest";
+import { describe, onTestFinished } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { spawnCli } from "./support/cli.ts";
 import { createTestPostgres, freePort } from "./support/postgres.ts";
@@ -14,6 +14,7 @@ async function startServe(env: Record<string, string>, port: number) {
   child.stdout!.on("data", (d) => (logs += d));
   child.stderr!.on("data", (d) => (logs += d));
   const exited = new Promise<NodeJS.Signals | number | null>((resolve) => child.once("exit", (code, signal) => resolve(signal ?? code)));
+  onTestFinished(() => void child.kill("SIGKILL")); // a failing test must not leave a server behind
   await eventually(async () => expect((await fetch(`http://127.0.0.1:${port}/health`)).status).toBe(200), 30_000, 50);
   return { child, exited, logs: () => logs };
 }
