@@ -18,8 +18,7 @@
  *                         bench/results/search.json)
  *   BENCH_OUT=path        where the JSON goes (default bench/results/sync.json)
  */
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { makeConfig } from "../src/config.ts";
@@ -28,7 +27,7 @@ import { createLogger } from "../src/services/logger.ts";
 import { createTestPostgres, type TestPostgres } from "../test/support/postgres.ts";
 import { measureCommitLatency, type LatencyResult } from "./latency.ts";
 import { masterColumns, runSnapshot, runSnapshotInChild, seed, type SnapshotKind, type SnapshotRun } from "./snapshot.ts";
-import { median, round, table, gitInfo, loadavg, machineInfo } from "./util.ts";
+import { median, round, table, machineInfo, benchSession } from "./util.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -71,26 +70,11 @@ interface SnapshotSummary {
 }
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "em-bench-"));
   let pg: TestPostgres | undefined;
-  let interrupted = false;
-  const onSignal = () => {
-    if (interrupted) return;
-    interrupted = true;
-    say("interrupted: cleaning up");
-    void (pg?.destroy() ?? Promise.resolve())
-      .catch(() => undefined)
-      .finally(() => {
-        rmSync(dir, { recursive: true, force: true });
-        process.exit(130);
-      });
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-
-  const started = Date.now();
-  const git = gitInfo();
-  const loadAtStart = loadavg();
+  const session = benchSession("em-bench-", say, async () => {
+    await pg?.destroy().catch((e) => say(`  destroy failed: ${(e as Error).message}`));
+  });
+  const { dir, started, git, loadAtStart } = session;
   let latency: LatencyResult | undefined;
   let snapshot: SnapshotSummary | undefined;
   try {
@@ -143,10 +127,7 @@ async function main(): Promise<void> {
     }
   } finally {
     say("stopping Postgres…");
-    await pg?.destroy().catch((e) => say(`  destroy failed: ${(e as Error).message}`));
-    rmSync(dir, { recursive: true, force: true });
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    await session.close();
   }
 
   const machine = machineInfo(loadAtStart, git);

@@ -34,8 +34,7 @@
  *   BENCH_SEARCH_OUT=path           where the JSON goes (default bench/results/search.json)
  */
 import http from "node:http";
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from "node:fs";
-import os from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
@@ -53,7 +52,7 @@ import { createTestPostgres, type TestPostgres } from "../test/support/postgres.
 import { startDelayProxy, type DelayProxy } from "./delayProxy.ts";
 import { Corpus, makeQueries, seedCorpus, type QuerySet } from "./searchData.ts";
 import { masterColumns, runSnapshotInChild, type SnapshotRun, type SnapshotVariant } from "./snapshot.ts";
-import { MB, distribution, fullGc, immediate, median, round, sampleMemory, table, type Distribution, gitInfo, loadavg, machineInfo } from "./util.ts";
+import { MB, distribution, fullGc, immediate, median, round, sampleMemory, table, type Distribution, machineInfo, benchSession, fileMB } from "./util.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const say = (s: string) => process.stderr.write(`${s}\n`);
@@ -372,17 +371,6 @@ const httpBody = (bq: BenchQuery) =>
 // ---------------------------------------------------------------------------------------
 
 
-const fileMB = (file: string) => {
-  let total = 0;
-  for (const f of [file, `${file}-wal`]) {
-    try {
-      total += statSync(f).size;
-    } catch {
-      /* absent */
-    }
-  }
-  return round(total / MB, 1);
-};
 
 interface IndexBuild {
   readonly firstQueryMs: number;
@@ -427,35 +415,21 @@ interface MasterClassResult {
 }
 
 export async function runSearchBenchmark(opts: Options = searchOptions()): Promise<void> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "em-search-bench-"));
   let pgServer: TestPostgres | undefined;
   let memory: EmbeddedMemory | undefined;
   let server: HttpServer | undefined;
   let proxy: DelayProxy | undefined;
   let agent: http.Agent | undefined;
   const clients: pg.Client[] = [];
-  let interrupted = false;
-  const cleanup = async () => {
+  const session = benchSession("em-search-bench-", say, async () => {
     agent?.destroy();
     await server?.close(1_000).catch(() => undefined);
     await memory?.stop().catch(() => undefined);
     for (const c of clients) await c.end().catch(() => undefined);
     await proxy?.close().catch(() => undefined);
     await pgServer?.destroy().catch((e) => say(`  destroy failed: ${(e as Error).message}`));
-    rmSync(dir, { recursive: true, force: true });
-  };
-  const onSignal = () => {
-    if (interrupted) return;
-    interrupted = true;
-    say("interrupted: cleaning up");
-    void cleanup().finally(() => process.exit(130));
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-
-  const started = Date.now();
-  const git = gitInfo();
-  const loadAtStart = loadavg();
+  });
+  const { dir, started, git, loadAtStart } = session;
   const has = (p: Part) => opts.parts.includes(p);
   const totalQueries = Math.max(opts.queries, opts.httpQueries, opts.pgQueries, opts.recallQueries) + opts.warmup;
 
@@ -781,9 +755,7 @@ export async function runSearchBenchmark(opts: Options = searchOptions()): Promi
     }
   } finally {
     say("cleaning up…");
-    await cleanup();
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    await session.close();
   }
 
   // ---------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  * transaction per page, into a plain SQLite table.
  */
 import { fork } from "node:child_process";
-import { rmSync, statSync } from "node:fs";
+import { rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
@@ -20,7 +20,7 @@ import { memoryTableDescriptor, type ColumnKind, type Row } from "../src/service
 import pg from "pg";
 import type { TestPostgres } from "../test/support/postgres.ts";
 import { seedMemories } from "../test/support/seed.ts";
-import { MB, fullGc, round, sampleMemory, type RssReport } from "./util.ts";
+import { fullGc, round, sampleMemory, type RssReport, fileMB } from "./util.ts";
 
 export type SnapshotKind = "bare" | "replica";
 /** `replica-nofts`: the replica on a file whose FTS triggers were dropped before the copy (search benchmark). */
@@ -76,17 +76,6 @@ const removeDb = (file: string) => {
   for (const f of [file, `${file}-wal`, `${file}-shm`]) rmSync(f, { force: true });
 };
 
-const fileSizeMB = (file: string) => {
-  let total = 0;
-  for (const f of [file, `${file}-wal`]) {
-    try {
-      total += statSync(f).size;
-    } catch {
-      /* absent */
-    }
-  }
-  return round(total / MB, 1);
-};
 
 /** The baseline: sequential keyset pages → one prepared INSERT, one transaction per page. */
 async function barePipeline(url: string, tq: TableQueries, file: string, chunkRows: number, onProgress: (rows: number) => void): Promise<number> {
@@ -199,7 +188,7 @@ export async function runSnapshot(job: SnapshotJob): Promise<SnapshotRun> {
     memory = mem.stop();
   }
   // Both timings include opening the file, connecting, and closing everything again.
-  const fileMB = fileSizeMB(file);
+  const sizeMB = fileMB(file);
   if (rows !== o.rows) throw new Error(`${kind} run ${iteration} copied ${rows} rows, expected ${o.rows}`);
   const check = new Database(file, { readonly: true });
   const local = (check.prepare(`SELECT count(*) FROM ${TABLE} WHERE embedding IS NOT NULL AND length(embedding) > 0`).pluck().get() as number) ?? 0;
@@ -213,7 +202,7 @@ export async function runSnapshot(job: SnapshotJob): Promise<SnapshotRun> {
     ms: round(ms, 1),
     rowsPerSec: Math.round(rows / (ms / 1000)),
     cpuMs: round(cpuMs, 0),
-    fileMB,
+    fileMB: sizeMB,
     memory,
     isolated: false,
     processMaxRssMB: null,

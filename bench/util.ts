@@ -1,5 +1,6 @@
 /** Small helpers shared by the sync benchmarks: statistics, memory sampling, GC, waiting. */
 import { execFileSync } from "node:child_process";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import v8 from "node:v8";
@@ -162,4 +163,47 @@ export function machineInfo(loadAtStart: number[], git: ReturnType<typeof gitInf
     loadAtEnd: loadavg(),
     git,
   };
+}
+
+/** Size of an SQLite file with its WAL, in MB. */
+export function fileMB(file: string): number {
+  let total = 0;
+  for (const f of [file, `${file}-wal`]) {
+    try {
+      total += statSync(f).size;
+    } catch {
+      /* absent */
+    }
+  }
+  return round(total / MB, 1);
+}
+
+export interface BenchSession {
+  /** A temp folder for this run, removed by close(). */
+  readonly dir: string;
+  readonly started: number;
+  readonly git: ReturnType<typeof gitInfo>;
+  readonly loadAtStart: number[];
+  /** Runs the caller's cleanup and removes the folder; also what Ctrl-C does (then exits 130). Safe to call twice. */
+  readonly close: () => Promise<void>;
+}
+
+/** What every benchmark entry point needs around its run: a folder, facts, and one cleanup path. */
+export function benchSession(prefix: string, say: (text: string) => void, cleanup: () => Promise<void>): BenchSession {
+  const dir = mkdtempSync(path.join(os.tmpdir(), prefix));
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      process.off("SIGINT", onSignal);
+      process.off("SIGTERM", onSignal);
+      await cleanup().catch((e: unknown) => say(`  cleanup failed: ${(e as Error).message}`));
+      rmSync(dir, { recursive: true, force: true });
+    })());
+  const onSignal = () => {
+    say("interrupted: cleaning up");
+    void close().finally(() => process.exit(130));
+  };
+  process.once("SIGINT", onSignal);
+  process.once("SIGTERM", onSignal);
+  return { dir, started: Date.now(), git: gitInfo(), loadAtStart: loadavg(), close };
 }

@@ -28,9 +28,8 @@
  *   BENCH_CPU_PROFILE=path    write a .cpuprofile of this process during upload drain #1
  */
 import { createHash, randomUUID } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import inspector from "node:inspector/promises";
-import os from "node:os";
 import path from "node:path";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -42,7 +41,7 @@ import { introspectColumnsSql, qualified, receiptSql, TableQueries, type MasterC
 import { memoryTableDescriptor } from "../src/services/tableDescriptor.ts";
 import { createTestPostgres, freePort, type TestPostgres } from "../test/support/postgres.ts";
 import { installMaster } from "../test/support/seed.ts";
-import { distribution, immediate, median, round, table, waitFor, type Distribution, gitInfo, loadavg, machineInfo } from "./util.ts";
+import { distribution, immediate, median, round, table, waitFor, type Distribution, machineInfo, benchSession } from "./util.ts";
 import { directInsert, directRow, directValues, makeMemories, type BenchMemory } from "./writeData.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -432,26 +431,11 @@ async function verify(pg: TestPostgres): Promise<Verification> {
 // ───────────────────────────── main ─────────────────────────────
 
 async function main(): Promise<void> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), "em-bench-writes-"));
   let pg: TestPostgres | undefined;
-  let interrupted = false;
-  const onSignal = () => {
-    if (interrupted) return;
-    interrupted = true;
-    say("interrupted: cleaning up");
-    void (pg?.destroy() ?? Promise.resolve())
-      .catch(() => undefined)
-      .finally(() => {
-        rmSync(dir, { recursive: true, force: true });
-        process.exit(130);
-      });
-  };
-  process.once("SIGINT", onSignal);
-  process.once("SIGTERM", onSignal);
-
-  const started = Date.now();
-  const git = gitInfo();
-  const loadAtStart = loadavg();
+  const session = benchSession("em-bench-writes-", say, async () => {
+    await pg?.destroy().catch((e) => say(`  destroy failed: ${(e as Error).message}`));
+  });
+  const { dir, started, git, loadAtStart } = session;
   let up: SeriesResult[];
   let down: Awaited<ReturnType<typeof latencyMasterDown>>;
   const runs: ThroughputRun[] = [];
@@ -489,10 +473,7 @@ async function main(): Promise<void> {
     verification = await verify(pg);
   } finally {
     say("stopping Postgres…");
-    await pg?.destroy().catch((e) => say(`  destroy failed: ${(e as Error).message}`));
-    rmSync(dir, { recursive: true, force: true });
-    process.off("SIGINT", onSignal);
-    process.off("SIGTERM", onSignal);
+    await session.close();
   }
 
   const machine = machineInfo(loadAtStart, git);
