@@ -27,17 +27,9 @@ import { createLogger } from "../src/services/logger.ts";
 import { createTestPostgres, type TestPostgres } from "../test/support/postgres.ts";
 import { measureCommitLatency, type LatencyResult } from "./latency.ts";
 import { masterColumns, runSnapshot, runSnapshotInChild, seed, type SnapshotKind, type SnapshotRun } from "./snapshot.ts";
-import { median, round, table, machineInfo, benchSession } from "./util.ts";
+import { median, round, table, machineInfo, benchSession, envInt } from "./util.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
-
-function envInt(name: string, fallback: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const n = Number(raw.replace(/_/g, ""));
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number ≥ ${min}, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 const opts = {
   rows: envInt("BENCH_ROWS", 100_000),

@@ -52,19 +52,11 @@ import { createTestPostgres, type TestPostgres } from "../test/support/postgres.
 import { startDelayProxy, type DelayProxy } from "./delayProxy.ts";
 import { Corpus, makeQueries, seedCorpus, type QuerySet } from "./searchData.ts";
 import { masterColumns, runSnapshotInChild, type SnapshotRun, type SnapshotVariant } from "./snapshot.ts";
-import { MB, distribution, fullGc, immediate, median, round, sampleMemory, table, type Distribution, machineInfo, benchSession, fileMB } from "./util.ts";
+import { MB, distribution, fullGc, immediate, median, round, sampleMemory, table, type Distribution, machineInfo, benchSession, fileMB, envInt } from "./util.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const say = (s: string) => process.stderr.write(`${s}\n`);
 const mark = (ok: boolean) => (ok ? "ok" : "MISSED");
-
-function envInt(name: string, fallback: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const n = Number(raw.replace(/_/g, ""));
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number ≥ ${min}, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 const PARTS = ["library", "http", "master", "snapshot"] as const;
 type Part = (typeof PARTS)[number];

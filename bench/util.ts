@@ -207,3 +207,12 @@ export function benchSession(prefix: string, say: (text: string) => void, cleanu
   process.once("SIGTERM", onSignal);
   return { dir, started: Date.now(), git: gitInfo(), loadAtStart: loadavg(), close };
 }
+
+/** A whole-number setting from the environment (underscores allowed: 100_000). */
+export function envInt(name: string, fallback: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw.trim() === "") return fallback;
+  const n = Number(raw.replace(/_/g, ""));
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number ≥ ${min}, got ${JSON.stringify(raw)}`);
+  return n;
+}

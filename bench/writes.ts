@@ -41,21 +41,13 @@ import { introspectColumnsSql, qualified, receiptSql, TableQueries, type MasterC
 import { memoryTableDescriptor } from "../src/services/tableDescriptor.ts";
 import { createTestPostgres, freePort, type TestPostgres } from "../test/support/postgres.ts";
 import { installMaster } from "../test/support/seed.ts";
-import { distribution, immediate, median, round, table, waitFor, type Distribution, machineInfo, benchSession } from "./util.ts";
+import { distribution, immediate, median, round, table, waitFor, type Distribution, machineInfo, benchSession, envInt } from "./util.ts";
 import { directInsert, directRow, directValues, makeMemories, type BenchMemory } from "./writeData.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const TABLE = "unified_ai_memory";
 /** Outbox entries per master transaction (the replica's default `uploadBatchSize`). */
 const BATCH = makeConfig().uploadBatchSize;
-
-function envInt(name: string, fallback: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw.trim() === "") return fallback;
-  const n = Number(raw.replace(/_/g, ""));
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be a whole number ≥ ${min}, got ${JSON.stringify(raw)}`);
-  return n;
-}
 
 const opts = {
   writes: envInt("BENCH_WRITES", 2_000),
