@@ -84,7 +84,11 @@ describe("write path faults", () => {
       // Kill upload connections while batches run, a few times, as long as there is work left.
       const until = Date.now() + 20_000;
       while (Date.now() < until && kills < 3 && m.stats().outbox.pending > 0) {
-        const r = await killer.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'embedded-memory' AND state = 'active' AND query ILIKE '%upload_receipts%'");
+        // An upload batch is the replica's only write transaction (pulls are read only): kill
+        // its connection while the transaction is open, between or inside its statements.
+        const r = await killer.query(
+          "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'embedded-memory' AND backend_xid IS NOT NULL AND state IN ('active', 'idle in transaction')",
+        );
         kills += r.rowCount ?? 0;
       }
     } finally {
