@@ -5,7 +5,7 @@ import { installMaster, seedMemories } from "./support/seed.ts";
 import { createHttpApp } from "../src/http/app.ts";
 import { startHttpServer } from "../src/http/server.ts";
 import { createLogger } from "../src/services/logger.ts";
-import { postRaw } from "./support/http.ts";
+import { postChunked, postRaw } from "./support/http.ts";
 
 const KEY = "sweep-key-0123456789abcdef";
 const silent = createLogger({ level: "silent" });
@@ -88,6 +88,9 @@ describe("the whole HTTP API", () => {
       expect((await fetch(`${server.url}/memory/force-sync?full=maybe`, { method: "POST", headers: h })).status).toBe(400);
       expect(await postRaw(`${server.url}/memory`, h, "x".repeat(5 * 1024 * 1024))).toBe(413);
       expect(await postRaw(`${server.url}/memory/search`, h, "x".repeat(5 * 1024 * 1024))).toBe(413);
+      // Without a Content-Length the limit is counted while reading.
+      expect(await postChunked(`${server.url}/memory/search`, h, "x".repeat(64 * 1024), 80)).toBe(413);
+      expect(await postChunked(`${server.url}/memory`, h, "x".repeat(64 * 1024), 80)).toBe(413);
       const unknown = await fetch(`${server.url}/no/such/route`, { method: "PATCH" });
       expect(unknown.status).toBe(404);
       expect(await unknown.json()).toEqual({ error: expect.stringMatching(/no route for PATCH/) });

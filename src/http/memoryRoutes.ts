@@ -3,7 +3,6 @@
  * library's (durable locally before the answer, uploaded to the master later).
  */
 import type { Hono, MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { StoredMemory } from "../services/LocalWrites.ts";
 import { decode, MemoryBody, Uuid } from "./schemas.ts";
 import { jsonBody } from "./jsonBody.ts";
@@ -17,7 +16,7 @@ export interface MemoryWriteApi {
 export const WRITE_BODY_LIMIT_BYTES = 1024 * 1024;
 
 export function memoryRoutes(app: Hono, api: MemoryWriteApi, auth: MiddlewareHandler): void {
-  app.post("/memory", auth, bodyLimit({ maxSize: WRITE_BODY_LIMIT_BYTES, onError: (c) => c.json({ error: `request body larger than ${WRITE_BODY_LIMIT_BYTES} bytes` }, 413) }), async (c) =>
+  app.post("/memory", auth, async (c) =>
     c.json(await api.store(decode(MemoryBody, await jsonBody(c, WRITE_BODY_LIMIT_BYTES))), 201),
   );
 

@@ -2,7 +2,6 @@
  * GET and POST /memory/search: input decoding only; the search itself is the library's.
  */
 import type { Hono, MiddlewareHandler } from "hono";
-import { bodyLimit } from "hono/body-limit";
 import type { SearchRequest, SearchResponse } from "../services/Search.ts";
 import { decode, SearchBody, SearchQuery } from "./schemas.ts";
 import { jsonBody } from "./jsonBody.ts";
@@ -28,7 +27,7 @@ export function searchRoutes(app: Hono, api: SearchApi, auth: MiddlewareHandler)
     return c.json(await api.search({ query: q.q ?? q.query ?? "", limit: q.limit, filters: Object.fromEntries(Object.entries(filters).filter(([, v]) => v !== undefined && v !== "")) }));
   });
 
-  app.post("/memory/search", auth, bodyLimit({ maxSize: SEARCH_BODY_LIMIT_BYTES, onError: (c) => c.json({ error: `request body larger than ${SEARCH_BODY_LIMIT_BYTES} bytes` }, 413) }), async (c) => {
+  app.post("/memory/search", auth, async (c) => {
     const b = decode(SearchBody, await jsonBody(c, SEARCH_BODY_LIMIT_BYTES));
     return c.json(await api.search({ query: b.query, embedding: b.embedding, limit: b.limit, filters: b.filters }));
   });

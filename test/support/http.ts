@@ -13,3 +13,17 @@ export function postRaw(url: string, headers: Record<string, string>, body: stri
     req.end(body);
   });
 }
+
+/** POSTs a body in chunks without a Content-Length (Transfer-Encoding: chunked); resolves to the status. */
+export function postChunked(url: string, headers: Record<string, string>, chunk: string, times: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method: "POST", headers }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on("error", (e) => setTimeout(() => reject(e), 50)); // a response that already came wins
+    req.on("socket", (socket) => socket.on("error", () => undefined));
+    for (let i = 0; i < times; i++) req.write(chunk);
+    req.end();
+  });
+}
