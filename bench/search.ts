@@ -33,7 +33,6 @@
  *   BENCH_SEARCH_SEED=42            corpus/query seed
  *   BENCH_SEARCH_OUT=path           where the JSON goes (default bench/results/search.json)
  */
-import http from "node:http";
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -42,14 +41,13 @@ import Database from "better-sqlite3";
 import pg from "pg";
 import { makeConfig } from "../src/config.ts";
 import { EmbeddedMemory } from "../src/embeddedMemory.ts";
-import { createHttpApp, type MemoryApi } from "../src/http/app.ts";
-import { startHttpServer, type HttpServer } from "../src/http/server.ts";
 import { createLogger } from "../src/services/logger.ts";
-import { FTS_CANDIDATES, type SearchRequest, type SearchResponse } from "../src/services/Search.ts";
+import { FTS_CANDIDATES, type SearchRequest } from "../src/services/Search.ts";
 import { ftsMatch, ftsTerms } from "../src/services/ftsQuery.ts";
 import { blobToVector } from "../src/services/VectorIndex.ts";
 import { createTestPostgres, type TestPostgres } from "../test/support/postgres.ts";
 import { startDelayProxy, type DelayProxy } from "./delayProxy.ts";
+import { runHttpPart, type HttpPart } from "./searchHttp.ts";
 import { Corpus, makeQueries, seedCorpus, type QuerySet } from "./searchData.ts";
 import { masterColumns, runSnapshotInChild, type SnapshotRun, type SnapshotVariant } from "./snapshot.ts";
 import { MB, distribution, fullGc, immediate, median, round, sampleMemory, table, type Distribution, machineInfo, benchSession, fileMB, envInt } from "./util.ts";
@@ -322,41 +320,7 @@ function masterQuery(client: pg.Client, cls: ClassName, bq: BenchQuery): Promise
   return client.query({ name: `bench-${stmt}`, text: MASTER_SQL[cls], values });
 }
 
-// ---------------------------------------------------------------------------------------
-// HTTP clients
-
-type HttpClient = (body: string) => Promise<SearchResponse>;
-
-function fetchClient(url: string): HttpClient {
-  return async (body) => {
-    const res = await fetch(`${url}/memory/search`, { method: "POST", headers: { "content-type": "application/json", "x-api-key": API_KEY }, body });
-    if (res.status !== 200) throw new Error(`POST /memory/search: ${res.status} ${await res.text()}`);
-    return (await res.json()) as SearchResponse;
-  };
-}
-
-function nodeHttpClient(url: string, agent: http.Agent): HttpClient {
-  const u = new URL(`${url}/memory/search`);
-  return (body) =>
-    new Promise((resolve, reject) => {
-      const req = http.request(
-        { host: u.hostname, port: u.port, path: u.pathname, method: "POST", agent, headers: { "content-type": "application/json", "x-api-key": API_KEY, "content-length": Buffer.byteLength(body) } },
-        (res) => {
-          const chunks: Buffer[] = [];
-          res.on("data", (c: Buffer) => chunks.push(c));
-          res.on("end", () => {
-            const text = Buffer.concat(chunks).toString("utf8");
-            if (res.statusCode !== 200) reject(new Error(`POST /memory/search: ${res.statusCode} ${text}`));
-            else resolve(JSON.parse(text) as SearchResponse);
-          });
-          res.on("error", reject);
-        },
-      );
-      req.on("error", reject);
-      req.end(body);
-    });
-}
-
+/** The POST /memory/search body for a query (the same query, embedding and limit as the library's). */
 const httpBody = (bq: BenchQuery) =>
   JSON.stringify({ ...(bq.text !== undefined ? { query: bq.text } : {}), ...(bq.vector ? { embedding: Array.from(bq.vector) } : {}), limit: 10 });
 
@@ -388,17 +352,6 @@ interface LibraryPart {
   readonly ftsRanking: Record<"fts-common" | "topic-terms", Awaited<ReturnType<typeof ftsRankingCheck>>>;
 }
 
-interface HttpClassResult {
-  readonly inProcess: Distribution;
-  readonly fetch: Distribution;
-  readonly nodeHttp: Distribution;
-  /** Per query: HTTP time − the paired in-process time (same query, back to back). */
-  readonly fetchAdded: Distribution;
-  readonly nodeHttpAdded: Distribution;
-  /** Time spent inside memory.search() while serving the HTTP requests. */
-  readonly inHandlerSearch: Distribution;
-}
-
 interface MasterClassResult {
   readonly n: number;
   readonly loopback: Distribution;
@@ -409,13 +362,9 @@ interface MasterClassResult {
 export async function runSearchBenchmark(opts: Options = searchOptions()): Promise<void> {
   let pgServer: TestPostgres | undefined;
   let memory: EmbeddedMemory | undefined;
-  let server: HttpServer | undefined;
   let proxy: DelayProxy | undefined;
-  let agent: http.Agent | undefined;
   const clients: pg.Client[] = [];
   const session = benchSession("em-search-bench-", say, async () => {
-    agent?.destroy();
-    await server?.close(1_000).catch(() => undefined);
     await memory?.stop().catch(() => undefined);
     for (const c of clients) await c.end().catch(() => undefined);
     await proxy?.close().catch(() => undefined);
@@ -430,7 +379,7 @@ export async function runSearchBenchmark(opts: Options = searchOptions()): Promi
   let replicaBuild: { ms: number; rowsPerSec: number; fileMB: number; rssPeakMB: number } | undefined;
   let library: LibraryPart | undefined;
   let indexBuild: IndexBuild | undefined;
-  let httpPart: Record<string, HttpClassResult> | undefined;
+  let httpPart: HttpPart | undefined;
   let master: { classes: Partial<Record<ClassName, MasterClassResult>>; vectorRecallAt10: number | null; linkSlackMs: number; connectMs: { loopback: number; link: number } } | undefined;
   let snapshot: { runs: SnapshotRun[]; medianRowsPerSec: Record<SnapshotVariant, number>; medianCpuMs: Record<SnapshotVariant, number>; fileMB: Record<SnapshotVariant, number> } | undefined;
   const warnings: string[] = [];
@@ -595,73 +544,19 @@ export async function runSearchBenchmark(opts: Options = searchOptions()): Promi
 
     // 3. HTTP on loopback
     if (has("http")) {
-      say(`HTTP on loopback…`);
-      const inHandler: number[] = [];
-      // The app gets the replica itself, with search() timed (a Proxy: the rest of the API as is).
-      const timedSearch = async (r: SearchRequest) => {
-        const t0 = performance.now();
-        try {
-          return await mem.search(r);
-        } finally {
-          inHandler.push(performance.now() - t0);
-        }
-      };
-      const api = new Proxy(mem, {
-        get: (target, prop) => {
-          if (prop === "search") return timedSearch;
-          const v: unknown = Reflect.get(target, prop, target);
-          return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-        },
-      }) as MemoryApi;
-      // As `serve` builds it (request metrics on).
-      const app = createHttpApp(api, { apiKeys: [API_KEY], logger: createLogger({ level: "silent" }), metrics: mem.metrics });
-      server = await startHttpServer(app, "127.0.0.1", 0);
-      agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-      const viaFetch = fetchClient(server.url);
-      const viaHttp = nodeHttpClient(server.url, agent);
-      httpPart = {};
-      for (const cls of CLASSES) {
-        // The route always counts access and picks the method itself: the in-process twin does the same.
-        const inProc = (i: number) => mem.search({ ...libraryRequest(cls, queryOf(cls, queries, i), true), method: undefined });
-        const pairs: Record<"fetch" | "nodeHttp", { http: number[]; local: number[] }> = { fetch: { http: [], local: [] }, nodeHttp: { http: [], local: [] } };
-        for (const client of [viaFetch, viaHttp]) {
-          for (let i = 0; i < opts.warmup; i++) await client(httpBody(queryOf(cls, queries, totalQueries - 1 - i)));
-        }
-        inHandler.length = 0;
-        fullGc();
-        for (let i = 0; i < opts.httpQueries; i++) {
-          const bq = queryOf(cls, queries, i);
-          const body = httpBody(bq);
-          for (const [name, client] of [["fetch", viaFetch], ["nodeHttp", viaHttp]] as const) {
-            // Alternate which of the pair goes first, so neither always meets a warmer cache.
-            const order = (i + (name === "fetch" ? 0 : 1)) % 2 === 0 ? ["local", "http"] : ["http", "local"];
-            for (const what of order) {
-              await immediate();
-              const t0 = performance.now();
-              const res = what === "http" ? await client(body) : await inProc(i);
-              const dt = performance.now() - t0;
-              if (what === "http") {
-                pairs[name].http.push(dt);
-                if (res.search_method !== CLASS_INFO[cls].expect) throw new Error(`HTTP ${cls}: search_method ${res.search_method}, expected ${CLASS_INFO[cls].expect}`);
-              } else pairs[name].local.push(dt);
-            }
-          }
-        }
-        const added = (p: { http: number[]; local: number[] }) => distribution(p.http.map((h, i) => h - p.local[i]!));
-        httpPart[cls] = {
-          inProcess: distribution([...pairs.fetch.local, ...pairs.nodeHttp.local]),
-          fetch: distribution(pairs.fetch.http),
-          nodeHttp: distribution(pairs.nodeHttp.http),
-          fetchAdded: added(pairs.fetch),
-          nodeHttpAdded: added(pairs.nodeHttp),
-          inHandlerSearch: distribution(inHandler),
-        };
-        say(`  ${cls}: in-process p50 ${httpPart[cls]!.inProcess.p50}, fetch p50 ${httpPart[cls]!.fetch.p50} (+${httpPart[cls]!.fetchAdded.p50}), node:http p50 ${httpPart[cls]!.nodeHttp.p50} (+${httpPart[cls]!.nodeHttpAdded.p50}) ms`);
-      }
-      agent.destroy();
-      agent = undefined;
-      await server.close(1_000);
-      server = undefined;
+      say(`HTTP on loopback (client in a separate process)…`);
+      httpPart = await runHttpPart(
+        mem,
+        CLASSES.map((cls) => ({
+          name: cls,
+          expect: CLASS_INFO[cls].expect,
+          body: (i: number) => httpBody(queryOf(cls, queries, i)),
+          // The route always counts access and picks the method itself: the in-process twin does the same.
+          inProcess: (i: number) => mem.search({ ...libraryRequest(cls, queryOf(cls, queries, i), true), method: undefined }),
+        })),
+        { queries: opts.httpQueries, warmup: opts.warmup, apiKey: API_KEY },
+        say,
+      );
     }
 
     // 4. the master answering the same queries
@@ -801,14 +696,19 @@ export async function runSearchBenchmark(opts: Options = searchOptions()): Promi
   }
   if (httpPart) {
     L.push("");
-    L.push(`HTTP POST /memory/search on loopback (${opts.httpQueries} queries per class and client, each paired back to back with the same search in-process; the route always counts access and chooses the method, so the in-process twin does too)`);
+    L.push(
+      `HTTP POST /memory/search on loopback (${httpPart.queries} queries per class and client; the client is a separate process, one keep-alive connection per server; each request paired with the same search in-process, the "twin" — the route always counts access and chooses the method, so the twin does too). added = HTTP − twin per pair; floor = a bare node:http server around the same search; instant = our app around a search that answers at once; server stack = headers parsed → answer written, minus search()`,
+    );
     L.push(
       table(
-        ["ms", "in-process p50", "p99", "fetch p50", "p99", "added p50", "node:http p50", "p99", "added p50", "search() in handler p50", "target: added ≤ 1 ms"],
+        ["ms", "in-process p50", "node:http p50", "p99", "added p50", "floor added p50", "instant p50", "server stack p50", "fetch p50", "added p50", "floor added p50", `target: added ≤ ${TARGETS.httpAddedMs} ms (node:http)`],
         CLASSES.map((cls) => {
-          const r = httpPart![cls]!;
-          check(`HTTP (fetch) ${cls} adds ≤ ${TARGETS.httpAddedMs} ms`, r.fetchAdded.p50 <= TARGETS.httpAddedMs, `fetch +${r.fetchAdded.p50}, node:http +${r.nodeHttpAdded.p50}`);
-          return [cls, r.inProcess.p50, r.inProcess.p99, r.fetch.p50, r.fetch.p99, r.fetchAdded.p50, r.nodeHttp.p50, r.nodeHttp.p99, r.nodeHttpAdded.p50, r.inHandlerSearch.p50, `fetch ${mark(r.fetchAdded.p50 <= TARGETS.httpAddedMs)}, node:http ${mark(r.nodeHttpAdded.p50 <= TARGETS.httpAddedMs)}`];
+          const r = httpPart!.classes[cls]!;
+          const n = r.clients.nodeHttp;
+          const f = r.clients.fetch;
+          const ok = n.added.p50 <= TARGETS.httpAddedMs;
+          check(`HTTP ${cls} adds ≤ ${TARGETS.httpAddedMs} ms (node:http client)`, ok, `node:http +${n.added.p50} (a bare node:http server +${n.floorAdded.p50}), fetch +${f.added.p50}`);
+          return [cls, n.twin.p50, n.http.p50, n.http.p99, n.added.p50, n.floorAdded.p50, n.instant.p50, n.serverStack.p50, f.http.p50, f.added.p50, f.floorAdded.p50, mark(ok)];
         }),
       ),
     );
@@ -835,8 +735,8 @@ export async function runSearchBenchmark(opts: Options = searchOptions()): Promi
     L.push(table(["ms", "master n", "replica p50", "p99", "master loopback p50", "p99", "× replica", "master via link p50", "p99", "× replica", "target ≥ 1× / ≥ 10×"], rows));
     if (httpPart) {
       L.push(
-        `  replica over HTTP (fetch) instead: ${CLASSES.filter((c) => master!.classes[c])
-          .map((c) => `${c} ×${round(master!.classes[c]!.loopback.p50 / httpPart![c]!.fetch.p50, 1)} loopback / ×${round(master!.classes[c]!.link.p50 / httpPart![c]!.fetch.p50, 1)} link`)
+        `  replica over HTTP (node:http client) instead: ${CLASSES.filter((c) => master!.classes[c])
+          .map((c) => `${c} ×${round(master!.classes[c]!.loopback.p50 / httpPart!.classes[c]!.clients.nodeHttp.http.p50, 1)} loopback / ×${round(master!.classes[c]!.link.p50 / httpPart!.classes[c]!.clients.nodeHttp.http.p50, 1)} link`)
           .join("; ")}`,
       );
     }
@@ -878,7 +778,7 @@ export async function runSearchBenchmark(opts: Options = searchOptions()): Promi
     checks,
     warnings,
     notes: [
-      "latencies in ms, measured around `await memory.search(...)` (library), around fetch/http.request including JSON parsing of the answer (HTTP), around client.query with a named prepared statement (master)",
+      "latencies in ms, measured around `await memory.search(...)` (library), in a separate client process around http.request or fetch including JSON parsing of the answer (HTTP), around client.query with a named prepared statement (master)",
       "recall@10: the library's vector search with ranking weights importance = recency = 0 (pure cosine order) against an exact float32 cosine scan of every replica vector",
       "master vector SQL: bench_cosine(real[], real[]) = sum(x*y)/sqrt(sum(x*x)*sum(y*y)) over unnest, PARALLEL SAFE; ORDER BY … LIMIT 10",
       "link: a TCP proxy on 127.0.0.1 holding each chunk 5 ms in each direction (bench/delayProxy.ts)",

@@ -11,6 +11,8 @@ export interface HttpServer {
   readonly url: string;
   readonly port: number;
   readonly close: (deadlineMs?: number) => Promise<void>;
+  /** The Node server underneath (for listeners of its own, e.g. timing requests in benchmarks). */
+  readonly node: Server;
 }
 
 export function startHttpServer(app: Hono, host: string, port: number): Promise<HttpServer> {
@@ -24,6 +26,7 @@ export function startHttpServer(app: Hono, host: string, port: number): Promise<
       resolve({
         url: `http://${shownHost}:${address.port}`,
         port: address.port,
+        node: server,
         close: (deadlineMs = 5_000) =>
           (closing ??= new Promise<void>((done) => {
             const timer = setTimeout(() => server.closeAllConnections(), deadlineMs);
