@@ -197,7 +197,7 @@ async function main(): Promise<void> {
             "bare: one pg.Client, the replica's own SELECT (TableQueries.snapshotChunk) with rowTypes, sequential pages, plain SQLite table (id TEXT PRIMARY KEY, no other index), WAL + synchronous=NORMAL, one prepared INSERT, one transaction per page",
             "replica: new EmbeddedMemory on a fresh file, await syncOnce() (connect + snapshot + first pull), then close()",
             "times include opening the file, connecting and closing; memory sampled every 50 ms after a full GC",
-            "processMaxRssMB (isolated runs): process.resourceUsage().maxRSS of the run's own child process, including the ~tsx/runtime baseline",
+            "processMaxRssMB (isolated runs): the peak RSS (VmHWM) of the run's own child process, including the ~tsx/runtime baseline (not resourceUsage().maxRSS, which a forked child inherits from its parent)",
           ],
         }
       : null,

@@ -1,6 +1,6 @@
 /** Small helpers shared by the sync benchmarks: statistics, memory sampling, GC, waiting. */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import v8 from "node:v8";
@@ -166,6 +166,21 @@ export function machineInfo(loadAtStart: number[], git: ReturnType<typeof gitInf
 }
 
 /** Size of an SQLite file with its WAL, in MB. */
+/**
+ * This process's own peak RSS in MB. On Linux it is VmHWM: `process.resourceUsage().maxRSS`
+ * of a forked child starts at its parent's peak (the kernel keeps the high-water mark across
+ * exec), so a child forked by a 400 MB parent reports ≥ 400 MB however little it used.
+ */
+export function peakRssMB(): number {
+  try {
+    const kb = /^VmHWM:\s+(\d+) kB/m.exec(readFileSync("/proc/self/status", "utf8"))?.[1];
+    if (kb) return round(Number(kb) / 1024, 1);
+  } catch {
+    /* not Linux */
+  }
+  return round(process.resourceUsage().maxRSS / 1024, 1);
+}
+
 export function fileMB(file: string): number {
   let total = 0;
   for (const f of [file, `${file}-wal`]) {
