@@ -3,6 +3,7 @@ import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { seedMemories, memoryCount } from "./support/seed.ts";
 import type { EmbeddedMemory } from "../src/embeddedMemory.ts";
+import { float4ArraySendToBlob, rowTypes } from "../src/services/Master.ts";
 
 const localIds = (m: EmbeddedMemory): Set<string> =>
   new Set((m._db().prepare("SELECT id FROM unified_ai_memory").all() as { id: string }[]).map((r) => r.id));
@@ -43,6 +44,28 @@ describe("snapshot and incremental pull", () => {
     const blob = localRow(m, id)!.embedding as Buffer;
     expect(blob.length).toBe(16);
     expect(Array.from(new Float32Array(blob.buffer, blob.byteOffset, 4))).toEqual(vec.map((v) => Math.fround(v)));
+  });
+
+  test("Embeddings travel in Postgres's binary array format and decode like their text form, NULL elements, empty and 2-D arrays included.", async ({ pg }) => {
+    const client = await pg.client();
+    try {
+      const cases = ["{0.5,-1.25,3e-05,1024.5}", "{}", "{1,NULL,-0,Infinity,-Infinity,NaN}", "{{1,2},{3,4}}", "{3.4028235e+38,1.4e-45}"];
+      for (const c of cases) {
+        const { rows } = await client.query({ text: "SELECT array_send($1::real[]) AS bin, $1::real[] AS txt", values: [c], types: rowTypes });
+        const bin = rows[0].bin as Buffer;
+        const txt = rows[0].txt as Buffer;
+        const floats = (b: Buffer) => Array.from(new Float32Array(b.buffer, b.byteOffset, b.length / 4));
+        if (c.startsWith("{{")) expect(floats(bin), c).toEqual([1, 2, 3, 4]); // the text parser does not flatten; binary does
+        else expect(floats(bin), c).toEqual(floats(txt));
+        expect(bin.length % 4, c).toBe(0);
+      }
+      // bytea that is not a float4 array stays as it came.
+      const { rows } = await client.query({ text: "SELECT '\\x0102ff'::bytea AS b, array_send('{1,2}'::int4[]) AS ints", types: rowTypes });
+      expect(rows[0].b).toEqual(Buffer.from([1, 2, 255]));
+      expect(float4ArraySendToBlob(rows[0].ints as Buffer)).toBeUndefined();
+    } finally {
+      await client.end();
+    }
   });
 
   test("A tenant-filtered replica holds only its tenant's and shared rows, and loses rows that move away, expire or are archived.", async ({ pg, replica }) => {

@@ -44,11 +44,45 @@ export function parseFloat4ArrayToBlob(text: string): Buffer {
   return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
 }
 
+const FLOAT4_OID = 700;
+/**
+ * Decodes `array_send(x::real[])` — Postgres's binary array format (big-endian: ndim, flags,
+ * element type, then size and lower bound per dimension, then length-prefixed elements) —
+ * into a float32 little-endian BLOB. NULL elements become NaN, as the text parser makes them.
+ * Undefined for bytes that are not a float4 array (the caller keeps those as they are).
+ */
+export function float4ArraySendToBlob(bytes: Buffer): Buffer | undefined {
+  if (bytes.length < 12) return undefined;
+  const ndim = bytes.readInt32BE(0);
+  if (bytes.readUInt32BE(8) !== FLOAT4_OID || ndim < 0 || ndim > 6) return undefined;
+  let count = ndim === 0 ? 0 : 1;
+  for (let d = 0; d < ndim; d++) count *= bytes.readInt32BE(12 + d * 8);
+  const out = new Float32Array(count);
+  let at = 12 + ndim * 8;
+  for (let i = 0; i < count; i++) {
+    const len = bytes.readInt32BE(at);
+    at += 4;
+    if (len === 4) {
+      out[i] = bytes.readFloatBE(at);
+      at += 4;
+    } else if (len === -1) out[i] = NaN;
+    else return undefined;
+  }
+  return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
+}
+
+/** bytea in text form (`\x0a1b…`): our queries only select bytea as `array_send` of embeddings. */
+function parseByteaEmbedding(text: string): Buffer {
+  const bytes = text.startsWith("\\x") ? Buffer.from(text.slice(2), "hex") : (pg.types.getTypeParser(BYTEA_OID, "text")(text) as Buffer);
+  return float4ArraySendToBlob(bytes) ?? bytes;
+}
+
 const FLOAT4_ARRAY_OID = 1021;
-/** Per-query type parsers: only our own queries turn `real[]` into BLOBs. */
+const BYTEA_OID = 17;
+/** Per-query type parsers: only our own queries turn embeddings into BLOBs. */
 export const rowTypes = {
   getTypeParser: ((oid: number, format?: string) =>
-    oid === FLOAT4_ARRAY_OID ? parseFloat4ArrayToBlob : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
+    oid === BYTEA_OID ? parseByteaEmbedding : oid === FLOAT4_ARRAY_OID ? parseFloat4ArrayToBlob : pg.types.getTypeParser(oid, format as "text")) as typeof pg.types.getTypeParser,
 };
 
 export interface QueryResult<R> {
