@@ -1,40 +1,35 @@
 /**
  * The composition module and library API: builds the services (one Effect runtime that
- * owns the pg pool, the change feed and the SQLite handle), wires them into the sync and
- * upload machines, and exposes start/stop, stats, force-sync, search, local writes and verify.
+ * owns the pg pool, the change feed and the SQLite handle; see openReplica.ts), wires them
+ * into the sync and upload machines (wireMachines.ts), and exposes start/stop, stats,
+ * force-sync, search, local writes and verify.
  */
 import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
-import { createActor, type Actor, type InspectionEvent } from "xstate";
-import * as Effect from "effect/Effect";
-import * as Layer from "effect/Layer";
+import type { Actor, InspectionEvent } from "xstate";
+import type * as Effect from "effect/Effect";
 import * as ManagedRuntime from "effect/ManagedRuntime";
 import { ConfigError, secretsOf, type Config } from "./config.ts";
 import { createLogger, type Logger } from "./services/logger.ts";
-import { Master, masterLayer } from "./services/Master.ts";
-import { LocalStore, localStoreLayer, type LocalStoreShape } from "./services/LocalStore.ts";
-import { ChangeFeed, changeFeedLayer } from "./services/ChangeFeed.ts";
-import { Replicator, replicatorLayer, type ReplicatorShape } from "./services/Replicator.ts";
-import { memoryTableDescriptor } from "./services/tableDescriptor.ts";
+import type { LocalStoreShape } from "./services/LocalStore.ts";
+import { ChangeFeed } from "./services/ChangeFeed.ts";
 import type { VerifyReport } from "./services/verify.ts";
 import { syncOnce, verify, type SyncOnceOptions, type SyncOnceResult } from "./oneShot.ts";
-import { embedderFromConfig } from "./services/Embedder.ts";
-import { makeSearch, type SearchRequest, type SearchResponse, type SearchService } from "./services/Search.ts";
-import { makeLocalWrites, type LocalWrites, type StoredMemory } from "./services/LocalWrites.ts";
-import { makeUploader, type Uploader } from "./services/Uploader.ts";
-import { provideSyncActors, provideUploadActors } from "./actors.ts";
+import type { SearchRequest, SearchResponse } from "./services/Search.ts";
+import type { StoredMemory } from "./services/LocalWrites.ts";
+import { openReplica, replicaLayer, type Opened, type Services } from "./openReplica.ts";
+import { wireMachines, type Outcome } from "./wireMachines.ts";
 import type { SyncMachine, SyncStateName } from "./machines/syncMachine.ts";
 import type { UploadMachine, UploadStateName } from "./machines/uploadMachine.ts";
 import { buildStats, type MemoryStats } from "./stats.ts";
-import { eventForwarder, logTransitions } from "./machineEvents.ts";
 import { describeMachine, type MachineDescription } from "./machines/describe.ts";
 import { syncMachine } from "./machines/syncMachine.ts";
 import { uploadMachine } from "./machines/uploadMachine.ts";
-import { BackgroundEmbedding } from "./backgroundEmbedding.ts";
-import { createMetrics, type Metrics } from "./services/metrics.ts";
-import { instrumentMachines, recordPull } from "./instrumentation.ts";
+import type { Metrics } from "./services/metrics.ts";
+import { instrumentMachines } from "./instrumentation.ts";
 
 export type { TransitionEvent, MachineEvent } from "./machineEvents.ts";
+export type { Opened, Services } from "./openReplica.ts";
 
 export interface MachinesView {
   readonly sync: { state: string; attempt: number; lastError: string | null };
@@ -57,19 +52,6 @@ export interface EmbeddedMemoryOptions {
   readonly logger?: Logger;
   /** Also told every inspection event of both machines (e.g. the Stately inspector). */
   readonly inspect?: (event: InspectionEvent) => void;
-}
-
-export type Services = Master | LocalStore | ChangeFeed | Replicator;
-type Outcome = { ok: true; applied: number } | { ok: false; error: string };
-
-export interface Opened {
-  readonly store: LocalStoreShape;
-  readonly replicator: ReplicatorShape;
-  readonly search: SearchService;
-  readonly writes: LocalWrites;
-  readonly uploader: Uploader;
-  readonly embedding: BackgroundEmbedding | undefined;
-  readonly metrics: Metrics;
 }
 
 export class EmbeddedMemory {
@@ -96,48 +78,18 @@ export class EmbeddedMemory {
     this.log = options.logger ?? createLogger({ level: config.logLevel, secrets: secretsOf(config) });
   }
 
-  private layer() {
-    const c = this.config;
-    const base = Layer.mergeAll(
-      masterLayer({ databaseUrl: c.databaseUrl!, connectTimeoutMs: c.connectTimeoutMs, logger: this.log }),
-      localStoreLayer(c.localPath),
-      changeFeedLayer({ databaseUrl: c.databaseUrl!, connectTimeoutMs: c.connectTimeoutMs, logger: this.log }),
-    );
-    const replicator = replicatorLayer({
-      descriptor: memoryTableDescriptor(c.memoryTable),
-      tenantId: c.tenantId,
-      autoMigrate: c.autoMigrate,
-      snapshotChunkRows: c.snapshotChunkRows,
-      pullBatchRows: c.pullBatchRows,
-      changelogRetentionMs: c.changelogRetentionMs,
-      logger: this.log,
-    });
-    return Layer.provideMerge(replicator, base);
-  }
-
   /** Opens the replica file and builds the services (no master connection yet). Safe to call twice. */
   private open(): Promise<Opened> {
     return (this.opening ??= (async () => {
-      const runtime = ManagedRuntime.make(this.layer());
+      const runtime = ManagedRuntime.make(replicaLayer(this.config, this.log));
+      // Kept before opening, so that stop() disposes of it even when opening fails.
       this.runtime = runtime as ManagedRuntime.ManagedRuntime<Services, unknown>;
-      const { store, replicator, master } = await runtime.runPromise(Effect.all({ store: LocalStore, replicator: Replicator, master: Master }));
-      const d = replicator.descriptor;
-      const embedder = embedderFromConfig(this.config);
-      const replicaId = store.meta.get("replica_id") ?? (store.meta.set("replica_id", randomUUID()), store.meta.get("replica_id")!);
-      const opened: Opened = {
-        store,
-        replicator,
-        search: makeSearch({ store, table: d.localName, embedder, status: () => ({ state: this.state(), complete: store.syncState(d).snapshotComplete }), logger: this.log }),
-        writes: makeLocalWrites(store, d, { contentIsText: () => store.meta.get("master_content_udt") === "text", onWrite: () => this.uploadActor?.send({ type: "WRITE" }) }),
-        uploader: makeUploader(master, store, replicator, { replicaId, batchSize: this.config.uploadBatchSize, deleteMode: this.config.deleteMode, logger: this.log }),
-        metrics: createMetrics({ memories: () => store.count(d), outbox: () => opened.uploader.counts() }),
-        embedding: embedder ? new BackgroundEmbedding((n, signal) => opened.search.vectors.embedMissing(n, signal), embedder.model, this.log.child({ module: "embedder" })) : undefined,
-      };
+      const opened = await openReplica(this.runtime, this.config, {
+        log: this.log,
+        syncState: () => this.state(),
+        onWrite: () => this.uploadActor?.send({ type: "WRITE" }),
+      });
       instrumentMachines(this.events, opened.metrics);
-      if (opened.embedding) {
-        store.onChange(() => opened.embedding!.trigger());
-        opened.embedding.trigger();
-      }
       return (this.o = opened);
     })());
   }
@@ -149,62 +101,14 @@ export class EmbeddedMemory {
     return (this.starting ??= (async () => {
       const o = await this.open();
       const feed = await this.run(ChangeFeed);
-      const c = this.config;
-      const run = (effect: Effect.Effect<unknown, unknown, Services>, signal: AbortSignal) => this.run(effect, signal);
-      const syncEvents = eventForwarder("sync", this.events);
-      const uploadEvents = eventForwarder("upload", this.events);
-      const m = o.metrics;
-      let lastProgressLog = Date.now();
-      const sync = createActor(
-        provideSyncActors({
-          replicator: o.replicator,
-          feed,
-          run: run as never,
-          onSnapshotProgress: (p) => {
-            this.snapshotRowsCopied = p.rowsCopied;
-            m.bytesPulled.inc(p.chunkBytes);
-            // A long first copy says how far it got, every few seconds.
-            if (Date.now() - lastProgressLog >= PROGRESS_LOG_MS) {
-              lastProgressLog = Date.now();
-              this.log.info({ module: "sync", rowsCopied: p.rowsCopied }, `copying: ${p.rowsCopied.toLocaleString("en-US")} rows so far`);
-            }
-          },
-          onSnapshotDone: (applied) => (m.rowsApplied.inc(applied), m.pulls.inc({ result: "ok" })),
-          onPulled: (r, seconds) => recordPull(m, r, seconds),
-        }),
-        {
-        input: { syncIntervalMs: c.syncIntervalMs, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs },
-        inspect: (e) => (syncEvents.inspect(e), this.extraInspect?.(e)),
-      });
-      const upload = createActor(provideUploadActors(o.uploader, run as never, (r) => m.uploaded.inc(r.uploaded)), {
-        input: { uploadIntervalMs: c.uploadIntervalMs, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs },
-        inspect: (e) => (uploadEvents.inspect(e), this.extraInspect?.(e)),
-      });
-      syncEvents.attach(sync);
-      uploadEvents.attach(upload);
-      logTransitions("sync", sync, this.log, this.events);
-      logTransitions("upload", upload, this.log, this.events);
-      sync.on("forceSyncDone", (e) => e.requestIds.forEach((id) => this.settle(id, { ok: true, applied: e.applied })));
-      sync.on("forceSyncFailed", (e) => e.requestIds.forEach((id) => this.settle(id, { ok: false, error: e.error })));
-      // The master coming back (as the sync machine sees it) wakes an upload in backoff.
-      let connected = false;
-      let warmed = false;
-      sync.subscribe((s) => {
-        if (s.context.poolConnected && !connected) upload.send({ type: "MASTER_UP" });
-        connected = s.context.poolConnected;
-        // Build the vector index once the first copy is done, rather than inside the first
-        // vector search (≈1 s at 100k rows, which would stall that request and others).
-        if (!warmed && s.value === "idle") {
-          warmed = true;
-          setImmediate(() => {
-            if (this.stopping) return;
-            try {
-              o.search.vectors.index();
-            } catch (err) {
-              this.log.warn({ err }, "building the vector index failed; the first vector search will try again");
-            }
-          });
-        }
+      const { sync, upload } = wireMachines(o, feed, (effect, signal) => this.run(effect, signal), {
+        config: this.config,
+        log: this.log,
+        events: this.events,
+        inspect: this.extraInspect,
+        onRowsCopied: (rows) => (this.snapshotRowsCopied = rows),
+        settle: (id, outcome) => this.settle(id, outcome),
+        stopping: () => !!this.stopping,
       });
       this.actor = sync;
       this.uploadActor = upload;
@@ -375,9 +279,6 @@ export class EmbeddedMemory {
     return verify((effect) => this.run(effect), options.repair === true);
   }
 }
-
-/** How often a running first copy logs its progress. */
-const PROGRESS_LOG_MS = 5_000;
 
 export function createEmbeddedMemory(config: Config, options?: EmbeddedMemoryOptions): EmbeddedMemory {
   return new EmbeddedMemory(config, options);
