@@ -165,7 +165,6 @@ export function machineInfo(loadAtStart: number[], git: ReturnType<typeof gitInf
   };
 }
 
-/** Size of an SQLite file with its WAL, in MB. */
 /**
  * This process's own peak RSS in MB. On Linux it is VmHWM: `process.resourceUsage().maxRSS`
  * of a forked child starts at its parent's peak (the kernel keeps the high-water mark across
@@ -181,6 +180,7 @@ export function peakRssMB(): number {
   return round(process.resourceUsage().maxRSS / 1024, 1);
 }
 
+/** Size of an SQLite file with its WAL, in MB. */
 export function fileMB(file: string): number {
   let total = 0;
   for (const f of [file, `${file}-wal`]) {

@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import net from "node:net";
 import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { installMaster, seedMemories } from "./support/seed.ts";
@@ -95,6 +96,23 @@ describe("the whole HTTP API", () => {
       expect(unknown.status).toBe(404);
       expect(await unknown.json()).toEqual({ error: expect.stringMatching(/no route for PATCH/) });
       expect(({} as { polluted?: boolean }).polluted).toBeUndefined();
+      // Clients that leave mid-body: counted as their 400s, never as server errors.
+      const count400 = async (route: string) => {
+        const text = await (await fetch(`${server.url}/metrics`)).text();
+        expect(text).not.toMatch(/status="5\d\d"/);
+        return Number(new RegExp(`embedded_memory_http_requests_total\\{method="POST",route="${route}",status="400"\\} (\\d+)`).exec(text)?.[1] ?? 0);
+      };
+      for (const path of ["/memory/search", "/memory"]) {
+        const before = await count400(path);
+        await new Promise<void>((resolve, reject) => {
+          const socket = net.connect(server.port, "127.0.0.1", () => {
+            socket.write(`POST ${path} HTTP/1.1\r\nHost: x\r\nx-api-key: ${KEY}\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{"query":`);
+            setImmediate(() => socket.destroy());
+          });
+          socket.on("close", () => resolve()).on("error", reject);
+        });
+        await eventually(async () => expect(await count400(path)).toBe(before + 1));
+      }
       expect((await fetch(`${server.url}/health`)).status).toBe(200);
       expect(statuses.filter((s) => s === 400).length).toBeGreaterThan(20);
     } finally {

@@ -59,10 +59,19 @@ describe("snapshot and incremental pull", () => {
         else expect(floats(bin), c).toEqual(floats(txt));
         expect(bin.length % 4, c).toBe(0);
       }
-      // bytea that is not a float4 array stays as it came.
-      const { rows } = await client.query({ text: "SELECT '\\x0102ff'::bytea AS b, array_send('{1,2}'::int4[]) AS ints", types: rowTypes });
-      expect(rows[0].b).toEqual(Buffer.from([1, 2, 255]));
-      expect(float4ArraySendToBlob(rows[0].ints as Buffer)).toBeUndefined();
+      // Other bytea is refused, never stored as if it were a vector.
+      await expect(client.query({ text: "SELECT '\\x0102ff'::bytea AS b", types: rowTypes })).rejects.toThrow(/not one real\[\]/);
+      const ints = (await client.query("SELECT array_send('{1,2}'::int4[]) AS b")).rows[0].b as Buffer;
+      const good = (await client.query("SELECT array_send('{1,2,3}'::real[]) AS b")).rows[0].b as Buffer;
+      expect(float4ArraySendToBlob(ints)).toBeUndefined();
+      expect(float4ArraySendToBlob(good)).toBeDefined();
+      // Truncated, trailing bytes, a negative or absurd dimension: undefined, no throw, no huge allocation.
+      expect(float4ArraySendToBlob(good.subarray(0, good.length - 2))).toBeUndefined();
+      expect(float4ArraySendToBlob(Buffer.concat([good, Buffer.from([0])]))).toBeUndefined();
+      const withDim = (n: number) => Buffer.concat([good.subarray(0, 12), Buffer.from([n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255]), good.subarray(16)]);
+      expect(float4ArraySendToBlob(withDim(-1))).toBeUndefined();
+      expect(float4ArraySendToBlob(withDim(0x7fffffff))).toBeUndefined();
+      expect(float4ArraySendToBlob(withDim(3))).toBeDefined();
     } finally {
       await client.end();
     }

@@ -16,20 +16,27 @@ function readIncoming(incoming: IncomingMessage, maxBytes: number): Promise<stri
   if (Number(incoming.headers["content-length"]) > maxBytes) return Promise.reject(tooLarge(maxBytes));
   // Events, not `for await`: the async iterator costs a promise and a wake-up per chunk.
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
+    const settle = (outcome: () => void) => {
+      incoming.off("data", onData).off("end", onEnd).off("error", onError).off("close", onClose);
+      outcome();
+      chunks = [];
+    };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
       if (size <= maxBytes) return void chunks.push(chunk);
-      incoming.off("data", onData).off("end", onEnd).off("error", reject);
-      // Read and drop the rest, so the 413 can be answered on a connection still in step.
+      settle(() => reject(tooLarge(maxBytes)));
+      // Read and drop the rest, so the 413 can be answered on a connection still in step
+      // (@hono/node-server bounds this: it closes a socket still sending after its answer).
       incoming.resume();
-      reject(tooLarge(maxBytes));
     };
-    const onEnd = () => resolve(Buffer.concat(chunks).toString("utf8"));
-    incoming.on("data", onData).once("end", onEnd).once("error", reject);
-    // A client gone mid-body: after "end" this reject is a no-op.
-    incoming.once("close", () => reject(new Error("the request closed before its body ended")));
+    const onEnd = () => settle(() => resolve(Buffer.concat(chunks).toString("utf8")));
+    // A client gone mid-body is the client's doing: a 400 (nobody reads it), not a server error.
+    const gone = () => new HTTPException(400, { message: "the request closed before its body ended" });
+    const onError = () => settle(() => reject(gone()));
+    const onClose = () => settle(() => reject(gone()));
+    incoming.on("data", onData).once("end", onEnd).once("error", onError).once("close", onClose);
   });
 }
 
