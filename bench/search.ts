@@ -203,7 +203,7 @@ export async function runSearchBenchmark(opts: SearchOptions = searchOptions()):
           expect: CLASS_INFO[cls].expect,
           body: (i: number) => httpBody(queryOf(cls, queries, i)),
           // The route always counts access and picks the method itself: the in-process twin does the same.
-          inProcess: (i: number) => mem.search({ ...libraryRequest(cls, queryOf(cls, queries, i), true), method: undefined }),
+          request: (i: number) => ({ ...libraryRequest(cls, queryOf(cls, queries, i), true), method: undefined }),
         })),
         { queries: opts.httpQueries, warmup: opts.warmup, apiKey: API_KEY },
         say,

@@ -35,6 +35,7 @@ import type { ClientCommand, ClientKind, ClientReply } from "./httpClientWorker.
 import { distribution, fullGc, immediate, type Distribution } from "./util.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
+const REQUEST_TIMEOUT_MS = 30_000;
 export const CLIENTS: readonly ClientKind[] = ["nodeHttp", "fetch"];
 
 /** One query class as the HTTP part sees it. */
@@ -44,8 +45,8 @@ export interface HttpClass {
   readonly expect: string;
   /** The JSON body for query i. */
   readonly body: (i: number) => string;
-  /** The same search in-process, as the route runs it (access counted, method chosen by the library). */
-  readonly inProcess: (i: number) => Promise<SearchResponse>;
+  /** The same search's request in-process, as the route makes it (access counted, method chosen by the library). */
+  readonly request: (i: number) => SearchRequest;
 }
 
 export interface HttpClientResult {
@@ -92,15 +93,24 @@ function startClientProcess(urls: readonly string[], apiKey: string): Promise<Cl
     p?.resolve(m as ClientReply);
   });
   child.once("exit", (code, signal) => pending?.reject(new Error(`HTTP client process exited (code ${code}, signal ${signal})`)));
+  child.on("error", (e) => pending?.reject(e));
   const send = (cmd: ClientCommand) =>
     new Promise<ClientReply>((resolve, reject) => {
       if (pending) return reject(new Error("HTTP client process: one request at a time"));
-      pending = { resolve, reject };
-      child.send(cmd);
+      // A request never takes this long: a hung client or server fails the run instead of hanging it.
+      const timer = setTimeout(() => pending?.reject(new Error(`HTTP client process: no answer in ${REQUEST_TIMEOUT_MS} ms`)), REQUEST_TIMEOUT_MS);
+      const settle = () => {
+        clearTimeout(timer);
+        pending = undefined;
+      };
+      pending = { resolve: (r) => (settle(), resolve(r)), reject: (e) => (settle(), reject(e)) };
+      child.send(cmd, (e) => e && pending?.reject(e));
     });
   const close = async () => {
     if (child.connected) child.disconnect();
+    const killer = setTimeout(() => child.kill("SIGKILL"), 2_000);
     await exited;
+    clearTimeout(killer);
   };
   return send({ kind: "init", urls, apiKey }).then(
     () => ({
@@ -140,14 +150,19 @@ async function serveFloor(search: (r: SearchRequest) => Promise<SearchResponse>)
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      const b = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { query?: string; embedding?: number[]; limit?: number };
+      let b: { query?: string; embedding?: number[]; limit?: number };
+      try {
+        b = JSON.parse(Buffer.concat(chunks).toString("utf8")) as typeof b;
+      } catch (e) {
+        return void res.writeHead(400).end(String(e));
+      }
       search({ query: b.query, embedding: b.embedding, limit: b.limit }).then((answer) => {
         const text = JSON.stringify(answer);
         res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text);
       }, (e: unknown) => res.writeHead(500).end(String(e)));
     });
   });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  await new Promise<void>((resolve, reject) => server.once("error", reject).listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   return {
     url: `http://127.0.0.1:${port}`,
@@ -162,6 +177,14 @@ async function serveFloor(search: (r: SearchRequest) => Promise<SearchResponse>)
 
 type Series = Record<"http" | "twin" | "around" | "instant" | "server" | "instantServer" | "floor", number[]>;
 const SERIES = ["http", "twin", "around", "instant", "server", "instantServer", "floor"] as const;
+const ORDERS = [
+  ["twin", "app", "floor"],
+  ["twin", "floor", "app"],
+  ["app", "twin", "floor"],
+  ["app", "floor", "twin"],
+  ["floor", "twin", "app"],
+  ["floor", "app", "twin"],
+] as const;
 /** Targets of the client process, in the order the servers start. */
 const APP = 0;
 const STUB = 1;
@@ -181,7 +204,10 @@ export async function runHttpPart(mem: EmbeddedMemory, classes: readonly HttpCla
   const servers: HttpServer[] = [];
   let client: ClientProcess | undefined;
   try {
-    servers.push(await serveApp(withSearch(mem, timedSearch), mem, opts.apiKey), await serveApp(withSearch(mem, () => Promise.resolve(canned!)), mem, opts.apiKey), await serveFloor(timedSearch));
+    // Pushed one by one: a server that fails to start must not leave the others open.
+    servers.push(await serveApp(withSearch(mem, timedSearch), mem, opts.apiKey));
+    servers.push(await serveApp(withSearch(mem, () => Promise.resolve(canned!)), mem, opts.apiKey));
+    servers.push(await serveFloor(timedSearch));
     // Server-side time of the last request on each server: headers parsed → answer written.
     const serverMs = servers.map(() => 0);
     servers.forEach((s, k) =>
@@ -203,7 +229,7 @@ export async function runHttpPart(mem: EmbeddedMemory, classes: readonly HttpCla
       };
       for (const kind of CLIENTS) {
         for (let i = opts.queries; i < opts.queries + opts.warmup; i++) {
-          canned = await cls.inProcess(i);
+          canned = await mem.search(cls.request(i));
           for (const target of [APP, STUB, FLOOR]) await request(target, kind, cls.body(i));
         }
       }
@@ -214,14 +240,14 @@ export async function runHttpPart(mem: EmbeddedMemory, classes: readonly HttpCla
         const body = cls.body(i);
         for (const [k, kind] of CLIENTS.entries()) {
           const s = series[kind];
-          // Rotate the order of twin, app and floor, so none always meets a warmer cache.
-          const steps = ["twin", "app", "floor"] as const;
-          const turn = (i + k) % steps.length;
-          for (const step of [...steps.slice(turn), ...steps.slice(0, turn)]) {
+          // All six orders of twin, app and floor in turn: each goes before and after each
+          // other equally often, so none meets a cache the others warmed more often.
+          for (const step of ORDERS[(i + k) % ORDERS.length]!) {
             await immediate();
             if (step === "twin") {
+              const request = cls.request(i); // built outside the timed window
               const t0 = performance.now();
-              canned = await cls.inProcess(i);
+              canned = await mem.search(request);
               s.twin.push(performance.now() - t0);
             } else if (step === "app") {
               const r = await request(APP, kind, body);
