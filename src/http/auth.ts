@@ -3,26 +3,38 @@
  * compared in constant time (both sides hashed first, so length does not leak either).
  */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { MiddlewareHandler } from "hono";
+import type { IncomingMessage } from "node:http";
+import type { Context, MiddlewareHandler } from "hono";
 
 const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
 
-export function keyMatches(given: string, keys: readonly string[]): boolean {
-  const g = digest(given);
+function matchesDigests(given: Buffer, digests: readonly Buffer[]): boolean {
   let ok = false;
   // Every key is compared, so timing does not tell which one (or whether any) matched.
-  for (const k of keys) ok = timingSafeEqual(g, digest(k)) || ok;
+  for (const d of digests) ok = timingSafeEqual(given, d) || ok;
   return ok;
 }
 
+/**
+ * A request header. On Node, from the IncomingMessage's parsed headers: Hono's c.req.header()
+ * makes @hono/node-server build a web Headers object for the request first.
+ */
+function header(c: Context, name: "x-api-key" | "authorization"): string | undefined {
+  const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
+  if (!incoming) return c.req.header(name);
+  const v = incoming.headers[name];
+  return Array.isArray(v) ? v[0] : v;
+}
+
 export function requireApiKey(keys: readonly string[]): MiddlewareHandler {
+  const digests = keys.map(digest);
   return async (c, next) => {
     if (keys.length === 0) {
       return c.json({ error: "set API_KEYS to enable this endpoint (it needs an API key, and none is configured)" }, 503);
     }
-    const header = c.req.header("x-api-key") ?? c.req.header("authorization")?.replace(/^Bearer\s+/i, "");
-    if (!header) return c.json({ error: "missing API key: send X-API-Key or Authorization: Bearer" }, 401);
-    if (!keyMatches(header, keys)) return c.json({ error: "invalid API key" }, 401);
+    const given = header(c, "x-api-key") ?? header(c, "authorization")?.replace(/^Bearer\s+/i, "");
+    if (!given) return c.json({ error: "missing API key: send X-API-Key or Authorization: Bearer" }, 401);
+    if (!matchesDigests(digest(given), digests)) return c.json({ error: "invalid API key" }, 401);
     await next();
   };
 }
