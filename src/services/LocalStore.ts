@@ -8,7 +8,6 @@ import * as Context from "effect/Context";
 import * as Data from "effect/Data";
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
-import { startWalCheckpointer, type WalCheckpointer } from "./walCheckpointer.ts";
 import { openReplicaFile } from "./localMigrations.ts";
 import type { ColumnSpec, Row, TableDescriptor } from "./tableDescriptor.ts";
 
@@ -92,9 +91,8 @@ interface StateRow {
   total_applied: number;
 }
 
-export function makeLocalStore(file: string): LocalStoreShape & { close(): void; checkpointer: WalCheckpointer | undefined } {
+export function makeLocalStore(file: string): LocalStoreShape & { close(): void } {
   const db = openReplicaFile(file);
-  const checkpointer = startWalCheckpointer(db, file);
   const statements = new Map<string, Database.Statement>();
   const prepare = (sql: string): Database.Statement => {
     let s = statements.get(sql);
@@ -284,10 +282,7 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void;
     count: (d) => (prepare(`SELECT count(*) AS n FROM ${q(d.localName)}`).get() as { n: number }).n,
     rowsInKeyOrder: (d, columns) =>
       db.prepare(`SELECT ${columns.map((c) => q(c.name)).join(", ")} FROM ${q(d.localName)} ORDER BY ${q(d.key)}`).iterate() as IterableIterator<Row>,
-    checkpointer,
     close: () => {
-      // The worker's connection first: the last one to close checkpoints and removes the WAL.
-      checkpointer?.close();
       if (db.open) db.close();
     },
   };
