@@ -47,8 +47,13 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
       // Recorded after the answer is on its way: prom-client's label hashing and bucket search
       // cost ~0.1 ms a request, measured, that the client need not wait for.
       setImmediate(() => {
-        metrics.httpRequests.inc({ method, route, status });
-        metrics.httpDuration.observe({ method, route }, seconds);
+        // Off the request's path, so a failure here would be uncaught: logged, never a crash.
+        try {
+          metrics.httpRequests.inc({ method, route, status });
+          metrics.httpDuration.observe({ method, route }, seconds);
+        } catch (err) {
+          log.warn({ err, route }, "recording request metrics failed");
+        }
       });
     });
     app.get("/metrics", async (c) => c.body(await metrics.registry.metrics(), 200, { "content-type": metrics.registry.contentType }));
