@@ -46,6 +46,18 @@ describe("the whole HTTP API", () => {
         expect(disabled.status, label).toBe(503);
         expect(((await disabled.json()) as { error: string }).error).toMatch(/^set API_KEYS to enable/);
       }
+      // Two keys in one request are not a key: rejected, whichever comes first.
+      const twice = async (name: string, values: string[]) => {
+        const head = values.map((v) => `${name}: ${v}\r\n`).join("");
+        return new Promise<string>((resolve, reject) => {
+          let answer = "";
+          const socket = net.connect(withKeys.port, "127.0.0.1", () => socket.write(`GET /memory/search?q=x HTTP/1.1\r\nHost: x\r\n${head}Connection: close\r\n\r\n`));
+          socket.on("data", (d) => (answer += d.toString())).on("end", () => resolve(answer.split("\r\n")[0]!)).on("error", reject);
+        });
+      };
+      expect(await twice("authorization", [`Bearer ${KEY}`, "Bearer junk"])).toMatch(/^HTTP\/1\.1 401/);
+      expect(await twice("x-api-key", [KEY, "junk"])).toMatch(/^HTTP\/1\.1 401/);
+      expect(await twice("authorization", [`Bearer ${KEY}`])).toMatch(/^HTTP\/1\.1 200/);
       for (const open of ["/health", "/ready", "/memory/stats", "/metrics", "/openapi.json", "/memory/machines"]) {
         expect((await fetch(`${withKeys.url}${open}`)).status, open).toBe(200);
       }

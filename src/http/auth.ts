@@ -22,8 +22,9 @@ function matchesDigests(given: Buffer, digests: readonly Buffer[]): boolean {
 function header(c: Context, name: "x-api-key" | "authorization"): string | undefined {
   const incoming = (c.env as { incoming?: IncomingMessage } | undefined)?.incoming;
   if (!incoming) return c.req.header(name);
-  const v = incoming.headers[name];
-  return Array.isArray(v) ? v[0] : v;
+  // Every value, joined as web Headers join them: Node's `headers` keeps only the first
+  // Authorization, which would accept "Bearer <key>" followed by any other.
+  return incoming.headersDistinct[name]?.join(", ");
 }
 
 export function requireApiKey(keys: readonly string[]): MiddlewareHandler {
