@@ -8,9 +8,9 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
-import { makeConfig } from "../src/config.ts";
-import { EmbeddedMemory, type TransitionEvent } from "../src/embeddedMemory.ts";
-import { createLogger } from "../src/services/logger.ts";
+import { makeConfig } from "../src/schema/config.ts";
+import { EmbeddedMemory, type TransitionEvent } from "../src/runtime/embeddedMemory.ts";
+import { createLogger } from "../src/observability/logger.ts";
 import type { TestPostgres } from "../test/support/postgres.ts";
 import { distribution, immediate, round, waitFor, type Distribution } from "./util.ts";
 

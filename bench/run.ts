@@ -21,9 +21,9 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { makeConfig } from "../src/config.ts";
-import { EmbeddedMemory } from "../src/embeddedMemory.ts";
-import { createLogger } from "../src/services/logger.ts";
+import { makeConfig } from "../src/schema/config.ts";
+import { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
+import { createLogger } from "../src/observability/logger.ts";
 import { createTestPostgres, type TestPostgres } from "../test/support/postgres.ts";
 import { measureCommitLatency, type LatencyResult } from "./latency.ts";
 import { masterColumns, runSnapshot, runSnapshotInChild, seed, type SnapshotKind, type SnapshotRun } from "./snapshot.ts";

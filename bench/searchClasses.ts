@@ -4,7 +4,7 @@
  * put to the library and to the HTTP route. One place, so the library, HTTP and master parts
  * all ask the very same questions.
  */
-import type { SearchRequest } from "../src/services/Search.ts";
+import type { SearchRequest } from "../src/search/Search.ts";
 import type { QuerySet } from "./searchData.ts";
 
 export const TARGETS = {

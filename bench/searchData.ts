@@ -19,7 +19,7 @@
  */
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
-import { prng } from "../src/prng.ts";
+import { prng } from "../src/dev/prng.ts";
 
 /** The project's seeded PRNG (src/prng.ts). */
 export const rng = prng;

@@ -6,9 +6,9 @@
  */
 import { performance } from "node:perf_hooks";
 import Database from "better-sqlite3";
-import type { EmbeddedMemory } from "../src/embeddedMemory.ts";
-import { ftsMatch, ftsTerms } from "../src/services/ftsQuery.ts";
-import { blobToVector } from "../src/services/VectorIndex.ts";
+import type { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
+import { ftsMatch, ftsTerms } from "../src/search/ftsQuery.ts";
+import { blobToVector } from "../src/search/vectors/VectorIndex.ts";
 import { TABLE } from "./searchClasses.ts";
 import { distribution, round, type Distribution } from "./util.ts";
 

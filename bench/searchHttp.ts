@@ -26,11 +26,11 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
-import type { EmbeddedMemory } from "../src/embeddedMemory.ts";
+import type { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
 import { createHttpApp, type MemoryApi } from "../src/http/app.ts";
 import { startHttpServer, type HttpServer } from "../src/http/server.ts";
-import { createLogger } from "../src/services/logger.ts";
-import type { SearchRequest, SearchResponse } from "../src/services/Search.ts";
+import { createLogger } from "../src/observability/logger.ts";
+import type { SearchRequest, SearchResponse } from "../src/search/Search.ts";
 import type { ClientCommand, ClientKind, ClientReply } from "./httpClientWorker.ts";
 import { distribution, fullGc, immediate, type Distribution } from "./util.ts";
 

@@ -5,7 +5,7 @@
  * and FTS ranking against the exact BM25 top 10. Also `measure`, the timing loop they use.
  */
 import { performance } from "node:perf_hooks";
-import type { EmbeddedMemory } from "../src/embeddedMemory.ts";
+import type { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
 import type { SearchOptions } from "./search.ts";
 import { CLASSES, CLASS_INFO, libraryRequest, queryOf, type ClassName } from "./searchClasses.ts";
 import type { QuerySet } from "./searchData.ts";

@@ -3,7 +3,7 @@
  * (tables per part, the targets met or missed) and the JSON object written. Building both in
  * one pass keeps the checks in the JSON the very ones the text reports.
  */
-import { FTS_CANDIDATES } from "../src/services/Search.ts";
+import { FTS_CANDIDATES } from "../src/search/Search.ts";
 import type { ReplicaBuild, SearchOptions, SnapshotPart } from "./search.ts";
 import { CLASSES, CLASS_INFO, TARGETS } from "./searchClasses.ts";
 import type { HttpPart } from "./searchHttp.ts";

@@ -5,10 +5,10 @@
  * the uploader's upsert).
  */
 import { randomUUID } from "node:crypto";
-import type { MasterColumn, TableQueries } from "../src/services/masterSql.ts";
-import { qualified, quoteIdent } from "../src/services/masterSql.ts";
-import type { ColumnSpec } from "../src/services/tableDescriptor.ts";
-import { prng } from "../src/prng.ts";
+import type { MasterColumn, TableQueries } from "../src/master/masterSql.ts";
+import { qualified, quoteIdent } from "../src/master/masterSql.ts";
+import type { ColumnSpec } from "../src/store/tableDescriptor.ts";
+import { prng } from "../src/dev/prng.ts";
 
 /** The project's seeded PRNG, so every run writes the same texts. */
 export const rng = prng;

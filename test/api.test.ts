@@ -5,7 +5,7 @@ import { test, expect, eventually } from "./support/fixtures.ts";
 import { installMaster, seedMemories } from "./support/seed.ts";
 import { createHttpApp } from "../src/http/app.ts";
 import { startHttpServer } from "../src/http/server.ts";
-import { createLogger } from "../src/services/logger.ts";
+import { createLogger } from "../src/observability/logger.ts";
 import { postChunked, postRaw } from "./support/http.ts";
 
 const KEY = "sweep-key-0123456789abcdef";

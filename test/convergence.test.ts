@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type pg from "pg";
 import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
-import { prng } from "../src/prng.ts";
+import { prng } from "../src/dev/prng.ts";
 
 
 const SEED = Number(process.env.CONVERGENCE_SEED ?? Math.floor(Math.random() * 2 ** 31));

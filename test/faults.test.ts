@@ -4,9 +4,9 @@ import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { createTestPostgres, freePort } from "./support/postgres.ts";
 import { seedMemories, memoryCount } from "./support/seed.ts";
-import { makeConfig } from "../src/config.ts";
-import { EmbeddedMemory } from "../src/embeddedMemory.ts";
-import { createLogger } from "../src/services/logger.ts";
+import { makeConfig } from "../src/schema/config.ts";
+import { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
+import { createLogger } from "../src/observability/logger.ts";
 
 const silent = createLogger({ level: "silent" });
 

@@ -5,14 +5,14 @@ import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { spawnCli } from "./support/cli.ts";
 import { PG_PASSWORD, createTestPostgres, freePort } from "./support/postgres.ts";
-import { makeConfig } from "../src/config.ts";
-import { EmbeddedMemory } from "../src/embeddedMemory.ts";
+import { makeConfig } from "../src/schema/config.ts";
+import { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
 import { installMaster, seedMemories } from "./support/seed.ts";
 import { postRaw } from "./support/http.ts";
 import { randomUUID } from "node:crypto";
 import { createHttpApp } from "../src/http/app.ts";
 import { startHttpServer } from "../src/http/server.ts";
-import { createLogger } from "../src/services/logger.ts";
+import { createLogger } from "../src/observability/logger.ts";
 
 const KEY = "key-for-tests-0123456789";
 const silent = createLogger({ level: "silent" });

@@ -10,11 +10,11 @@ import { chromium, type Browser, type ConsoleMessage, type Page } from "playwrig
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { createTestPostgres } from "./support/postgres.ts";
 import { installMaster, seedMemories } from "./support/seed.ts";
-import { makeConfig } from "../src/config.ts";
-import { EmbeddedMemory } from "../src/embeddedMemory.ts";
+import { makeConfig } from "../src/schema/config.ts";
+import { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
 import { createHttpApp } from "../src/http/app.ts";
 import { startHttpServer, type HttpServer } from "../src/http/server.ts";
-import { createLogger } from "../src/services/logger.ts";
+import { createLogger } from "../src/observability/logger.ts";
 
 // The callbacks given to page.evaluate/waitForFunction run in the page; the project's
 // tsconfig has no DOM types.

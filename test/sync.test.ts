@@ -2,8 +2,8 @@ import { randomUUID } from "node:crypto";
 import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { seedMemories, memoryCount } from "./support/seed.ts";
-import type { EmbeddedMemory } from "../src/embeddedMemory.ts";
-import { float4ArraySendToBlob, rowTypes } from "../src/services/Master.ts";
+import type { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
+import { float4ArraySendToBlob, rowTypes } from "../src/master/Master.ts";
 
 const localIds = (m: EmbeddedMemory): Set<string> =>
   new Set((m._db().prepare("SELECT id FROM unified_ai_memory").all() as { id: string }[]).map((r) => r.id));

@@ -1,6 +1,6 @@
 import { describe, expect, test } from "vitest";
-import { cosine, VectorIndex } from "../src/services/VectorIndex.ts";
-import { prng } from "../src/prng.ts";
+import { cosine, VectorIndex } from "../src/search/vectors/VectorIndex.ts";
+import { prng } from "../src/dev/prng.ts";
 
 const SEED = Number(process.env.VECTOR_SEED ?? 99);
 

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { installMaster } from "./support/seed.ts";
-import type { EmbeddedMemory } from "../src/embeddedMemory.ts";
+import type { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
 
 const masterRow = async (pg: { sql: <R>(t: string, v?: unknown[]) => Promise<R[]> }, id: string) =>
   (await pg.sql<Record<string, unknown>>("SELECT *, content::text AS content_text, pg_typeof(content)::text AS content_type FROM unified_ai_memory WHERE id = $1", [id]))[0];

@@ -9,15 +9,15 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import pg from "pg";
-import { loadConfig, secretsOf, type Env } from "../config.ts";
-import { createLogger } from "../services/logger.ts";
-import { EmbeddedMemory } from "../embeddedMemory.ts";
+import { loadConfig, secretsOf, type Env } from "../schema/config.ts";
+import { createLogger } from "../observability/logger.ts";
+import { EmbeddedMemory } from "../runtime/embeddedMemory.ts";
 import { createHttpApp } from "../http/app.ts";
 import { startHttpServer } from "../http/server.ts";
 import { runMigrate } from "./migrate.ts";
-import { preparePostgresAccess } from "../services/embeddedPostgresAccess.ts";
-import { hashEmbedding } from "../services/Embedder.ts";
-import { sampleMemories } from "../demo/sampleMemories.ts";
+import { preparePostgresAccess } from "../dev/embeddedPostgresAccess.ts";
+import { hashEmbedding } from "../search/embedding/Embedder.ts";
+import { sampleMemories } from "../dev/sampleMemories.ts";
 import { freePortNear } from "./ports.ts";
 
 interface DemoState {

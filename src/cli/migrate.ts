@@ -1,11 +1,11 @@
 /** `migrate [--print]`: installs (or prints) the master objects. */
 import * as Effect from "effect/Effect";
-import type { Config } from "../config.ts";
-import type { Logger } from "../services/logger.ts";
-import { Master, masterLayer } from "../services/Master.ts";
-import { checkObjects, installObjects, introspectColumns } from "../services/masterObjects.ts";
-import { installStatements, type MasterColumn } from "../services/masterSql.ts";
-import { memoryTableDescriptor } from "../services/tableDescriptor.ts";
+import type { Config } from "../schema/config.ts";
+import type { Logger } from "../observability/logger.ts";
+import { Master, masterLayer } from "../master/Master.ts";
+import { checkObjects, installObjects, introspectColumns } from "../master/masterObjects.ts";
+import { installStatements, type MasterColumn } from "../master/masterSql.ts";
+import { memoryTableDescriptor } from "../store/tableDescriptor.ts";
 
 export async function runMigrate(config: Config, logger: Logger, print: boolean, out: (t: string) => void): Promise<number> {
   const d = memoryTableDescriptor(config.memoryTable);

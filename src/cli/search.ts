@@ -1,11 +1,11 @@
 /** `search <query> [--limit N] [--type T] [--tenant UUID] [--json]`: local search, from the file alone. */
 import { existsSync } from "node:fs";
-import type { Config } from "../config.ts";
-import type { Logger } from "../services/logger.ts";
-import { makeLocalStore } from "../services/LocalStore.ts";
-import { makeSearch } from "../services/Search.ts";
-import { memoryTableDescriptor } from "../services/tableDescriptor.ts";
-import { embedderFromConfig } from "../services/Embedder.ts";
+import type { Config } from "../schema/config.ts";
+import type { Logger } from "../observability/logger.ts";
+import { makeLocalStore } from "../store/LocalStore.ts";
+import { makeSearch } from "../search/Search.ts";
+import { memoryTableDescriptor } from "../store/tableDescriptor.ts";
+import { embedderFromConfig } from "../search/embedding/Embedder.ts";
 
 export async function runSearch(config: Config, logger: Logger, query: string, values: Record<string, string>, json: boolean, out: (t: string) => void): Promise<number> {
   if (!existsSync(config.localPath)) throw new Error(`no replica file at ${config.localPath} (run 'embedded-memory sync' or 'serve' first, or set EMBEDDED_MEMORY_PATH)`);

@@ -1,10 +1,10 @@
 /** `serve`: sync + HTTP until SIGINT/SIGTERM, then a graceful shutdown in reverse order. */
-import type { Config } from "../config.ts";
-import type { Logger } from "../services/logger.ts";
-import { EmbeddedMemory } from "../embeddedMemory.ts";
+import type { Config } from "../schema/config.ts";
+import type { Logger } from "../observability/logger.ts";
+import { EmbeddedMemory } from "../runtime/embeddedMemory.ts";
 import { createHttpApp } from "../http/app.ts";
 import { startHttpServer } from "../http/server.ts";
-import { startStatelyInspection } from "../statelyInspect.ts";
+import { startStatelyInspection } from "../runtime/statelyInspect.ts";
 
 /** Where a Stately inspector listens by default (@statelyai/inspect's WebSocket server). */
 export const DEFAULT_INSPECT_URL = "ws://127.0.0.1:8080";

@@ -1,9 +1,9 @@
 /** `stats [--json]`: the stats object, read from the local file alone. */
 import { existsSync } from "node:fs";
-import type { Config } from "../config.ts";
-import { makeLocalStore } from "../services/LocalStore.ts";
-import { memoryTableDescriptor } from "../services/tableDescriptor.ts";
-import { buildStats, outboxCounts } from "../stats.ts";
+import type { Config } from "../schema/config.ts";
+import { makeLocalStore } from "../store/LocalStore.ts";
+import { memoryTableDescriptor } from "../store/tableDescriptor.ts";
+import { buildStats, outboxCounts } from "../runtime/stats.ts";
 
 export function printStats(config: Config, json: boolean, out: (t: string) => void): number {
   if (!existsSync(config.localPath)) throw new Error(`no replica file at ${config.localPath} (run 'embedded-memory sync' or 'serve' first, or set EMBEDDED_MEMORY_PATH)`);

@@ -4,18 +4,18 @@
  */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { Metrics } from "../services/metrics.ts";
-import type { Logger } from "../services/logger.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import type { Logger } from "../observability/logger.ts";
 import { requireApiKey } from "./auth.ts";
 import { decode, ForceSyncQuery, InputError } from "./schemas.ts";
 import { openApiDocument } from "./openapi.ts";
-import { SearchInputError } from "../services/searchFilters.ts";
-import { WriteInputError } from "../services/LocalWrites.ts";
+import { SearchInputError } from "../search/filters.ts";
+import { WriteInputError } from "../outbox/LocalWrites.ts";
 import { searchRoutes } from "./searchRoutes.ts";
 import { memoryRoutes } from "./memoryRoutes.ts";
 import { eventRoutes } from "./eventRoutes.ts";
 import { inspectorRoutes } from "./inspectorRoutes.ts";
-import { EmbeddedMemory as Memory } from "../embeddedMemory.ts";
+import { EmbeddedMemory as Memory } from "../runtime/embeddedMemory.ts";
 
 export interface HttpAppOptions {
   readonly apiKeys: readonly string[];

@@ -6,7 +6,7 @@ import type { EventEmitter } from "node:events";
 import type { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
 import type { MachineDescription } from "../machines/describe.ts";
-import type { MachinesView } from "../embeddedMemory.ts";
+import type { MachinesView } from "../runtime/embeddedMemory.ts";
 
 export interface EventsApi {
   readonly events: EventEmitter;

@@ -3,7 +3,7 @@
  * library's (durable locally before the answer, uploaded to the master later).
  */
 import type { Hono, MiddlewareHandler } from "hono";
-import type { StoredMemory } from "../services/LocalWrites.ts";
+import type { StoredMemory } from "../outbox/LocalWrites.ts";
 import { decode, MemoryBody, Uuid } from "./schemas.ts";
 import { jsonBody } from "./jsonBody.ts";
 

@@ -5,7 +5,7 @@
  */
 import * as Effect from "effect/Effect";
 import * as Schema from "effect/Schema";
-import { LIMITS } from "../services/LocalWrites.ts";
+import { LIMITS } from "../outbox/LocalWrites.ts";
 
 const opt = Schema.optionalKey;
 const Text = (max: number) => Schema.String.check(Schema.isMaxLength(max));

@@ -2,7 +2,7 @@
  * GET and POST /memory/search: input decoding only; the search itself is the library's.
  */
 import type { Hono, MiddlewareHandler } from "hono";
-import type { SearchRequest, SearchResponse } from "../services/Search.ts";
+import type { SearchRequest, SearchResponse } from "../search/Search.ts";
 import { decode, SearchBody, SearchQuery } from "./schemas.ts";
 import { jsonBody } from "./jsonBody.ts";
 

@@ -6,10 +6,10 @@
  * vector pointing at one memory's own direction (so keywords alone cannot find it).
  */
 import { randomUUID } from "node:crypto";
-import type { LocalStoreShape } from "../../src/services/LocalStore.ts";
-import { MEMORY_COLUMNS, memoryTableDescriptor, type Row } from "../../src/services/tableDescriptor.ts";
-import { vectorToBlob } from "../../src/services/VectorIndex.ts";
-import { prng } from "../../src/prng.ts";
+import type { LocalStoreShape } from "../../src/store/LocalStore.ts";
+import { MEMORY_COLUMNS, memoryTableDescriptor, type Row } from "../../src/store/tableDescriptor.ts";
+import { vectorToBlob } from "../../src/search/vectors/VectorIndex.ts";
+import { prng } from "../../src/dev/prng.ts";
 
 
 export const DIM = 32;

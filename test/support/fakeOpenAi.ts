@@ -5,7 +5,7 @@
  */
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { hashEmbedding } from "../../src/services/Embedder.ts";
+import { hashEmbedding } from "../../src/search/embedding/Embedder.ts";
 
 export interface FakeOpenAi {
   readonly baseUrl: string;

@@ -7,9 +7,9 @@ import os from "node:os";
 import path from "node:path";
 import { test as base, expect } from "vitest";
 import { createTestPostgres, type TestPostgres } from "./postgres.ts";
-import { makeConfig, type Config } from "../../src/config.ts";
-import { EmbeddedMemory } from "../../src/embeddedMemory.ts";
-import { createLogger } from "../../src/services/logger.ts";
+import { makeConfig, type Config } from "../../src/schema/config.ts";
+import { EmbeddedMemory } from "../../src/runtime/embeddedMemory.ts";
+import { createLogger } from "../../src/observability/logger.ts";
 
 export interface Fixtures {
   pg: TestPostgres;

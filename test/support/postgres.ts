@@ -8,7 +8,7 @@ import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { preparePostgresAccess } from "../../src/services/embeddedPostgresAccess.ts";
+import { preparePostgresAccess } from "../../src/dev/embeddedPostgresAccess.ts";
 
 export const PG_PASSWORD = "test-secret-pw";
 

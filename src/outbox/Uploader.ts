@@ -1,0 +1,196 @@
+/**
+ * The uploader: pushes outbox entries to the master in batches, each entry exactly once.
+ * In one master transaction per batch, every entry first inserts its receipt
+ * (replica_id, seq) and is applied only if the receipt is new; each entry runs under a
+ * SAVEPOINT, so an entry the master refuses for good (a constraint, bad data) is parked
+ * with its reason while the rest of the batch commits. A lost connection fails the whole
+ * batch, which is retried (receipts make the retry harmless). After a batch, the rows it
+ * touched are refreshed from the master: once acknowledged, the master's version wins again.
+ */
+import * as Effect from "effect/Effect";
+import { isoMicros, LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
+import { classifyMasterError, MasterQueryError, type MasterClient, type MasterError, type MasterShape } from "../master/Master.ts";
+import { receiptSql, receiptsSql, type TableQueries } from "../master/masterSql.ts";
+import type { ReplicatorShape, SyncError } from "../sync/Replicator.ts";
+import type { Logger } from "../observability/logger.ts";
+import type { Row } from "../store/tableDescriptor.ts";
+import { outboxCounts } from "../runtime/stats.ts";
+
+export interface UploaderOptions {
+  readonly replicaId: string;
+  readonly batchSize: number;
+  /** `soft` deletes set expires_at = now() on the master instead of deleting the row. */
+  readonly deleteMode: "hard" | "soft";
+  readonly logger: Logger;
+}
+
+export interface OutboxCounts {
+  readonly pending: number;
+  readonly parked: number;
+  readonly last_error: string | null;
+}
+
+export interface UploadResult {
+  readonly uploaded: number;
+  readonly parked: number;
+  readonly remaining: number;
+}
+
+export interface Uploader {
+  readonly connect: () => Effect.Effect<void, SyncError>;
+  /** Uploads up to `maxBatches` batches. */
+  readonly upload: (maxBatches: number) => Effect.Effect<UploadResult, SyncError>;
+  readonly counts: () => OutboxCounts;
+}
+
+interface Entry {
+  seq: number;
+  memory_id: string;
+  op: "upsert" | "delete" | "access";
+  payload: string;
+}
+
+/** SQLSTATE classes the master will refuse again however often asked: park, do not retry. */
+const PERMANENT = /^(22|23|42|P0)/;
+
+const isPermanent = (e: MasterError): e is MasterQueryError => e._tag === "MasterQueryError" && PERMANENT.test(e.code ?? "");
+
+export function makeUploader(master: MasterShape, store: LocalStoreShape, replicator: ReplicatorShape, o: UploaderOptions): Uploader {
+  const db = store.db;
+  const log = o.logger.child({ module: "uploader" });
+  const local = <A,>(what: string, f: () => A) => Effect.try({ try: f, catch: (cause) => new LocalStoreError({ message: `${what}: ${(cause as Error).message}`, cause }) });
+
+  // Access deltas become outbox entries (and so get receipts): never counted twice.
+  const collectAccess = db.transaction(() => {
+    db.prepare("INSERT INTO outbox (memory_id, op, payload, created_at) SELECT id, 'access', json_object('delta', delta, 'last_accessed', last_accessed), ? FROM access_deltas WHERE delta > 0").run(isoMicros());
+    db.prepare("DELETE FROM access_deltas").run();
+  });
+
+  const applyEntry = (client: MasterClient, tq: TableQueries, e: Entry) =>
+    Effect.gen(function* () {
+      const p = JSON.parse(e.payload) as Record<string, unknown>;
+      if (e.op === "upsert") {
+        const { text, columns } = tq.upsert(Object.keys(p));
+        yield* client.query(text, columns.map((c) => (c.kind === "textArray" || c.kind === "vector" ? p[c.name] : p[c.name] ?? null)));
+      } else if (e.op === "delete") {
+        yield* client.query(tq.remove(o.deleteMode), [e.memory_id, p.deleted_at]);
+      } else if (tq.accessDelta) {
+        yield* client.query(tq.accessDelta, [e.memory_id, p.delta, p.last_accessed]);
+      }
+    });
+
+  /**
+   * The fast path: a batch of distinct rows in a handful of statements (receipts, then one
+   * statement per kind of entry). Any refusal rolls it back and the batch goes entry by
+   * entry (uploadEntries) to find which one to park.
+   */
+  const uploadSetBased = (tq: TableQueries, batch: Entry[]) =>
+    master.withClient((client) =>
+      Effect.gen(function* () {
+        yield* client.query("BEGIN");
+        const { rows } = yield* client.query<{ seq: string }>(receiptsSql, [o.replicaId, batch.map((e) => e.seq)]);
+        const fresh = new Set(rows.map((r) => Number(r.seq)));
+        const todo = batch.filter((e) => fresh.has(e.seq));
+        const payloads = (op: Entry["op"]) => todo.filter((e) => e.op === op).map((e) => JSON.parse(e.payload) as Record<string, unknown>);
+        const upserts = payloads("upsert");
+        if (upserts.length) yield* client.query(tq.upsertMany(Object.keys(upserts[0]!)).text, [JSON.stringify(upserts)]);
+        const deletes = todo.filter((e) => e.op === "delete").map((e) => ({ id: e.memory_id, deleted_at: (JSON.parse(e.payload) as { deleted_at: string }).deleted_at }));
+        if (deletes.length) yield* client.query(tq.removeMany(o.deleteMode), [JSON.stringify(deletes)]);
+        const access = todo.filter((e) => e.op === "access").map((e) => ({ id: e.memory_id, ...(JSON.parse(e.payload) as object) }));
+        if (access.length && tq.accessDeltaMany) yield* client.query(tq.accessDeltaMany, [JSON.stringify(access)]);
+        yield* client.query("COMMIT");
+        return { acked: batch, parked: [] as { entry: Entry; reason: string }[] };
+      }),
+    );
+
+  /** The longest prefix of the batch whose entries touch distinct rows (one statement may touch a row once). */
+  const distinctPrefix = (batch: Entry[]): Entry[] => {
+    const seen = new Set<string>();
+    const out: Entry[] = [];
+    for (const e of batch) {
+      if (seen.has(e.memory_id)) break;
+      seen.add(e.memory_id);
+      out.push(e);
+    }
+    return out;
+  };
+
+  const uploadBatch = (tq: TableQueries, batch: Entry[]) =>
+    uploadSetBased(tq, distinctPrefix(batch)).pipe(
+      Effect.catch((e: MasterError) => (isPermanent(e) ? uploadEntries(tq, batch) : Effect.fail(e))),
+    );
+
+  const uploadEntries = (tq: TableQueries, batch: Entry[]) =>
+    master.withClient((client) =>
+      Effect.gen(function* () {
+        const acked: Entry[] = [];
+        const parked: { entry: Entry; reason: string }[] = [];
+        yield* client.query("BEGIN");
+        for (const e of batch) {
+          yield* client.query("SAVEPOINT entry");
+          const outcome = yield* Effect.result(
+            Effect.gen(function* () {
+              const receipt = yield* client.query(receiptSql, [o.replicaId, e.seq]);
+              if (receipt.rowCount === 1) yield* applyEntry(client, tq, e);
+            }),
+          );
+          if (outcome._tag === "Success") {
+            yield* client.query("RELEASE SAVEPOINT entry");
+            acked.push(e);
+          } else if (isPermanent(outcome.failure)) {
+            yield* client.query("ROLLBACK TO SAVEPOINT entry");
+            parked.push({ entry: e, reason: outcome.failure.message });
+          } else return yield* Effect.fail(outcome.failure);
+        }
+        yield* client.query("COMMIT");
+        return { acked, parked };
+      }),
+    );
+
+  const settle = db.transaction((acked: Entry[], parked: { entry: Entry; reason: string }[]) => {
+    const del = db.prepare("DELETE FROM outbox WHERE seq = ?");
+    const park = db.prepare("UPDATE outbox SET parked_at = ?, last_error = ?, attempts = attempts + 1 WHERE seq = ?");
+    for (const e of acked) del.run(e.seq);
+    for (const { entry, reason } of parked) park.run(isoMicros(), reason, entry.seq);
+  });
+
+  const stillPending = (ids: string[]) => {
+    const stmt = db.prepare("SELECT 1 FROM outbox WHERE memory_id = ? AND parked_at IS NULL AND op <> 'access' LIMIT 1");
+    return ids.filter((id) => stmt.get(id) === undefined);
+  };
+
+  const upload = (maxBatches: number) =>
+    Effect.gen(function* () {
+      const tq = yield* replicator.queries();
+      yield* local("collecting access deltas", () => collectAccess());
+      let uploaded = 0;
+      let parkedCount = 0;
+      for (let b = 0; b < maxBatches; b++) {
+        const batch = yield* local("reading the outbox", () => db.prepare("SELECT seq, memory_id, op, payload FROM outbox WHERE parked_at IS NULL ORDER BY seq LIMIT ?").all(o.batchSize) as Entry[]);
+        if (batch.length === 0) break;
+        const { acked, parked } = yield* uploadBatch(tq, batch).pipe(
+          Effect.tapError((err) => local("counting the attempt", () => db.prepare(`UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq IN (${batch.map((e) => e.seq).join(",")})`).run(err.message))),
+        );
+        yield* local("settling the outbox", () => settle(acked, parked));
+        for (const { entry, reason } of parked) log.warn({ seq: entry.seq, id: entry.memory_id, op: entry.op, reason }, "outbox entry parked: the master refused it");
+        uploaded += acked.length;
+        parkedCount += parked.length;
+        // Rows whose writes are settled take the master's state again (a newer master version
+        // that a pull skipped while the write was pending, or the refusal of a parked one).
+        const touched = [...new Set([...acked, ...parked.map((p) => p.entry)].filter((e) => e.op !== "access").map((e) => e.memory_id))];
+        yield* replicator.refresh(stillPending(touched));
+      }
+      const remaining = (db.prepare("SELECT count(*) FROM outbox WHERE parked_at IS NULL").pluck().get() as number) + (db.prepare("SELECT count(*) FROM access_deltas").pluck().get() as number);
+      if (uploaded || parkedCount) log.debug({ uploaded, parked: parkedCount, remaining }, "outbox uploaded");
+      return { uploaded, parked: parkedCount, remaining };
+    });
+
+  return {
+    connect: () => replicator.connect().pipe(Effect.asVoid),
+    upload,
+    counts: () => outboxCounts(store),
+  };
+}
+
+export { classifyMasterError };
+export type { Row };

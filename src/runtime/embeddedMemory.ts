@@ -1,0 +1,285 @@
+/**
+ * The composition module and library API: builds the services (one Effect runtime that
+ * owns the pg pool, the change feed and the SQLite handle; see openReplica.ts), wires them
+ * into the sync and upload machines (wireMachines.ts), and exposes start/stop, stats,
+ * force-sync, search, local writes and verify.
+ */
+import { randomUUID } from "node:crypto";
+import { EventEmitter } from "node:events";
+import type { Actor, InspectionEvent } from "xstate";
+import type * as Effect from "effect/Effect";
+import * as ManagedRuntime from "effect/ManagedRuntime";
+import { ConfigError, secretsOf, type Config } from "../schema/config.ts";
+import { createLogger, type Logger } from "../observability/logger.ts";
+import type { LocalStoreShape } from "../store/LocalStore.ts";
+import { ChangeFeed } from "../master/ChangeFeed.ts";
+import type { VerifyReport } from "../sync/verify.ts";
+import { syncOnce, verify, type SyncOnceOptions, type SyncOnceResult } from "./oneShot.ts";
+import type { SearchRequest, SearchResponse } from "../search/Search.ts";
+import type { StoredMemory } from "../outbox/LocalWrites.ts";
+import { openReplica, replicaLayer, type Opened, type Services } from "./openReplica.ts";
+import { wireMachines, type Outcome } from "./wireMachines.ts";
+import type { SyncMachine, SyncStateName } from "../machines/syncMachine.ts";
+import type { UploadMachine, UploadStateName } from "../machines/uploadMachine.ts";
+import { buildStats, type MemoryStats } from "./stats.ts";
+import { describeMachine, type MachineDescription } from "../machines/describe.ts";
+import { syncMachine } from "../machines/syncMachine.ts";
+import { uploadMachine } from "../machines/uploadMachine.ts";
+import type { Metrics } from "../observability/metrics.ts";
+import { instrumentMachines } from "./instrumentation.ts";
+
+export type { TransitionEvent, MachineEvent } from "./machineEvents.ts";
+export type { Opened, Services } from "./openReplica.ts";
+
+export interface MachinesView {
+  readonly sync: { state: string; attempt: number; lastError: string | null };
+  readonly upload: { state: string; attempt: number; lastError: string | null };
+}
+
+export interface ForceSyncResult {
+  readonly success: boolean;
+  readonly before_count: number;
+  readonly after_count: number;
+  readonly synced_count: number;
+  readonly last_sync: string | null;
+  readonly pool_connected: boolean;
+  readonly state: SyncStateName;
+  readonly error?: string;
+}
+
+export interface EmbeddedMemoryOptions {
+  /** The root logger; one is made from `config.logLevel` when absent. */
+  readonly logger?: Logger;
+  /** Also told every inspection event of both machines (e.g. the Stately inspector). */
+  readonly inspect?: (event: InspectionEvent) => void;
+}
+
+export class EmbeddedMemory {
+  readonly config: Config;
+  readonly log: Logger;
+  /** Emits "transition" (TransitionEvent) for every state change of the machines. */
+  readonly events = new EventEmitter();
+  private runtime: ManagedRuntime.ManagedRuntime<Services, unknown> | undefined;
+  private opening: Promise<Opened> | undefined;
+  private o: Opened | undefined;
+  private actor: Actor<SyncMachine> | undefined;
+  private uploadActor: Actor<UploadMachine> | undefined;
+  private starting: Promise<void> | undefined;
+  private stopping: Promise<void> | undefined;
+  private readonly waiters = new Map<string, (r: Outcome) => void>();
+  private snapshotRowsCopied = 0;
+
+  private readonly extraInspect: ((event: InspectionEvent) => void) | undefined;
+
+  constructor(config: Config, options: EmbeddedMemoryOptions = {}) {
+    if (!config.databaseUrl) throw new ConfigError("DATABASE_URL", "is not set; the replica needs the master Postgres URL");
+    this.config = config;
+    this.extraInspect = options.inspect;
+    this.log = options.logger ?? createLogger({ level: config.logLevel, secrets: secretsOf(config) });
+  }
+
+  /** Opens the replica file and builds the services (no master connection yet). Safe to call twice. */
+  private open(): Promise<Opened> {
+    return (this.opening ??= (async () => {
+      const runtime = ManagedRuntime.make(replicaLayer(this.config, this.log));
+      // Kept before opening, so that stop() disposes of it even when opening fails.
+      this.runtime = runtime as ManagedRuntime.ManagedRuntime<Services, unknown>;
+      const opened = await openReplica(this.runtime, this.config, {
+        log: this.log,
+        syncState: () => this.state(),
+        onWrite: () => this.uploadActor?.send({ type: "WRITE" }),
+      });
+      instrumentMachines(this.events, opened.metrics);
+      return (this.o = opened);
+    })());
+  }
+
+  private run = <A, E>(effect: Effect.Effect<A, E, Services>, signal?: AbortSignal): Promise<A> => this.runtime!.runPromise(effect, signal ? { signal } : undefined);
+
+  /** Starts syncing and uploading in the background. Resolves once the machines run (not once synced). Safe to call twice. */
+  start(): Promise<void> {
+    return (this.starting ??= (async () => {
+      const o = await this.open();
+      const feed = await this.run(ChangeFeed);
+      const { sync, upload } = wireMachines(o, feed, (effect, signal) => this.run(effect, signal), {
+        config: this.config,
+        log: this.log,
+        events: this.events,
+        inspect: this.extraInspect,
+        onRowsCopied: (rows) => (this.snapshotRowsCopied = rows),
+        settle: (id, outcome) => this.settle(id, outcome),
+        stopping: () => !!this.stopping,
+      });
+      this.actor = sync;
+      this.uploadActor = upload;
+      sync.start();
+      upload.start();
+    })());
+  }
+
+  private settle(id: string, result: Outcome): void {
+    const w = this.waiters.get(id);
+    this.waiters.delete(id);
+    w?.(result);
+  }
+
+  /** Stops everything, in reverse order of start, within `deadlineMs`. Safe to call twice. */
+  stop(deadlineMs = 10_000): Promise<void> {
+    return (this.stopping ??= (async () => {
+      await this.starting?.catch(() => undefined);
+      for (const actor of [this.uploadActor, this.actor]) {
+        actor?.send({ type: "STOP" });
+        actor?.stop();
+      }
+      for (const id of [...this.waiters.keys()]) this.settle(id, { ok: false, error: "stopping" });
+      const o = await this.opening?.catch(() => undefined);
+      await o?.embedding?.stop();
+      o?.search.close();
+      if (this.runtime) {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([this.runtime.dispose(), new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
+        clearTimeout(timer);
+      }
+    })());
+  }
+
+  /** Closes what `syncOnce`/`verify`/`search` opened (same as stop). */
+  close(): Promise<void> {
+    return this.stop();
+  }
+
+  /** @internal The replica's SQLite handle, for tests and benchmarks that look inside the file. */
+  _db(): LocalStoreShape["db"] {
+    if (!this.o) throw new Error("_db: the replica is not open yet");
+    return this.o.store.db;
+  }
+
+  /** The sync machine's state. */
+  state(): SyncStateName {
+    return (this.actor ? String(this.actor.getSnapshot().value) : "awaitingPool") as SyncStateName;
+  }
+
+  /** Both machines' current states (for the inspector and the event stream). */
+  machines(): MachinesView {
+    const view = (a: Actor<SyncMachine> | Actor<UploadMachine> | undefined) => {
+      const snap = a?.getSnapshot();
+      return { state: snap ? String(snap.value) : "awaitingPool", attempt: snap?.context.attempt ?? 0, lastError: snap?.context.lastError ?? null };
+    };
+    return { sync: view(this.actor), upload: view(this.uploadActor) };
+  }
+
+  /** The machines' states and transitions, read from their definitions. */
+  static machineDescriptions(): { sync: MachineDescription; upload: MachineDescription } {
+    return { sync: describeMachine(syncMachine), upload: describeMachine(uploadMachine) };
+  }
+
+  uploadState(): UploadStateName {
+    return (this.uploadActor ? String(this.uploadActor.getSnapshot().value) : "awaitingPool") as UploadStateName;
+  }
+
+  /** Ready: the first snapshot is complete and the master is reachable. */
+  ready(): boolean {
+    const s = this.actor?.getSnapshot();
+    return !!s && !!this.o && (s.value === "idle" || s.value === "syncing") && s.context.poolConnected && this.o.store.syncState(this.o.replicator.descriptor).snapshotComplete;
+  }
+
+  stats(): MemoryStats {
+    const o = this.o!;
+    const ctx = this.actor?.getSnapshot().context;
+    const up = this.uploadActor?.getSnapshot().context;
+    const outbox = o.uploader.counts();
+    return buildStats({
+      store: o.store,
+      descriptor: o.replicator.descriptor,
+      state: this.state(),
+      poolConnected: ctx?.poolConnected ?? false,
+      feedConnected: ctx?.feedConnected ?? false,
+      attempt: ctx?.attempt ?? 0,
+      lastError: ctx?.lastError ?? null,
+      tenantId: this.config.tenantId,
+      snapshotRowsCopied: this.snapshotRowsCopied,
+      vectors: o.search.vectorInfo(),
+      embeddingProvider: this.config.embeddingProvider,
+      outbox: { ...outbox, last_error: up?.lastError ?? outbox.last_error, state: this.uploadState(), uploaded: up?.uploaded ?? 0 },
+    });
+  }
+
+  /** Runs a sync that starts after this call and answers when it ends (CONTRACT: force-sync). */
+  async forceSync(options: { full?: boolean } = {}): Promise<ForceSyncResult> {
+    if (!this.actor) throw new Error("forceSync: call start() first");
+    const { store, replicator } = this.o!;
+    const d = replicator.descriptor;
+    const before = store.count(d);
+    // Rows applied between the request and the answer, by whichever pulls applied them
+    // (a pull already in flight may apply the rows a caller is waiting for).
+    const appliedBefore = store.syncState(d).totalApplied;
+    const requestId = randomUUID();
+    const outcome = await new Promise<Outcome>((resolve) => {
+      this.waiters.set(requestId, resolve);
+      this.actor!.send({ type: "FORCE_SYNC", requestId, full: options.full === true });
+    });
+    const stats = this.stats();
+    return {
+      success: outcome.ok,
+      before_count: before,
+      after_count: stats.total_memories,
+      synced_count: outcome.ok ? store.syncState(d).totalApplied - appliedBefore : 0,
+      last_sync: stats.last_sync,
+      pool_connected: stats.pool_connected,
+      state: this.state(),
+      ...(outcome.ok ? {} : { error: outcome.error }),
+    };
+  }
+
+  /**
+   * One-shot sync without the machines (CLI `sync`): connect, copy if needed, pull until
+   * caught up, drain the outbox. Fails with the first error instead of backing off.
+   */
+  async syncOnce(options: SyncOnceOptions = {}): Promise<SyncOnceResult> {
+    return syncOnce(await this.open(), (effect) => this.run(effect), options);
+  }
+
+  /** Local search (CONTRACT: /memory/search). Works before the first copy completes, and says so. */
+  async search(request: SearchRequest): Promise<SearchResponse> {
+    const o = await this.open();
+    const started = performance.now();
+    const response = await o.search.search(request);
+    o.metrics.searchDuration.observe({ method: response.search_method }, (performance.now() - started) / 1000);
+    return response;
+  }
+
+  /** The Prometheus registry (GET /metrics). */
+  get metrics(): Metrics {
+    if (!this.o) throw new Error("metrics: the replica is not open yet (call start())");
+    return this.o.metrics;
+  }
+
+  /** Stores a memory locally (insert or update by id); durable and searchable on return, uploaded later. */
+  async store(memory: unknown): Promise<StoredMemory> {
+    return (await this.open()).writes.store(memory);
+  }
+
+  /** Deletes a memory locally at once; the delete is uploaded. False when there was none. */
+  async remove(id: unknown): Promise<boolean> {
+    return (await this.open()).writes.remove(id);
+  }
+
+  async get(id: unknown): Promise<StoredMemory | undefined> {
+    return (await this.open()).writes.get(id);
+  }
+
+  /** Counts reads of these memories (added to access_count on the master). */
+  async recordAccess(ids: readonly string[]): Promise<void> {
+    (await this.open()).writes.recordAccess(ids);
+  }
+
+  /** Compares master and replica row by row; with `repair`, applies the master's state where they differ. */
+  async verify(options: { repair?: boolean } = {}): Promise<VerifyReport> {
+    await this.open();
+    return verify((effect) => this.run(effect), options.repair === true);
+  }
+}
+
+export function createEmbeddedMemory(config: Config, options?: EmbeddedMemoryOptions): EmbeddedMemory {
+  return new EmbeddedMemory(config, options);
+}

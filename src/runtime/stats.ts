@@ -1,0 +1,92 @@
+/**
+ * The `/memory/stats` object (CONTRACT.md). Field names are kept from the earlier system so
+ * its dashboards keep working; newer fields are only added.
+ */
+import type { LocalStoreShape } from "../store/LocalStore.ts";
+import type { TableDescriptor } from "../store/tableDescriptor.ts";
+import type { SyncStateName } from "../machines/syncMachine.ts";
+import type { VectorInfo } from "../search/vectors/vectorStore.ts";
+
+export interface MemoryStats {
+  readonly enabled: boolean;
+  readonly state: SyncStateName;
+  readonly pool_connected: boolean;
+  readonly feed_connected: boolean;
+  readonly local_db_path: string;
+  readonly total_memories: number;
+  readonly last_sync: string | null;
+  readonly sync_metadata: { last_sync_time: string | null; last_sync_count: number; total_records: number; total_pulls: number; total_applied: number };
+  readonly cursor: { snapshot: string | null; epoch: string | null };
+  readonly snapshot: { complete: boolean; rows_copied: number };
+  readonly outbox: { pending: number; parked: number; last_error: string | null; state: string; uploaded: number };
+  /** The vectors search uses: their dimension, model, and how many are indexed. */
+  readonly embeddings: { provider: string; dim: number | null; model: string | null; indexed: number; other_dimension: number };
+  readonly table: string;
+  readonly tenant_id: string | null;
+  readonly attempt: number;
+  readonly last_error: string | null;
+}
+
+export interface StatsInput {
+  readonly store: LocalStoreShape;
+  readonly descriptor: TableDescriptor;
+  readonly state: SyncStateName;
+  readonly poolConnected: boolean;
+  readonly feedConnected: boolean;
+  readonly attempt: number;
+  readonly lastError: string | null;
+  readonly tenantId: string | undefined;
+  readonly snapshotRowsCopied: number;
+  readonly vectors?: VectorInfo;
+  readonly embeddingProvider?: string;
+  readonly outbox?: MemoryStats["outbox"];
+}
+
+/** Timestamps are stored with microseconds; the API shows them as plain ISO-8601 (ms). */
+const toIso = (t: string | null): string | null => (t ? new Date(t.replace(/(\.\d{3})\d*Z$/, "$1Z")).toISOString() : null);
+
+export function buildStats(i: StatsInput): MemoryStats {
+  const s = i.store.syncState(i.descriptor);
+  const total = i.store.count(i.descriptor);
+  return {
+    enabled: true,
+    state: i.state,
+    pool_connected: i.poolConnected,
+    feed_connected: i.feedConnected,
+    local_db_path: i.store.path,
+    total_memories: total,
+    last_sync: toIso(s.lastSyncTime),
+    sync_metadata: {
+      last_sync_time: toIso(s.lastSyncTime),
+      last_sync_count: s.lastSyncCount,
+      total_records: total,
+      total_pulls: s.totalPulls,
+      total_applied: s.totalApplied,
+    },
+    cursor: { snapshot: s.cursor, epoch: s.epoch },
+    snapshot: { complete: s.snapshotComplete, rows_copied: s.snapshotComplete ? s.snapshotRows : Math.max(s.snapshotRows, i.snapshotRowsCopied) },
+    outbox: i.outbox ?? { pending: 0, parked: 0, last_error: null, state: "stopped", uploaded: 0 },
+    embeddings: {
+      provider: i.embeddingProvider ?? "none",
+      dim: i.vectors?.dim ?? null,
+      model: i.vectors?.model ?? null,
+      indexed: i.vectors?.vectors ?? 0,
+      other_dimension: i.vectors?.skipped ?? 0,
+    },
+    table: i.descriptor.masterTable,
+    tenant_id: i.tenantId ?? null,
+    attempt: i.attempt,
+    last_error: i.lastError,
+  };
+}
+
+/** Pending and parked outbox entries, read from the file (access deltas count as pending). */
+export function outboxCounts(store: LocalStoreShape): { pending: number; parked: number; last_error: string | null } {
+  const db = store.db;
+  // Both counts go through partial indexes (outbox_pending, outbox_parked): no outbox scan.
+  const pending = db.prepare("SELECT count(*) FROM outbox INDEXED BY outbox_pending WHERE parked_at IS NULL").pluck().get() as number;
+  const parked = db.prepare("SELECT count(*) FROM outbox INDEXED BY outbox_parked WHERE parked_at IS NOT NULL").pluck().get() as number;
+  const lastParked = db.prepare("SELECT last_error FROM outbox INDEXED BY outbox_parked WHERE parked_at IS NOT NULL ORDER BY parked_at DESC LIMIT 1").pluck().get() as string | undefined;
+  const access = db.prepare("SELECT count(*) FROM access_deltas").pluck().get() as number;
+  return { pending: pending + access, parked, last_error: lastParked ?? null };
+}

@@ -1,0 +1,143 @@
+/**
+ * The vector side of the replica: the in-memory index (built from the file on first use,
+ * then kept in step with every committed write through LocalStore.onChange), exact vector
+ * look-ups for re-ranking, and local embedding of rows that arrived without a vector.
+ */
+import type Database from "better-sqlite3";
+import type { Embedder } from "../embedding/Embedder.ts";
+import type { LocalStoreShape } from "../../store/LocalStore.ts";
+import type { Logger } from "../../observability/logger.ts";
+import type { Row } from "../../store/tableDescriptor.ts";
+import { blobToVector, VectorIndex, vectorToBlob } from "./VectorIndex.ts";
+
+export interface VectorInfo {
+  readonly dim: number | null;
+  readonly model: string | null;
+  readonly vectors: number;
+  /** Rows whose vector has another dimension than the index (not searchable by vector). */
+  readonly skipped: number;
+  readonly built: boolean;
+}
+
+export interface VectorStore {
+  /** The index, built on first call; undefined while no row has a vector. */
+  readonly index: () => VectorIndex | undefined;
+  readonly lookup: (ids: readonly string[]) => Map<string, Float32Array>;
+  readonly info: () => VectorInfo;
+  /** Embeds up to `limit` rows that have no vector; returns how many were embedded. */
+  readonly embedMissing: (limit: number, signal?: AbortSignal) => Promise<number>;
+  readonly close: () => void;
+}
+
+const VECTOR_SQL = "coalesce(m.embedding, l.embedding)";
+
+/** The text a memory is embedded from: its JSON string values (or its text), and search_text. */
+export function memoryText(content: string | null, searchText: string | null): string {
+  let body = content ?? "";
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (parsed !== null && typeof parsed === "object") {
+      const strings: string[] = [];
+      const walk = (v: unknown) => {
+        if (typeof v === "string") strings.push(v);
+        else if (v !== null && typeof v === "object") Object.values(v).forEach(walk);
+      };
+      const text = (parsed as { text?: unknown }).text;
+      if (typeof text === "string") strings.push(text);
+      walk({ ...(parsed as object), text: undefined });
+      body = strings.join(" ");
+    }
+  } catch {
+    /* plain text content */
+  }
+  return searchText ? `${body} ${searchText}` : body;
+}
+
+export function makeVectorStore(store: LocalStoreShape, table: string, embedder: Embedder | undefined, logger: Logger): VectorStore {
+  const db: Database.Database = store.db;
+  const log = logger.child({ module: "vectors" });
+  let index: VectorIndex | undefined;
+  let built = false;
+  let skipped = 0;
+  const meta = (key: string): string | null => (db.prepare("SELECT value FROM replica_meta WHERE key = ?").pluck().get(key) as string | undefined) ?? null;
+  const setMeta = (key: string, value: string) => db.prepare("INSERT INTO replica_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
+
+  const ensureIndex = (dim: number): VectorIndex => {
+    if (!index) {
+      index = new VectorIndex(dim);
+      if (meta("embedding_dim") !== String(dim)) setMeta("embedding_dim", String(dim));
+    }
+    return index;
+  };
+  const add = (id: string, blob: Uint8Array | null) => {
+    if (!blob || blob.byteLength === 0 || blob.byteLength % 4 !== 0) return index?.remove(id);
+    const v = blobToVector(blob);
+    if (!ensureIndex(v.length).upsert(id, v)) skipped++;
+  };
+
+  const build = () => {
+    built = true;
+    const started = Date.now();
+    const recorded = meta("embedding_dim");
+    // The index dimension: the one recorded, else the most common among the first rows.
+    let dim = recorded ? Number(recorded) : undefined;
+    if (dim === undefined) {
+      const rows = db
+        .prepare(`SELECT length(${VECTOR_SQL}) / 4 AS d FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE ${VECTOR_SQL} IS NOT NULL LIMIT 1000`)
+        .pluck()
+        .all() as number[];
+      const counts = new Map<number, number>();
+      for (const d of rows) counts.set(d, (counts.get(d) ?? 0) + 1);
+      dim = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
+    }
+    if (dim === undefined || dim <= 0) return;
+    ensureIndex(dim);
+    const iter = db.prepare(`SELECT m.id AS id, ${VECTOR_SQL} AS v FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE ${VECTOR_SQL} IS NOT NULL`).iterate() as IterableIterator<{ id: string; v: Buffer }>;
+    for (const r of iter) add(r.id, r.v);
+    log.info({ vectors: index!.size, dim, skipped, ms: Date.now() - started }, "vector index built");
+  };
+
+  const unsubscribe = store.onChange((changed, upserts: readonly Row[], deleted) => {
+    if (changed !== table || !built) return;
+    for (const id of deleted) index?.remove(id);
+    for (const r of upserts) {
+      const id = String(r.id);
+      const v = r.embedding;
+      if (Buffer.isBuffer(v) && v.length > 0) add(id, v);
+      else {
+        // No vector from the master: a local one (if still valid) serves.
+        const local = db.prepare("SELECT embedding FROM local_embeddings WHERE id = ?").pluck().get(id) as Buffer | undefined;
+        add(id, local ?? null);
+      }
+    }
+  });
+
+  const lookupStmt = () => db.prepare(`SELECT m.id AS id, ${VECTOR_SQL} AS v FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE m.id IN (SELECT value FROM json_each(?))`);
+
+  return {
+    index: () => {
+      if (!built) build();
+      return index;
+    },
+    lookup: (ids) => {
+      const out = new Map<string, Float32Array>();
+      for (const r of lookupStmt().all(JSON.stringify(ids)) as { id: string; v: Buffer | null }[]) if (r.v) out.set(r.id, blobToVector(r.v));
+      return out;
+    },
+    info: () => ({ dim: index?.dim ?? (meta("embedding_dim") ? Number(meta("embedding_dim")) : null), model: meta("embedding_model") ?? embedder?.model ?? null, vectors: index?.size ?? 0, skipped, built }),
+    embedMissing: async (limit, signal) => {
+      if (!embedder || limit <= 0) return 0;
+      const rows = db
+        .prepare(`SELECT m.id AS id, m.content AS content, m.search_text AS search_text FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE m.embedding IS NULL AND l.id IS NULL LIMIT ?`)
+        .all(limit) as { id: string; content: string | null; search_text: string | null }[];
+      if (rows.length === 0) return 0;
+      const vectors = await embedder.embed(rows.map((r) => memoryText(r.content, r.search_text)), signal);
+      const insert = db.prepare("INSERT INTO local_embeddings (id, model, embedding) SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM " + table + " WHERE id = ? AND embedding IS NULL) ON CONFLICT (id) DO UPDATE SET model = excluded.model, embedding = excluded.embedding");
+      db.transaction(() => rows.forEach((r, i) => insert.run(r.id, embedder.model, vectorToBlob(vectors[i]!), r.id)))();
+      if (meta("embedding_model") !== embedder.model) setMeta("embedding_model", embedder.model);
+      if (built) rows.forEach((r, i) => add(r.id, vectorToBlob(vectors[i]!)));
+      return rows.length;
+    },
+    close: () => unsubscribe(),
+  };
+}

@@ -1,0 +1,239 @@
+/**
+ * The sync protocol (DESIGN.md): connect (check objects, epoch, replica identity), the
+ * chunked resumable snapshot, and the incremental pull with the snapshot cursor. Each
+ * method is one Effect, run by one of the sync machine's actors.
+ */
+import * as Context from "effect/Context";
+import * as Effect from "effect/Effect";
+import * as Fiber from "effect/Fiber";
+import * as Layer from "effect/Layer";
+import { Master, type MasterError, type MasterShape } from "../master/Master.ts";
+import { LocalStore, LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
+import { TableQueries, currentSnapshotSql, pruneChangesSql, pullStartSql, readEpochSql } from "../master/masterSql.ts";
+import { ensureObjects, introspectColumns, MasterObjectsMissing } from "../master/masterObjects.ts";
+import type { Row, TableDescriptor } from "../store/tableDescriptor.ts";
+import type { Logger } from "../observability/logger.ts";
+
+export type SyncError = MasterError | MasterObjectsMissing | LocalStoreError;
+
+export interface ConnectResult {
+  /** The replica holds a complete copy for the master's current epoch. */
+  readonly snapshotComplete: boolean;
+  readonly epoch: string;
+}
+
+export interface SnapshotProgress {
+  readonly rowsCopied: number;
+  /** Approximate bytes of the chunk just written. */
+  readonly chunkBytes: number;
+}
+
+export interface PullResult {
+  /** Rows applied (upserts + deletes + expired rows swept). */
+  readonly applied: number;
+  /** The master's epoch changed, or changes this cursor needs were pruned: copy the table anew. */
+  readonly epochChanged: boolean;
+  readonly cursor: string | null;
+  /** Approximate bytes of row data read. */
+  readonly bytes: number;
+  /** When the oldest change applied was made on the master (ms since epoch), for lag. */
+  readonly oldestChangeAtMs: number | null;
+  /** Age of the oldest open write transaction on the master (seconds). */
+  readonly oldestOpenXactSeconds: number;
+}
+
+/** Rough size of a row as read (for the bytes-pulled counter). */
+export function rowBytes(r: Row): number {
+  let n = 0;
+  for (const v of Object.values(r)) n += v === null ? 0 : typeof v === "string" ? v.length : Buffer.isBuffer(v) ? v.length : 8;
+  return n;
+}
+
+export interface ReplicatorShape {
+  readonly descriptor: TableDescriptor;
+  readonly connect: () => Effect.Effect<ConnectResult, SyncError>;
+  /** Copies the table in keyset chunks, resuming a copy in progress unless `restart`. */
+  readonly snapshot: (options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) => Effect.Effect<number, SyncError>;
+  readonly pull: () => Effect.Effect<PullResult, SyncError>;
+  /** The queries for the master's actual columns (known after `connect`). */
+  readonly queries: () => Effect.Effect<TableQueries, SyncError>;
+  /** Applies the master's current state of some rows (after an upload settled them). */
+  readonly refresh: (keys: readonly string[]) => Effect.Effect<number, SyncError>;
+}
+
+export class Replicator extends Context.Service<Replicator, ReplicatorShape>()("embedded-memory/Replicator") {}
+
+export interface ReplicatorOptions {
+  readonly descriptor: TableDescriptor;
+  readonly tenantId: string | undefined;
+  readonly autoMigrate: boolean;
+  readonly snapshotChunkRows: number;
+  readonly pullBatchRows: number;
+  /** Changelog rows older than this are pruned (by any replica, at most hourly); 0 = never. */
+  readonly changelogRetentionMs: number;
+  readonly logger: Logger;
+}
+
+/** How often one process prunes the master's changelog. */
+const PRUNE_EVERY_MS = 60 * 60 * 1000;
+
+const local = <A>(what: string, f: () => A): Effect.Effect<A, LocalStoreError> =>
+  Effect.try({ try: f, catch: (cause) => new LocalStoreError({ message: `${what}: ${(cause as Error).message}`, cause }) });
+
+export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: ReplicatorOptions): ReplicatorShape {
+  const d = o.descriptor;
+  const log = o.logger.child({ module: "replicator", table: d.masterTable });
+  const source = `${master.describe}|${d.masterTable}|tenant=${o.tenantId ?? "*"}`;
+  let cached: TableQueries | undefined;
+  let lastPruneAt = 0;
+
+  // Housekeeping after a pull: failure only logs (it is retried an hour later).
+  const pruneIfDue = () =>
+    o.changelogRetentionMs > 0 && Date.now() - lastPruneAt > PRUNE_EVERY_MS
+      ? master.query<{ removed: string }>(pruneChangesSql, [o.changelogRetentionMs / 1000]).pipe(
+          Effect.tap(({ rows }) => Effect.sync(() => {
+            lastPruneAt = Date.now();
+            log.info({ removed: Number(rows[0]!.removed) }, "changelog pruned");
+          })),
+          Effect.catch((err) => Effect.sync(() => log.warn({ err }, "changelog prune failed"))),
+          Effect.asVoid,
+        )
+      : Effect.void;
+
+  const queries = () =>
+    cached
+      ? Effect.succeed(cached)
+      : introspectColumns(master, d).pipe(
+          Effect.flatMap((cols) =>
+            cols.length === 0
+              ? Effect.fail(new MasterObjectsMissing({ message: `the master has no table ${d.masterTable}: run \`embedded-memory migrate\`` }))
+              : Effect.succeed((cached = new TableQueries(d, cols, o.tenantId))),
+          ),
+        );
+
+  const connect = () =>
+    Effect.gen(function* () {
+      yield* ensureObjects(master, d, o.autoMigrate);
+      cached = undefined; // the table may have been created or changed since the last connect
+      const tq = yield* queries();
+      // Local writes need to know whether string content goes to a text or a jsonb column.
+      const contentUdt = tq.masterColumns.find((c) => c.name === "content")?.udt;
+      if (contentUdt) yield* local("recording the master's content type", () => store.meta.get("master_content_udt") !== contentUdt && store.meta.set("master_content_udt", contentUdt));
+      const { rows } = yield* master.query<{ epoch: string }>(readEpochSql);
+      const epoch = rows[0]!.epoch;
+      const state = yield* local("reading sync state", () => store.syncState(d));
+      if (state.source !== source || state.epoch !== epoch) {
+        if (state.source !== null) log.warn({ was: state.epoch, now: epoch }, "master epoch or replica source changed: copying the table anew");
+        yield* local("resetting sync state", () => store.resetSync(d, source, epoch));
+      }
+      const after = yield* local("reading sync state", () => store.syncState(d));
+      return { snapshotComplete: after.snapshotComplete && after.cursor !== null, epoch };
+    });
+
+  const snapshot = (options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) =>
+    Effect.gen(function* () {
+      const tq = yield* queries();
+      const { rows: snap } = yield* master.query<{ snapshot: string; epoch: string }>(currentSnapshotSql);
+      let state = yield* local("reading sync state", () => store.syncState(d));
+      if (options.restart || state.snapshotCursor === null || state.epoch !== snap[0]!.epoch) {
+        // The cursor is taken *before* copying: whatever changes during the copy is
+        // re-read by the first pull, and applying state is idempotent.
+        yield* local("starting snapshot", () => store.beginSnapshot(d, snap[0]!.snapshot, snap[0]!.epoch));
+        state = yield* local("reading sync state", () => store.syncState(d));
+        log.info({ snapshot: snap[0]!.snapshot }, "snapshot started");
+      } else {
+        log.info({ afterKey: state.snapshotAfterKey, rowsCopied: state.snapshotRows }, "snapshot resumed");
+      }
+      const fetch = (after: string | null) => {
+        const { text, values } = tq.snapshotChunk(after, o.snapshotChunkRows);
+        return master.query<Row>(text, values).pipe(Effect.map((r) => r.rows));
+      };
+      let after = state.snapshotAfterKey;
+      let copied = state.snapshotRows;
+      let applied = 0;
+      let next = yield* Effect.forkChild(fetch(after));
+      for (;;) {
+        const rows = yield* Fiber.join(next);
+        const last = rows.length < o.snapshotChunkRows;
+        // Fetch the next chunk while this one is written: Postgres works while SQLite does.
+        if (!last) next = yield* Effect.forkChild(fetch(String(rows[rows.length - 1]![d.key])));
+        const from = after;
+        applied += yield* local("applying snapshot chunk", () => store.applySnapshotChunk(d, tq.present, rows, from, last));
+        copied += rows.length;
+        options.onProgress?.({ rowsCopied: copied, chunkBytes: rows.reduce((n, r) => n + rowBytes(r), 0) });
+        if (last) break;
+        after = String(rows[rows.length - 1]![d.key]);
+      }
+      log.info({ rows: copied }, "snapshot complete");
+      return applied;
+    });
+
+  const pull = () =>
+    Effect.gen(function* () {
+      const tq = yield* queries();
+      const state = yield* local("reading sync state", () => store.syncState(d));
+      const none = { applied: 0, epochChanged: true, cursor: null, bytes: 0, oldestChangeAtMs: null, oldestOpenXactSeconds: 0 };
+      if (state.cursor === null) return none;
+      return yield* master.withClient((client) =>
+        Effect.gen(function* () {
+          // One REPEATABLE READ transaction: its snapshot is the new cursor, and the changes
+          // read are exactly those of transactions that became visible since the old one.
+          yield* client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+          const { rows } = yield* client.query<{ snapshot: string; epoch: string; cursor_expired: boolean; oldest_open_xact_s: number }>(pullStartSql, [state.cursor]);
+          const { snapshot: cursor, epoch, cursor_expired, oldest_open_xact_s } = rows[0]!;
+          if (epoch !== state.epoch || cursor_expired) {
+            yield* client.query("ROLLBACK");
+            if (cursor_expired) {
+              log.warn({ cursor: state.cursor }, "changes this replica had not pulled were pruned from the changelog: copying the table anew");
+              yield* local("resetting sync state", () => store.resetSync(d, source, epoch));
+            }
+            return none;
+          }
+          const { text, values } = tq.changesSince(state.cursor!);
+          yield* client.query(`DECLARE embedded_memory_pull NO SCROLL CURSOR FOR ${text}`, values);
+          let applied = 0;
+          let bytes = 0;
+          let oldestChangeAtMs: number | null = null;
+          for (;;) {
+            const { rows: batch } = yield* client.query<Row>(`FETCH ${o.pullBatchRows} FROM embedded_memory_pull`);
+            const upserts: Row[] = [];
+            const deletes: string[] = [];
+            for (const r of batch) {
+              const at = r._changed_at_ms as number;
+              if (oldestChangeAtMs === null || at < oldestChangeAtMs) oldestChangeAtMs = at;
+              bytes += rowBytes(r);
+              if (r[d.key] === null) deletes.push(String(r._changed_key));
+              else upserts.push(r);
+            }
+            const done = batch.length < o.pullBatchRows;
+            const commit = done ? { cursor, applied } : undefined;
+            applied += yield* local("applying changes", () => store.applyChanges(d, tq.present, upserts, deletes, commit));
+            if (done) break;
+          }
+          yield* client.query("COMMIT");
+          return { applied, epochChanged: false, cursor, bytes, oldestChangeAtMs, oldestOpenXactSeconds: oldest_open_xact_s };
+        }),
+      ).pipe(Effect.tap(() => pruneIfDue()));
+    });
+
+  const refresh = (keys: readonly string[]) =>
+    Effect.gen(function* () {
+      if (keys.length === 0) return 0;
+      const tq = yield* queries();
+      const { text, values } = tq.rowsByKey(keys);
+      const { rows } = yield* master.query<Row>(text, values);
+      const found = new Set(rows.map((r) => String(r[d.key])));
+      return yield* local("refreshing rows", () => store.applyChanges(d, tq.present, rows, keys.filter((k) => !found.has(k))));
+    });
+
+  return { descriptor: d, connect, snapshot, pull, queries, refresh };
+}
+
+export function replicatorLayer(o: ReplicatorOptions): Layer.Layer<Replicator, never, Master | LocalStore> {
+  return Layer.effect(
+    Replicator,
+    Effect.gen(function* () {
+      return makeReplicator(yield* Master, yield* LocalStore, o);
+    }),
+  );
+}
