@@ -5,6 +5,8 @@
  * candidates are re-ranked by exact cosine on their stored float32 BLOBs. Memory: dim/8
  * bytes a row (48 B at 384-d).
  */
+import { readFileSync } from "node:fs";
+
 export interface VectorHit {
   readonly id: string;
   readonly score: number;
@@ -38,20 +40,33 @@ export function cosine(a: Float32Array, b: Float32Array): number {
 
 /**
  * The Hamming-distance kernel: dist[s] = Σ popcount(bits[s][w] XOR q[w]) over 64-bit words,
- * compiled from this WAT (wabt `wat2wasm`), ~15× faster than the same loop in JavaScript:
- *   (func (export "scan") (param $bits i32) (param $n i32) (param $words i32) (param $q i32) (param $dist i32)
- *     for s < n: d = Σ_w i64.popcnt(i64.load(row + 8w) xor i64.load(q + 8w)); i32.store16(dist + 2s, d); row += 8·words)
- * Memory is exported and grown by VectorIndex: [rows' bits][query bits][distances].
+ * ~15× faster than the same loop in JavaScript. kernel.wasm is kernel.wat compiled by wabt's
+ * `wat2wasm` (test/vectorKernel.test.ts rebuilds it and compares bytes); only the binary is
+ * read at run time, so wabt is a devDependency. Memory is exported and grown by VectorIndex:
+ * [rows' bits][query bits][distances].
  */
-const HAMMING_WASM =
-  "AGFzbQEAAAABCQFgBX9/f39/AAMCAQAFAwEAAQcRAgZtZW1vcnkCAARzY2FuAAAKdQFzAgN/AX4gACEHAkADQCAFIAFPDQFCACEIQQAhBgJAA0AgBiACTw0BIAggByAGQQN0aikDACADIAZBA3RqKQMAhXt8IQggBkEBaiEGDAALCyAEIAVBAXRqIAinOwEAIAcgAkEDdGohByAFQQFqIQUMAAsLCw==";
+const KERNEL_URL = new URL("./kernel.wasm", import.meta.url);
 /** The little of WebAssembly used here (the ES2023 lib declares no WebAssembly values). */
 interface WasmMemory {
   readonly buffer: ArrayBuffer;
   grow(pages: number): number;
 }
-const Wasm = (globalThis as unknown as { WebAssembly: { Module: new (bytes: Uint8Array) => object; Instance: new (module: object) => { exports: Record<string, unknown> } } }).WebAssembly;
-const hammingModule = new Wasm.Module(Buffer.from(HAMMING_WASM, "base64"));
+export interface WasmInstance {
+  readonly exports: Record<string, unknown>;
+}
+const Wasm = (globalThis as unknown as { WebAssembly: { Module: new (bytes: Uint8Array) => object; Instance: new (module: object) => WasmInstance } }).WebAssembly;
+let hammingModule: object | undefined;
+
+/**
+ * A fresh instance of the kernel (its own memory). The file is read and compiled on first
+ * use only, so importing this module (LocalWrites does, for the BLOB helpers) reads nothing.
+ * @internal exported for test/vectorKernel.test.ts
+ */
+export function instantiateHammingKernel(): WasmInstance {
+  hammingModule ??= new Wasm.Module(readFileSync(KERNEL_URL));
+  return new Wasm.Instance(hammingModule);
+}
+
 type Scan = (bits: number, n: number, words: number, q: number, dist: number) => void;
 const PAGE = 65_536;
 
@@ -69,7 +84,7 @@ export class VectorIndex {
   constructor(readonly dim: number, capacity = 1024) {
     this.words64 = Math.ceil(dim / 64);
     this.stride = this.words64 * 8;
-    const instance = new Wasm.Instance(hammingModule);
+    const instance = instantiateHammingKernel();
     this.memory = instance.exports.memory as WasmMemory;
     this.scan = instance.exports.scan as Scan;
     this.capacity = Math.max(1, capacity);

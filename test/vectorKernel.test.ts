@@ -1,0 +1,48 @@
+/**
+ * The vector kernel's source and binary agree: kernel.wat, rebuilt with wabt, gives exactly the
+ * committed kernel.wasm (the bytes VectorIndex runs), and that kernel computes Hamming distances.
+ */
+import { readFileSync } from "node:fs";
+import { describe, expect, test } from "vitest";
+import wabtInit from "wabt";
+import { instantiateHammingKernel } from "../src/search/vectors/VectorIndex.ts";
+
+const dir = new URL("../src/search/vectors/", import.meta.url);
+
+describe("vector kernel", () => {
+  test("Compiling kernel.wat with wabt gives exactly the bytes of the committed kernel.wasm.", async () => {
+    const wabt = await wabtInit();
+    const module = wabt.parseWat("kernel.wat", readFileSync(new URL("kernel.wat", dir), "utf8"));
+    try {
+      module.resolveNames();
+      module.validate();
+      // No name section: the committed binary carries none.
+      const built = Buffer.from(module.toBinary({ log: false, write_debug_names: false }).buffer);
+      expect(built.equals(readFileSync(new URL("kernel.wasm", dir))), "kernel.wasm is stale: rebuild it from kernel.wat").toBe(true);
+    } finally {
+      module.destroy();
+    }
+  });
+
+  test("The loaded kernel writes the Hamming distance of each row to the query as a 16-bit count.", () => {
+    const { exports } = instantiateHammingKernel();
+    const memory = exports.memory as { buffer: ArrayBuffer };
+    const scan = exports.scan as (bits: number, n: number, words: number, q: number, dist: number) => void;
+    const words = 2;
+    const rows = [
+      [0n, 0n], // distance to the query: popcount(query) = 64 + 1 = 65
+      [0xffff_ffff_ffff_ffffn, 0n], // the first word agrees, the second differs in 1 bit: 1
+      [0x0f0f_0f0f_0f0f_0f0fn, 0xffn], // 32 of 64, and popcount(0xff ^ 1) = 7: 39
+      [0xffff_ffff_ffff_ffffn, 1n], // equal: 0
+    ];
+    const query = [0xffff_ffff_ffff_ffffn, 1n];
+    const bitsAt = 0;
+    const qAt = rows.length * words * 8;
+    const distAt = qAt + words * 8;
+    const view = new BigUint64Array(memory.buffer, 0, rows.length * words + words);
+    rows.flat().forEach((w, i) => (view[i] = w));
+    query.forEach((w, i) => (view[qAt / 8 + i] = w));
+    scan(bitsAt, rows.length, words, qAt, distAt);
+    expect([...new Uint16Array(memory.buffer, distAt, rows.length)]).toEqual([65, 1, 39, 0]);
+  });
+});
