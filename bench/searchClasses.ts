@@ -4,7 +4,8 @@
  * put to the library and to the HTTP route. One place, so the library, HTTP and master parts
  * all ask the very same questions.
  */
-import type { SearchRequest } from "../src/search/Search.ts";
+import type { SearchOptions, SearchRequest } from "../src/search/Search.ts";
+import type { SearchRequest as SearchInput } from "../src/schema/search.ts";
 import type { QuerySet } from "./searchData.ts";
 
 export const TARGETS = {
@@ -63,6 +64,12 @@ export function libraryRequest(cls: ClassName, bq: BenchQuery, trackAccess: bool
     limit: 10,
     trackAccess,
   };
+}
+
+/** A merged request as the library's two arguments: the request, and how to run it. */
+export function searchArgs(r: SearchRequest): [SearchInput, SearchOptions] {
+  const { method, weights, trackAccess, ...request } = r;
+  return [request, { method, weights, trackAccess }];
 }
 
 /** The POST /memory/search body for a query (the same query, embedding and limit as the library's). */

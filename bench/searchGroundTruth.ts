@@ -102,7 +102,7 @@ export async function ftsRankingCheck(file: string, memory: EmbeddedMemory, text
       matched += matches.get(match) as number;
       if (exact.length === 0) continue;
       const tenth = exact[exact.length - 1]!;
-      const res = await memory.search({ query: text, method: "fts", limit: 10, trackAccess: false, weights: { importance: 0, recency: 0 } });
+      const res = await memory.search({ query: text, limit: 10 }, { method: "fts", trackAccess: false, weights: { importance: 0, recency: 0 } });
       const good = res.results.filter((r) => (scoreOf.get(match, r.id) as number | undefined ?? Infinity) <= tenth + 1e-9).length;
       shares.push(good / exact.length);
     }

@@ -31,6 +31,7 @@ import { createHttpApp, type MemoryApi } from "../src/http/app.ts";
 import { startHttpServer, type HttpServer } from "../src/http/server.ts";
 import { createLogger } from "../src/observability/logger.ts";
 import type { SearchRequest, SearchResponse } from "../src/search/Search.ts";
+import { searchArgs } from "./searchClasses.ts";
 import type { ClientCommand, ClientKind, ClientReply } from "./httpClientWorker.ts";
 import { distribution, fullGc, immediate, type Distribution } from "./util.ts";
 
@@ -196,7 +197,7 @@ export async function runHttpPart(mem: EmbeddedMemory, classes: readonly HttpCla
   const timedSearch = async (r: SearchRequest) => {
     const t0 = performance.now();
     try {
-      return await mem.search(r);
+      return await mem.search(...searchArgs(r));
     } finally {
       inHandler.push(performance.now() - t0);
     }
@@ -229,7 +230,7 @@ export async function runHttpPart(mem: EmbeddedMemory, classes: readonly HttpCla
       };
       for (const kind of CLIENTS) {
         for (let i = opts.queries; i < opts.queries + opts.warmup; i++) {
-          canned = await mem.search(cls.request(i));
+          canned = await mem.search(...searchArgs(cls.request(i)));
           for (const target of [APP, STUB, FLOOR]) await request(target, kind, cls.body(i));
         }
       }
@@ -247,7 +248,7 @@ export async function runHttpPart(mem: EmbeddedMemory, classes: readonly HttpCla
             if (step === "twin") {
               const request = cls.request(i); // built outside the timed window
               const t0 = performance.now();
-              canned = await mem.search(request);
+              canned = await mem.search(...searchArgs(request));
               s.twin.push(performance.now() - t0);
             } else if (step === "app") {
               const r = await request(APP, kind, body);

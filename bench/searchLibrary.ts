@@ -7,7 +7,7 @@
 import { performance } from "node:perf_hooks";
 import type { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
 import type { SearchOptions } from "./search.ts";
-import { CLASSES, CLASS_INFO, libraryRequest, queryOf, type ClassName } from "./searchClasses.ts";
+import { CLASSES, CLASS_INFO, libraryRequest, queryOf, searchArgs, type ClassName } from "./searchClasses.ts";
 import type { QuerySet } from "./searchData.ts";
 import { exactTopK, ftsRankingCheck, loadGroundTruth, overlap, type FtsRanking } from "./searchGroundTruth.ts";
 import { MB, distribution, fullGc, immediate, round, type Distribution } from "./util.ts";
@@ -46,7 +46,7 @@ export async function measure(n: number, warmup: number, total: number, run: (i:
 }
 
 /** Query i of a class, as the library is asked it. */
-const searcher = (mem: EmbeddedMemory, queries: QuerySet) => (cls: ClassName, i: number, trackAccess: boolean) => mem.search(libraryRequest(cls, queryOf(cls, queries, i), trackAccess));
+const searcher = (mem: EmbeddedMemory, queries: QuerySet) => (cls: ClassName, i: number, trackAccess: boolean) => mem.search(...searchArgs(libraryRequest(cls, queryOf(cls, queries, i), trackAccess)));
 
 export interface IndexBuild {
   readonly firstQueryMs: number;
@@ -132,9 +132,9 @@ export async function runLibraryPart(mem: EmbeddedMemory, queries: QuerySet, loc
     const exact = exactTopK(gt, qv, 10);
     scanMs.push(performance.now() - t0);
     // Pure vector order (importance and recency weights off): the index's own recall.
-    const pure = await mem.search({ embedding: Array.from(qv), method: "vector", limit: 10, trackAccess: false, weights: { importance: 0, recency: 0 } });
+    const pure = await mem.search({ embedding: Array.from(qv), limit: 10 }, { method: "vector", trackAccess: false, weights: { importance: 0, recency: 0 } });
     recalls.push(overlap(pure.results.map((r) => r.id), exact) / exact.length);
-    const ranked = await mem.search({ embedding: Array.from(qv), method: "vector", limit: 10, trackAccess: false });
+    const ranked = await mem.search({ embedding: Array.from(qv), limit: 10 }, { method: "vector", trackAccess: false });
     defaultOverlap.push(overlap(ranked.results.map((r) => r.id), exact) / exact.length);
   }
   const meanRecall = recalls.reduce((a, b) => a + b, 0) / recalls.length;

@@ -16,7 +16,7 @@ import { createLogger } from "../src/observability/logger.ts";
 import { rowTypes } from "../src/master/Master.ts";
 import { makeLocalStore } from "../src/store/LocalStore.ts";
 import { TableQueries, introspectColumnsSql, qualified, type MasterColumn } from "../src/master/masterSql.ts";
-import { memoryTableDescriptor, type ColumnKind, type Row } from "../src/store/tableDescriptor.ts";
+import { memoryTableDescriptor, type ColumnKind, type Row } from "../src/schema/tableDescriptor.ts";
 import pg from "pg";
 import type { TestPostgres } from "../test/support/postgres.ts";
 import { seedMemories } from "../test/support/seed.ts";

@@ -7,7 +7,7 @@
 import { randomUUID } from "node:crypto";
 import type { MasterColumn, TableQueries } from "../src/master/masterSql.ts";
 import { qualified, quoteIdent } from "../src/master/masterSql.ts";
-import type { ColumnSpec } from "../src/store/tableDescriptor.ts";
+import type { ColumnSpec } from "../src/schema/tableDescriptor.ts";
 import { prng } from "../src/dev/prng.ts";
 
 /** The project's seeded PRNG, so every run writes the same texts. */

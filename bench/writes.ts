@@ -38,7 +38,7 @@ import { makeConfig } from "../src/schema/config.ts";
 import { EmbeddedMemory, type TransitionEvent } from "../src/runtime/embeddedMemory.ts";
 import { createLogger } from "../src/observability/logger.ts";
 import { introspectColumnsSql, qualified, receiptSql, TableQueries, type MasterColumn } from "../src/master/masterSql.ts";
-import { memoryTableDescriptor } from "../src/store/tableDescriptor.ts";
+import { memoryTableDescriptor } from "../src/schema/tableDescriptor.ts";
 import { createTestPostgres, freePort, type TestPostgres } from "../test/support/postgres.ts";
 import { installMaster } from "../test/support/seed.ts";
 import { distribution, immediate, median, round, table, waitFor, type Distribution, machineInfo, benchSession, envInt } from "./util.ts";

@@ -1,9 +1,36 @@
-/** The library API. */
+/**
+ * The package root: the library API, the schemas every entry point decodes its input with,
+ * their types, and the error classes. Hand-picked: what is not exported here is internal.
+ * The HTTP adapter (src/http) and the MCP server use only what this file exports.
+ */
 export { createEmbeddedMemory, EmbeddedMemory } from "./runtime/embeddedMemory.ts";
-export type { EmbeddedMemoryOptions, ForceSyncResult, TransitionEvent } from "./runtime/embeddedMemory.ts";
-export { loadConfig, makeConfig, ConfigError } from "./schema/config.ts";
-export type { Config, EmbeddingProvider, LogLevel } from "./schema/config.ts";
+export type {
+  EmbeddedMemoryOptions,
+  ForceSyncResult,
+  MachinesView,
+  TransitionEvent,
+  MachineEvent,
+  MachineDescription,
+  StateDescription,
+  SyncStateName,
+  UploadStateName,
+} from "./runtime/embeddedMemory.ts";
 export type { MemoryStats } from "./runtime/stats.ts";
+
+export { makeConfig, loadConfig, ConfigError, ConfigSchema, ENV_VARS, LOG_LEVELS, EMBEDDING_PROVIDERS } from "./schema/config.ts";
+export type { Config, ConfigInput, EmbeddingProvider, LogLevel, Env } from "./schema/config.ts";
+
+export { InvalidInputError, decodeInput } from "./schema/decode.ts";
+export { MemoryWrite, MemoryId } from "./schema/memory.ts";
+export { SearchRequest, SearchFilters, SearchQuery, ForceSyncQuery, searchRequestFromQuery } from "./schema/search.ts";
+export { LIMITS } from "./schema/fields.ts";
+
+export type { StoredMemory } from "./outbox/LocalWrites.ts";
+export type { SearchOptions, SearchResponse, SearchResult, SearchMethod } from "./search/Search.ts";
+export type { RankWeights } from "./search/rank.ts";
 export type { VerifyReport } from "./sync/verify.ts";
-export type { SyncStateName } from "./machines/syncMachine.ts";
+export type { SyncOnceOptions, SyncOnceResult } from "./runtime/oneShot.ts";
+
 export { createLogger } from "./observability/logger.ts";
+export type { Logger, LoggerOptions } from "./observability/logger.ts";
+export type { Metrics } from "./observability/metrics.ts";

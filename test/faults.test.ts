@@ -3,7 +3,7 @@ import path from "node:path";
 import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { createTestPostgres, freePort } from "./support/postgres.ts";
-import { seedMemories, memoryCount } from "./support/seed.ts";
+import { installMaster, seedMemories, memoryCount } from "./support/seed.ts";
 import { makeConfig } from "../src/schema/config.ts";
 import { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
 import { createLogger } from "../src/observability/logger.ts";
@@ -99,6 +99,7 @@ describe("faults", () => {
   });
 
   test("Killing the replica's master connections in the middle of large pulls loses nothing: it backs off, retries and converges.", async ({ pg, replica }) => {
+    await installMaster(pg);
     const m = replica({ syncIntervalMs: 3_600_000, pullBatchRows: 200, backoffBaseMs: 20, backoffMaxMs: 200 });
     await seedMemories(pg, 3_000, { embeddingDim: 32 });
     await m.start();

@@ -262,6 +262,7 @@ describe("metrics", () => {
       // Every metric the shipped alert rules use exists.
       const rules = readFileSync(path.resolve(import.meta.dirname, "../deploy/prometheus/alerts.yml"), "utf8");
       const used = new Set([...rules.matchAll(/embedded_memory_[a-z_]+/g)].map((x) => x[0]));
+      expect(used.size).toBeGreaterThan(0); // else the check below passes on nothing
       const exposed = new Set([...after.keys()].map((k) => k.replace(/\{.*$/, "").replace(/_(bucket|sum|count)$/, "")));
       expect([...used].filter((name) => !exposed.has(name))).toEqual([]);
     } finally {
@@ -286,19 +287,29 @@ describe("graceful shutdown", () => {
   test("Closing the server lets an in-flight request finish, refuses new connections, and does not wait on idle keep-alive sockets.", async () => {
     const { Hono } = await import("hono");
     const app = new Hono();
+    // The slow request is inside its handler until the test releases it.
+    let arrived!: () => void;
+    let release!: () => void;
+    const inside = new Promise<void>((r) => (arrived = r));
+    const released = new Promise<void>((r) => (release = r));
     app.get("/slow", async (c) => {
-      await new Promise((r) => setTimeout(r, 400));
+      arrived();
+      await released;
       return c.json({ done: true });
     });
     app.get("/fast", (c) => c.json({ ok: true }));
     const server = await startHttpServer(app, "127.0.0.1", 0);
     await fetch(`${server.url}/fast`); // leaves an idle keep-alive socket behind
     const inFlight = fetch(`${server.url}/slow`).then((r) => r.json());
-    await new Promise((r) => setTimeout(r, 50));
+    await inside;
     const started = Date.now();
-    await server.close(5_000);
+    let closed = false;
+    const closing = server.close(5_000).then(() => (closed = true));
+    await expect(fetch(`${server.url}/fast`)).rejects.toThrow();
+    expect(closed).toBe(false); // still waiting on the request in flight
+    release();
+    await closing;
     expect(await inFlight).toEqual({ done: true });
     expect(Date.now() - started).toBeLessThan(2_000);
-    await expect(fetch(`${server.url}/fast`)).rejects.toThrow();
   });
 });

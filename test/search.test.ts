@@ -6,12 +6,13 @@ import { buildCorpus, DIM, memoryRow, writeRows, type CorpusQuery } from "./supp
 import { makeLocalStore } from "../src/store/LocalStore.ts";
 import { makeSearch, type SearchService } from "../src/search/Search.ts";
 import { createLogger } from "../src/observability/logger.ts";
-import { memoryTableDescriptor } from "../src/store/tableDescriptor.ts";
+import { memoryTableDescriptor } from "../src/schema/tableDescriptor.ts";
 import { createHttpApp } from "../src/http/app.ts";
 import { startHttpServer } from "../src/http/server.ts";
 import { ftsMatch, ftsTerms } from "../src/search/ftsQuery.ts";
 import { vectorToBlob } from "../src/search/vectors/VectorIndex.ts";
 import { postRaw } from "./support/http.ts";
+import { decodeInput, SearchRequest } from "../src/index.ts";
 
 const silent = createLogger({ level: "silent" });
 /** encodeURIComponent throws on a lone surrogate: send its (invalid) UTF-8 bytes raw instead. */
@@ -138,8 +139,8 @@ describe("filters and lifecycle", () => {
       await search.search({ query: "counted" });
       await search.search({ query: "counted" });
       await search.search({ query: "counted", trackAccess: false });
-      expect(store.db.prepare("SELECT delta FROM access_deltas WHERE id = ?").pluck().get(row.id)).toBe(2);
-      expect(store.db.prepare("SELECT access_count FROM unified_ai_memory WHERE id = ?").pluck().get(row.id)).toBe(7);
+      expect(store.unsafeHandle().prepare("SELECT delta FROM access_deltas WHERE id = ?").pluck().get(row.id)).toBe(2);
+      expect(store.unsafeHandle().prepare("SELECT access_count FROM unified_ai_memory WHERE id = ?").pluck().get(row.id)).toBe(7);
     } finally {
       close();
     }
@@ -158,7 +159,7 @@ describe("hostile input", () => {
   test("Hostile queries over HTTP answer 200 with results or none, or a 4xx naming the field — never a 5xx.", async ({ tmp }) => {
     const { store, search, close } = open(tmp);
     const unused = async () => { throw new Error("not used by this test"); };
-    const api = { search: search.search, stats: () => ({}) as never, ready: () => true, state: () => "idle" as const, forceSync: unused, store: unused, get: unused, remove: unused, events: new EventEmitter(), machines: () => ({ sync: { state: "idle", attempt: 0, lastError: null }, upload: { state: "idle", attempt: 0, lastError: null } }) };
+    const api = { search: (r: SearchRequest) => search.search(decodeInput(SearchRequest, r)), stats: () => ({}) as never, ready: () => true, state: () => "idle" as const, forceSync: unused, store: unused, get: unused, remove: unused, events: new EventEmitter(), machines: () => ({ sync: { state: "idle", attempt: 0, lastError: null }, upload: { state: "idle", attempt: 0, lastError: null } }) };
     const server = await startHttpServer(createHttpApp(api, { apiKeys: ["k"], logger: silent }), "127.0.0.1", 0);
     try {
       buildCorpus(store, 7, 2, 10);

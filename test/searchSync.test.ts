@@ -33,7 +33,6 @@ describe("search over a synced replica", () => {
 
   test("With an OpenAI-compatible provider, rows that arrive without a vector are embedded locally, the query is embedded the same way, and a transient 500 is retried.", async ({ pg, replica }) => {
     await installMaster(pg);
-    await pg.sql("DELETE FROM unified_ai_memory");
     const fake = await startFakeOpenAi(16);
     try {
       await pg.sql("INSERT INTO unified_ai_memory (memory_type, content) SELECT 'episodic', jsonb_build_object('text', 'note ' || i || ' about ' || (ARRAY['kayaks','volcanoes','violins'])[1 + i % 3]) FROM generate_series(1, 60) i");
@@ -46,7 +45,8 @@ describe("search over a synced replica", () => {
       });
       expect(fake.calls.every((c) => c.authorization === "Bearer sk-test-secret-123" && c.model === "fake-embed")).toBe(true);
       expect(fake.calls.length).toBeGreaterThanOrEqual(3); // one failed, then batches
-      const r = await m.search({ query: "volcanoes", method: "vector", limit: 5 });
+      expect(fake.calls.map((c) => c.status).slice(0, 2)).toEqual([500, 200]); // the 500 was served, and retried
+      const r = await m.search({ query: "volcanoes", limit: 5 }, { method: "vector" });
       expect(r.search_method).toBe("vector");
       expect(r.results).toHaveLength(5);
       expect(r.results.every((x) => JSON.stringify(x.content).includes("volcanoes"))).toBe(true);

@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
-import { seedMemories, memoryCount } from "./support/seed.ts";
+import { installMaster, seedMemories, memoryCount } from "./support/seed.ts";
 import type { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
 import { float4ArraySendToBlob, rowTypes } from "../src/master/Master.ts";
 
@@ -23,7 +23,6 @@ describe("snapshot and incremental pull", () => {
     const m = replica();
     await m.start();
     await eventually(() => expect(m.state()).toBe("idle"));
-    await pg.sql("DELETE FROM unified_ai_memory");
     await seedMemories(pg, 250, { embeddingDim: 8 });
     await eventually(() => expect(m.stats().total_memories).toBe(250));
     const [row] = await pg.sql<{ id: string }>("SELECT id::text FROM unified_ai_memory ORDER BY id LIMIT 1");
@@ -36,6 +35,7 @@ describe("snapshot and incremental pull", () => {
   });
 
   test("Embeddings arrive as float32 little-endian BLOBs with every value intact.", async ({ pg, replica }) => {
+    await installMaster(pg);
     const id = randomUUID();
     const vec = [0.5, -1.25, 3e-5, 1024.5];
     await pg.sql("INSERT INTO unified_ai_memory (id, memory_type, content, embedding) VALUES ($1, 'semantic', '{\"text\":\"v\"}', $2::real[])", [id, vec]);
@@ -78,6 +78,7 @@ describe("snapshot and incremental pull", () => {
   });
 
   test("A tenant-filtered replica holds only its tenant's and shared rows, and loses rows that move away, expire or are archived.", async ({ pg, replica }) => {
+    await installMaster(pg);
     const [t1, t2] = [randomUUID(), randomUUID()];
     await seedMemories(pg, 40, { tenantId: t1 });
     await seedMemories(pg, 40, { tenantId: t2 });
@@ -89,7 +90,9 @@ describe("snapshot and incremental pull", () => {
     expect(localIds(m)).toEqual(await allowed());
     expect(localIds(m).has(shared)).toBe(true);
 
-    const [moving, expiring, archiving] = (await pg.sql<{ id: string }>("SELECT id::text FROM unified_ai_memory WHERE tenant_id = $1 ORDER BY id LIMIT 3", [t1])).map((r) => r.id);
+    const picked = (await pg.sql<{ id: string }>("SELECT id::text FROM unified_ai_memory WHERE tenant_id = $1 ORDER BY id LIMIT 3", [t1])).map((r) => r.id);
+    expect(picked).toHaveLength(3); // else the "gone" checks below would pass on undefined ids
+    const [moving, expiring, archiving] = picked;
     const incoming = (await pg.sql<{ id: string }>("SELECT id::text FROM unified_ai_memory WHERE tenant_id = $1 LIMIT 1", [t2]))[0]!.id;
     await pg.sql("UPDATE unified_ai_memory SET tenant_id = $2 WHERE id = $1", [moving, t2]);
     await pg.sql("UPDATE unified_ai_memory SET expires_at = now() - interval '1 second' WHERE id = $1", [expiring]);
@@ -109,7 +112,8 @@ describe("snapshot and incremental pull", () => {
     await eventually(() => expect(m.state()).toBe("idle"));
     const id = await insertOne(pg, { expires: new Date(Date.now() + 1500).toISOString() });
     await eventually(() => expect(localRow(m, id)).toBeDefined());
-    await new Promise((r) => setTimeout(r, 1600)); // the expiry time itself must pass; nothing else changes
+    // The expiry time itself must pass on the master's clock; nothing else changes.
+    await eventually(async () => expect((await pg.sql<{ past: boolean }>("SELECT expires_at <= now() AS past FROM unified_ai_memory WHERE id = $1", [id]))[0]!.past).toBe(true), 5_000, 50);
     const r = await m.forceSync();
     expect(r.success).toBe(true);
     expect(localRow(m, id)).toBeUndefined();
@@ -136,6 +140,7 @@ describe("snapshot and incremental pull", () => {
   });
 
   test("A replica whose cursor predates pruned changelog rows copies the table anew instead of missing a delete.", async ({ pg, replica }) => {
+    await installMaster(pg);
     const m = replica();
     const keep = await insertOne(pg, { text: "kept" });
     const doomed = await insertOne(pg, { text: "doomed" });
@@ -154,6 +159,7 @@ describe("snapshot and incremental pull", () => {
   });
 
   test("The replica prunes the master changelog by its retention after a pull, keeping recent rows.", async ({ pg, replica }) => {
+    await installMaster(pg);
     const m = replica({ changelogRetentionMs: 3_600_000 });
     await insertOne(pg);
     await m.syncOnce();
@@ -167,6 +173,7 @@ describe("snapshot and incremental pull", () => {
   });
 
   test("TRUNCATE on the master empties the replica through a new epoch.", async ({ pg, replica }) => {
+    await installMaster(pg);
     const m = replica();
     await seedMemories(pg, 20);
     await m.start();

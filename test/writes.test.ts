@@ -18,7 +18,7 @@ describe("local writes reach the master", () => {
     const stored = await m.store({ content: "the kettle is broken", memory_type: "episodic", importance_score: 0.8, source_agent: "agent-7", tags: ["home", "repair"], metadata: { room: "kitchen" }, tenant_id: tenant, embedding: [0.5, -0.5, 1] });
     expect(stored).toMatchObject({ content: { text: "the kettle is broken" }, memory_type: "episodic", source_system: "embedded-memory", created_by: "agent-7", pending: true });
     expect((await m.get(stored.id))?.id).toBe(stored.id);
-    expect((await m.search({ query: "kettle", trackAccess: false })).results.map((r) => r.id)).toEqual([stored.id]);
+    expect((await m.search({ query: "kettle" }, { trackAccess: false })).results.map((r) => r.id)).toEqual([stored.id]);
 
     const row = await eventually(async () => {
       const r = await masterRow(pg, stored.id);
@@ -89,8 +89,10 @@ describe("local writes reach the master", () => {
     await Promise.all([a.start(), b.start()]);
     await eventually(() => expect([a.state(), b.state()]).toEqual(["idle", "idle"]));
     const id = randomUUID();
-    await a.store({ id, content: "from A", importance_score: 0.1 });
-    await new Promise((r) => setTimeout(r, 5)); // B writes later: B is the last writer
+    const fromA = await a.store({ id, content: "from A", importance_score: 0.1 });
+    // B writes later: B is the last writer once the (millisecond) clock has moved past A's write.
+    expect(fromA.updated_at).toEqual(expect.any(String));
+    await eventually(() => expect(Date.now()).toBeGreaterThan(Date.parse(fromA.updated_at!)), 1_000, 1);
     await b.store({ id, content: "from B", importance_score: 0.9 });
     await eventually(async () => {
       const row = await masterRow(pg, id);

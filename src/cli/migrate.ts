@@ -5,7 +5,7 @@ import type { Logger } from "../observability/logger.ts";
 import { Master, masterLayer } from "../master/Master.ts";
 import { checkObjects, installObjects, introspectColumns } from "../master/masterObjects.ts";
 import { installStatements, type MasterColumn } from "../master/masterSql.ts";
-import { memoryTableDescriptor } from "../store/tableDescriptor.ts";
+import { memoryTableDescriptor } from "../schema/tableDescriptor.ts";
 
 export async function runMigrate(config: Config, logger: Logger, print: boolean, out: (t: string) => void): Promise<number> {
   const d = memoryTableDescriptor(config.memoryTable);

@@ -6,9 +6,6 @@ import { createHttpApp } from "../http/app.ts";
 import { startHttpServer } from "../http/server.ts";
 import { startStatelyInspection } from "../runtime/statelyInspect.ts";
 
-/** Where a Stately inspector listens by default (@statelyai/inspect's WebSocket server). */
-export const DEFAULT_INSPECT_URL = "ws://127.0.0.1:8080";
-
 export async function runServe(config: Config, logger: Logger, inspectUrl?: string): Promise<number> {
   const log = logger.child({ module: "serve" });
   // Opt-in only: nothing of @statelyai/inspect is loaded without --inspect.

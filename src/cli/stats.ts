@@ -2,7 +2,7 @@
 import { existsSync } from "node:fs";
 import type { Config } from "../schema/config.ts";
 import { makeLocalStore } from "../store/LocalStore.ts";
-import { memoryTableDescriptor } from "../store/tableDescriptor.ts";
+import { memoryTableDescriptor } from "../schema/tableDescriptor.ts";
 import { buildStats, outboxCounts } from "../runtime/stats.ts";
 
 export function printStats(config: Config, json: boolean, out: (t: string) => void): number {

@@ -4,18 +4,13 @@
  */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import type { Metrics } from "../observability/metrics.ts";
-import type { Logger } from "../observability/logger.ts";
+import { decodeInput, EmbeddedMemory as Memory, ForceSyncQuery, InvalidInputError, type Logger, type Metrics } from "../index.ts";
 import { requireApiKey } from "./auth.ts";
-import { decode, ForceSyncQuery, InputError } from "./schemas.ts";
 import { openApiDocument } from "./openapi.ts";
-import { SearchInputError } from "../search/filters.ts";
-import { WriteInputError } from "../outbox/LocalWrites.ts";
 import { searchRoutes } from "./searchRoutes.ts";
 import { memoryRoutes } from "./memoryRoutes.ts";
 import { eventRoutes } from "./eventRoutes.ts";
 import { inspectorRoutes } from "./inspectorRoutes.ts";
-import { EmbeddedMemory as Memory } from "../runtime/embeddedMemory.ts";
 
 export interface HttpAppOptions {
   readonly apiKeys: readonly string[];
@@ -71,7 +66,7 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
   app.get("/openapi.json", (c) => c.json(openapi));
 
   app.post("/memory/force-sync", auth, async (c) => {
-    const { full } = decode(ForceSyncQuery, c.req.query(), "query");
+    const { full } = decodeInput(ForceSyncQuery, c.req.query(), "query");
     const result = await memory.forceSync({ full: full === "true" });
     return c.json(result, result.success ? 200 : 503);
   });
@@ -85,7 +80,7 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
     // Bad input, whichever layer saw it first: a 400 naming the field.
-    if (err instanceof InputError || err instanceof SearchInputError || err instanceof WriteInputError) {
+    if (err instanceof InvalidInputError) {
       return c.json({ error: err.message, field: err.field }, 400);
     }
     if (err instanceof HTTPException && err.status < 500) return c.json({ error: err.message }, err.status);

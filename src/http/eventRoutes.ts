@@ -5,8 +5,7 @@
 import type { EventEmitter } from "node:events";
 import type { Hono } from "hono";
 import { streamSSE } from "hono/streaming";
-import type { MachineDescription } from "../machines/describe.ts";
-import type { MachinesView } from "../runtime/embeddedMemory.ts";
+import type { MachineDescription, MachinesView } from "../index.ts";
 
 export interface EventsApi {
   readonly events: EventEmitter;

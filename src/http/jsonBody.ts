@@ -1,5 +1,5 @@
 /**
- * Reads a JSON request body; malformed JSON is an InputError (a 400 naming `body`), a body
+ * Reads a JSON request body; malformed JSON is an InvalidInputError (a 400 naming `body`), a body
  * over the limit a 413 (refused by its Content-Length before reading, or once the bytes read
  * pass the limit). On Node it reads the IncomingMessage directly: Hono's c.req.json() — and
  * its bodyLimit middleware, which touches `c.req.raw.body` — build a web Request and stream
@@ -8,7 +8,7 @@
 import type { IncomingMessage } from "node:http";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { InputError } from "./schemas.ts";
+import { InvalidInputError } from "../index.ts";
 
 const tooLarge = (maxBytes: number) => new HTTPException(413, { message: `request body larger than ${maxBytes} bytes` });
 
@@ -52,6 +52,6 @@ export async function jsonBody(c: Context, maxBytes: number): Promise<unknown> {
   try {
     return JSON.parse(text) as unknown;
   } catch {
-    throw new InputError("body", "body: expected JSON");
+    throw new InvalidInputError({ field: "body", message: "body: expected JSON" });
   }
 }

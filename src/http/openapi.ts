@@ -1,9 +1,9 @@
 /**
  * GET /openapi.json: the API as OpenAPI 3.1, generated from the schemas the routes decode
- * requests with (schemas.ts), so the document cannot drift from what is accepted.
+ * requests with (src/schema, exported by the package root), so the document cannot drift from what is accepted.
  */
 import * as Schema from "effect/Schema";
-import { ForceSyncQuery, MemoryBody, SearchBody, SearchQuery, Uuid } from "./schemas.ts";
+import { ForceSyncQuery, MemoryId, MemoryWrite, SearchQuery, SearchRequest } from "../index.ts";
 import { SEARCH_BODY_LIMIT_BYTES } from "./searchRoutes.ts";
 import { WRITE_BODY_LIMIT_BYTES } from "./memoryRoutes.ts";
 
@@ -42,8 +42,8 @@ export function openApiDocument(): Json {
       },
       schemas: {
         Error: { type: "object", required: ["error"], properties: { error: { type: "string" }, field: { type: "string" } } },
-        SearchBody: jsonSchema(SearchBody),
-        MemoryBody: jsonSchema(MemoryBody),
+        SearchBody: jsonSchema(SearchRequest),
+        MemoryBody: jsonSchema(MemoryWrite),
       },
     },
     paths: {
@@ -71,13 +71,17 @@ export function openApiDocument(): Json {
         },
       },
       "/memory/{id}": {
-        parameters: [{ name: "id", in: "path", required: true, schema: jsonSchema(Uuid) }],
+        parameters: [{ name: "id", in: "path", required: true, schema: jsonSchema(MemoryId) }],
         get: { summary: "One memory from the replica", ...secured, responses: { "200": json("The row"), "404": error, ...protectedResponses } },
         delete: { summary: "Delete locally at once; the delete is uploaded", ...secured, responses: { "200": json("Deleted"), "404": error, ...protectedResponses } },
       },
       "/memory/events": { get: { summary: "Server-Sent Events: machine transitions and events", responses: { "200": { description: "An event stream", content: { "text/event-stream": {} } } } } },
       "/memory/machines": { get: { summary: "The machines' definitions and current states", responses: { "200": json("Definitions and states") } } },
       "/inspector": { get: { summary: "The live statechart inspector page", responses: { "200": { description: "HTML", content: { "text/html": {} } } } } },
+      "/inspector/{file}": {
+        parameters: [{ name: "file", in: "path", required: true, schema: { type: "string" } }],
+        get: { summary: "The inspector page's scripts, styles and icon", responses: { "200": { description: "A static asset" }, "404": error } },
+      },
       "/metrics": { get: { summary: "Prometheus metrics", responses: { "200": { description: "Prometheus text format", content: { "text/plain": {} } } } } },
       "/openapi.json": { get: { summary: "This document", responses: { "200": json("OpenAPI 3.1") } } },
     },

@@ -7,7 +7,7 @@ import * as Data from "effect/Data";
 import * as Effect from "effect/Effect";
 import { checkObjectsSql, installStatements, introspectColumnsSql, qualified, type MasterColumn } from "./masterSql.ts";
 import type { MasterError, MasterShape } from "./Master.ts";
-import type { TableDescriptor } from "../store/tableDescriptor.ts";
+import type { TableDescriptor } from "../schema/tableDescriptor.ts";
 
 /** The master lacks the objects sync needs, and this process may not install them. */
 export class MasterObjectsMissing extends Data.TaggedError("MasterObjectsMissing")<{ readonly message: string }> {}

@@ -3,7 +3,7 @@
  * channel name lives here and nowhere else: the trigger SQL and the listener both take it
  * from `CHANGE_CHANNEL`.
  */
-import type { ColumnSpec, TableDescriptor } from "../store/tableDescriptor.ts";
+import type { ColumnSpec, TableDescriptor } from "../schema/tableDescriptor.ts";
 
 export const SCHEMA = "embedded_memory";
 /** The one NOTIFY channel; its payload is the changed table's name (a hint, never the data). */

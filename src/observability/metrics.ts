@@ -15,9 +15,20 @@ export type Metrics = ReturnType<typeof createMetrics>;
 const SYNC_STATES = ["awaitingPool", "empty", "syncing", "idle", "backoff", "stopped"];
 const UPLOAD_STATES = ["awaitingPool", "uploading", "idle", "backoff", "stopped"];
 
+const DEFAULT_PREFIX = "embedded_memory_process_";
+/**
+ * prom-client's default gauges that end in `_total`, which Prometheus reserves for counters
+ * (`promtool check metrics` refuses them). Dropped rather than renamed: each is the sum of the
+ * labelled gauge of the same name without the suffix (`sum(…nodejs_active_handles)`).
+ */
+const MISNAMED_DEFAULTS = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"];
+
 export function createMetrics(sources: MetricsSources, options: { defaultMetrics?: boolean } = {}) {
   const registry = new Registry();
-  if (options.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: "embedded_memory_process_" });
+  if (options.defaultMetrics !== false) {
+    collectDefaultMetrics({ register: registry, prefix: DEFAULT_PREFIX });
+    for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(DEFAULT_PREFIX + name);
+  }
   const r = { registers: [registry] };
   const syncState = new Gauge({ name: "embedded_memory_sync_state", help: "1 for the sync machine's current state", labelNames: ["state"], ...r });
   const uploadState = new Gauge({ name: "embedded_memory_upload_state", help: "1 for the upload machine's current state", labelNames: ["state"], ...r });

@@ -5,30 +5,11 @@
  * through the upload machine.
  */
 import { randomUUID } from "node:crypto";
-import * as Data from "effect/Data";
 import { isoMicros, type LocalStoreShape } from "../store/LocalStore.ts";
-import { MEMORY_COLUMNS, type Row, type TableDescriptor } from "../store/tableDescriptor.ts";
+import { MEMORY_COLUMNS, type Row, type TableDescriptor } from "../schema/tableDescriptor.ts";
 import { blobToVector, vectorToBlob } from "../search/vectors/VectorIndex.ts";
-
-/** Bad write input: names the field, becomes a 400. */
-export class WriteInputError extends Data.TaggedError("WriteInputError")<{ readonly field: string; readonly message: string }> {}
-
-export interface MemoryInput {
-  readonly id?: string;
-  readonly content: string | Record<string, unknown>;
-  readonly memory_type?: string;
-  readonly importance_score?: number;
-  readonly source_agent?: string;
-  readonly source_system?: string;
-  readonly created_by?: string;
-  readonly tags?: readonly string[];
-  readonly metadata?: Record<string, unknown>;
-  readonly tenant_id?: string | null;
-  readonly context_id?: string | null;
-  readonly search_text?: string | null;
-  readonly expires_at?: string | null;
-  readonly embedding?: readonly number[] | null;
-}
+import { outboxTable, recordAccess } from "./outboxTable.ts";
+import type { MemoryWrite } from "../schema/memory.ts";
 
 export interface StoredMemory {
   readonly id: string;
@@ -53,29 +34,6 @@ export interface StoredMemory {
   readonly pending: boolean;
 }
 
-export const LIMITS = Object.freeze({ contentBytes: 100_000, metadataBytes: 64_000, tags: 64, text: 200, searchText: 10_000, dim: 65_536 });
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const FIELDS = ["id", "content", "memory_type", "importance_score", "source_agent", "source_system", "created_by", "tags", "metadata", "tenant_id", "context_id", "search_text", "expires_at", "embedding"];
-
-const bad = (field: string, message: string): never => {
-  throw new WriteInputError({ field, message: `${field}: ${message}` });
-};
-const bytes = (s: string) => Buffer.byteLength(s, "utf8");
-
-export function validateId(v: unknown, field = "id"): string {
-  if (typeof v !== "string" || !UUID_RE.test(v)) return bad(field, "expected a UUID");
-  return v.toLowerCase();
-}
-
-function optText(o: Record<string, unknown>, field: string, max: number = LIMITS.text): string | null | undefined {
-  const v = o[field];
-  if (v === undefined) return undefined;
-  if (v === null) return null;
-  if (typeof v !== "string") return bad(field, "expected a string");
-  if (v.length > max) return bad(field, `longer than ${max} characters`);
-  return v;
-}
-
 export interface WriteOptions {
   /** The master's content column is text (not jsonb): string content is stored as is. */
   readonly contentIsText: () => boolean;
@@ -83,32 +41,18 @@ export interface WriteOptions {
   readonly onWrite: () => void;
 }
 
+/** Takes input the schemas already decoded (the library's entry points do it): ids are valid UUIDs. */
 export interface LocalWrites {
-  readonly store: (input: unknown) => StoredMemory;
-  readonly remove: (id: unknown) => boolean;
-  readonly get: (id: unknown) => StoredMemory | undefined;
+  readonly store: (input: MemoryWrite) => StoredMemory;
+  readonly remove: (id: string) => boolean;
+  readonly get: (id: string) => StoredMemory | undefined;
   readonly recordAccess: (ids: readonly string[]) => void;
 }
 
-/** Counts reads as local deltas (added on the master by the uploader, never overwritten). */
-const accessStatements = new WeakMap<LocalStoreShape["db"], (ids: readonly string[], now: string) => void>();
-
-export function recordAccess(store: LocalStoreShape, ids: readonly string[]): void {
-  // Prepared once per file: every search that returns memories comes through here.
-  let record = accessStatements.get(store.db);
-  if (!record) {
-    const stmt = store.db.prepare("INSERT INTO access_deltas (id, delta, last_accessed) VALUES (?, 1, ?) ON CONFLICT (id) DO UPDATE SET delta = delta + 1, last_accessed = excluded.last_accessed");
-    record = store.db.transaction((list: readonly string[], now: string) => list.forEach((id) => stmt.run(id, now)));
-    accessStatements.set(store.db, record);
-  }
-  record(ids, isoMicros());
-}
-
 export function makeLocalWrites(store: LocalStoreShape, d: TableDescriptor, o: WriteOptions): LocalWrites {
-  const db = store.db;
+  const outbox = outboxTable(store);
   const table = `"${d.localName}"`;
-  const appendOutbox = db.prepare("INSERT INTO outbox (memory_id, op, payload, created_at) VALUES (?, ?, ?, ?)");
-  const selectRow = db.prepare(`SELECT *, EXISTS (SELECT 1 FROM outbox WHERE memory_id = m.id AND parked_at IS NULL AND op <> 'access') AS pending FROM ${table} m WHERE id = ?`);
+  const selectRow = outbox.rowWithPending(table);
 
   const shape = (r: Record<string, unknown>): StoredMemory => {
     const json = (v: unknown) => {
@@ -142,53 +86,29 @@ export function makeLocalWrites(store: LocalStoreShape, d: TableDescriptor, o: W
     };
   };
 
-  const toRow = (input: unknown, existing: Record<string, unknown> | undefined): Row => {
-    if (input === null || typeof input !== "object" || Array.isArray(input)) return bad("body", "expected a JSON object");
-    const i = input as Record<string, unknown>;
-    for (const k of Object.keys(i)) if (!FIELDS.includes(k)) bad(k, `unknown field (known: ${FIELDS.join(", ")})`);
-    let content: string;
-    if (typeof i.content === "string") {
-      if (i.content.trim() === "") bad("content", "must not be empty");
-      content = o.contentIsText() ? i.content : JSON.stringify({ text: i.content });
-    } else if (i.content !== null && typeof i.content === "object" && !Array.isArray(i.content)) content = JSON.stringify(i.content);
-    else return bad("content", "required: a string or a JSON object");
-    if (bytes(content) > LIMITS.contentBytes) bad("content", `larger than ${LIMITS.contentBytes} bytes`);
-    const importance = i.importance_score;
-    if (importance !== undefined && (typeof importance !== "number" || !Number.isFinite(importance) || importance < 0 || importance > 1)) bad("importance_score", "expected a number from 0 to 1");
-    const tags = i.tags;
-    if (tags !== undefined && (!Array.isArray(tags) || tags.length > LIMITS.tags || tags.some((t) => typeof t !== "string" || t.length > LIMITS.text))) bad("tags", `expected at most ${LIMITS.tags} strings of at most ${LIMITS.text} characters`);
-    const metadata = i.metadata;
-    if (metadata !== undefined && (metadata === null || typeof metadata !== "object" || Array.isArray(metadata))) bad("metadata", "expected a JSON object");
-    if (metadata !== undefined && bytes(JSON.stringify(metadata)) > LIMITS.metadataBytes) bad("metadata", `larger than ${LIMITS.metadataBytes} bytes`);
-    for (const f of ["tenant_id", "context_id"]) if (i[f] !== undefined && i[f] !== null) validateId(i[f], f);
-    let expires: string | null | undefined;
-    if (i.expires_at !== undefined && i.expires_at !== null) {
-      const t = typeof i.expires_at === "string" ? Date.parse(i.expires_at) : NaN;
-      if (Number.isNaN(t)) bad("expires_at", "expected an ISO-8601 date");
-      expires = isoMicros(new Date(t));
-    } else expires = i.expires_at as null | undefined;
-    const e = i.embedding;
-    if (e !== undefined && e !== null && (!Array.isArray(e) || e.length === 0 || e.length > LIMITS.dim || e.some((x) => typeof x !== "number" || !Number.isFinite(x)))) bad("embedding", "expected a non-empty array of finite numbers");
+  /** A decoded write (schema/memory.ts) as the local row; absent fields keep the existing row's value. */
+  const toRow = (i: MemoryWrite, existing: Record<string, unknown> | undefined): Row => {
+    const content = typeof i.content === "string" ? (o.contentIsText() ? i.content : JSON.stringify({ text: i.content })) : JSON.stringify(i.content);
     const now = isoMicros();
     const keep = <T,>(v: T | undefined, field: string, fallback: unknown): unknown => (v !== undefined ? v : existing ? existing[field] : fallback);
-    const agent = optText(i, "source_agent");
+    const lower = (v: string | null | undefined) => (v === undefined ? undefined : (v?.toLowerCase() ?? null));
     const row: Row = {};
     for (const c of MEMORY_COLUMNS) row[c.name] = existing ? (existing[c.name] as Row[string]) : null;
     Object.assign(row, {
-      id: i.id === undefined ? (existing?.id ?? randomUUID()) : validateId(i.id),
+      id: i.id === undefined ? (existing?.id ?? randomUUID()) : i.id.toLowerCase(),
       content,
-      memory_type: keep(optText(i, "memory_type"), "memory_type", "semantic") ?? "semantic",
-      importance_score: keep(importance, "importance_score", 0.5),
-      source_agent: keep(agent, "source_agent", null),
-      source_system: keep(optText(i, "source_system"), "source_system", "embedded-memory") ?? "embedded-memory",
-      created_by: keep(optText(i, "created_by"), "created_by", agent ?? "embedded-memory"),
-      tags: tags !== undefined ? JSON.stringify(tags) : keep(undefined, "tags", "[]"),
-      metadata: metadata !== undefined ? JSON.stringify(metadata) : keep(undefined, "metadata", "{}"),
-      tenant_id: keep(i.tenant_id === undefined ? undefined : ((i.tenant_id as string | null)?.toLowerCase() ?? null), "tenant_id", null),
-      context_id: keep(i.context_id === undefined ? undefined : ((i.context_id as string | null)?.toLowerCase() ?? null), "context_id", null),
-      search_text: keep(optText(i, "search_text", LIMITS.searchText), "search_text", null),
-      expires_at: keep(expires, "expires_at", null),
-      embedding: e === undefined ? keep(undefined, "embedding", null) : e === null ? null : vectorToBlob(Float32Array.from(e as number[])),
+      memory_type: keep(i.memory_type, "memory_type", "semantic") ?? "semantic",
+      importance_score: keep(i.importance_score, "importance_score", 0.5),
+      source_agent: keep(i.source_agent, "source_agent", null),
+      source_system: keep(i.source_system, "source_system", "embedded-memory") ?? "embedded-memory",
+      created_by: keep(i.created_by, "created_by", i.source_agent ?? "embedded-memory"),
+      tags: i.tags !== undefined ? JSON.stringify(i.tags) : keep(undefined, "tags", "[]"),
+      metadata: i.metadata !== undefined ? JSON.stringify(i.metadata) : keep(undefined, "metadata", "{}"),
+      tenant_id: keep(lower(i.tenant_id), "tenant_id", null),
+      context_id: keep(lower(i.context_id), "context_id", null),
+      search_text: keep(i.search_text, "search_text", null),
+      expires_at: keep(i.expires_at === undefined || i.expires_at === null ? i.expires_at : isoMicros(new Date(i.expires_at)), "expires_at", null),
+      embedding: i.embedding === undefined ? keep(undefined, "embedding", null) : i.embedding === null ? null : vectorToBlob(Float32Array.from(i.embedding)),
       created_at: existing?.created_at ?? now,
       updated_at: now,
       archived: 0,
@@ -202,27 +122,26 @@ export function makeLocalWrites(store: LocalStoreShape, d: TableDescriptor, o: W
 
   return {
     store: (input) => {
-      const id = input && typeof input === "object" && "id" in input && (input as { id: unknown }).id !== undefined ? validateId((input as { id: unknown }).id) : undefined;
-      const existing = id ? (selectRow.get(id) as Record<string, unknown> | undefined) : undefined;
+      const existing = input.id ? (selectRow.get(input.id.toLowerCase()) as Record<string, unknown> | undefined) : undefined;
       const row = toRow(input, existing);
-      store.writeLocal(d, MEMORY_COLUMNS, [row], [], () => appendOutbox.run(row.id, "upsert", payload(row), row.updated_at));
+      store.writeLocal(d, MEMORY_COLUMNS, [row], [], () => outbox.append(String(row.id), "upsert", payload(row), String(row.updated_at)));
       o.onWrite();
       return shape(selectRow.get(row.id) as Record<string, unknown>);
     },
     remove: (rawId) => {
-      const id = validateId(rawId);
+      const id = rawId.toLowerCase();
       // Nothing here to delete is a 404, not a write: no outbox entry.
       if (!selectRow.get(id)) return false;
-      store.writeLocal(d, MEMORY_COLUMNS, [], [id], () => appendOutbox.run(id, "delete", JSON.stringify({ id, deleted_at: isoMicros() }), isoMicros()));
+      store.writeLocal(d, MEMORY_COLUMNS, [], [id], () => outbox.append(id, "delete", JSON.stringify({ id, deleted_at: isoMicros() }), isoMicros()));
       o.onWrite();
       return true;
     },
     get: (rawId) => {
-      const r = selectRow.get(validateId(rawId)) as Record<string, unknown> | undefined;
+      const r = selectRow.get(rawId.toLowerCase()) as Record<string, unknown> | undefined;
       return r ? shape(r) : undefined;
     },
     recordAccess: (ids) => {
-      recordAccess(store, ids.map((id) => validateId(id, "ids")));
+      recordAccess(store, ids.map((id) => id.toLowerCase()));
       o.onWrite();
     },
   };

@@ -8,13 +8,13 @@
  * touched are refreshed from the master: once acknowledged, the master's version wins again.
  */
 import * as Effect from "effect/Effect";
-import { isoMicros, LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
+import { LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
 import { classifyMasterError, MasterQueryError, type MasterClient, type MasterError, type MasterShape } from "../master/Master.ts";
 import { receiptSql, receiptsSql, type TableQueries } from "../master/masterSql.ts";
 import type { ReplicatorShape, SyncError } from "../sync/Replicator.ts";
 import type { Logger } from "../observability/logger.ts";
-import type { Row } from "../store/tableDescriptor.ts";
-import { outboxCounts } from "../runtime/stats.ts";
+import type { Row } from "../schema/tableDescriptor.ts";
+import { outboxTable, type OutboxCounts, type OutboxEntry as Entry } from "./outboxTable.ts";
 
 export interface UploaderOptions {
   readonly replicaId: string;
@@ -22,12 +22,6 @@ export interface UploaderOptions {
   /** `soft` deletes set expires_at = now() on the master instead of deleting the row. */
   readonly deleteMode: "hard" | "soft";
   readonly logger: Logger;
-}
-
-export interface OutboxCounts {
-  readonly pending: number;
-  readonly parked: number;
-  readonly last_error: string | null;
 }
 
 export interface UploadResult {
@@ -43,28 +37,15 @@ export interface Uploader {
   readonly counts: () => OutboxCounts;
 }
 
-interface Entry {
-  seq: number;
-  memory_id: string;
-  op: "upsert" | "delete" | "access";
-  payload: string;
-}
-
 /** SQLSTATE classes the master will refuse again however often asked: park, do not retry. */
 const PERMANENT = /^(22|23|42|P0)/;
 
 const isPermanent = (e: MasterError): e is MasterQueryError => e._tag === "MasterQueryError" && PERMANENT.test(e.code ?? "");
 
 export function makeUploader(master: MasterShape, store: LocalStoreShape, replicator: ReplicatorShape, o: UploaderOptions): Uploader {
-  const db = store.db;
+  const outbox = outboxTable(store);
   const log = o.logger.child({ module: "uploader" });
   const local = <A,>(what: string, f: () => A) => Effect.try({ try: f, catch: (cause) => new LocalStoreError({ message: `${what}: ${(cause as Error).message}`, cause }) });
-
-  // Access deltas become outbox entries (and so get receipts): never counted twice.
-  const collectAccess = db.transaction(() => {
-    db.prepare("INSERT INTO outbox (memory_id, op, payload, created_at) SELECT id, 'access', json_object('delta', delta, 'last_accessed', last_accessed), ? FROM access_deltas WHERE delta > 0").run(isoMicros());
-    db.prepare("DELETE FROM access_deltas").run();
-  });
 
   const applyEntry = (client: MasterClient, tq: TableQueries, e: Entry) =>
     Effect.gen(function* () {
@@ -147,40 +128,32 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
       }),
     );
 
-  const settle = db.transaction((acked: Entry[], parked: { entry: Entry; reason: string }[]) => {
-    const del = db.prepare("DELETE FROM outbox WHERE seq = ?");
-    const park = db.prepare("UPDATE outbox SET parked_at = ?, last_error = ?, attempts = attempts + 1 WHERE seq = ?");
-    for (const e of acked) del.run(e.seq);
-    for (const { entry, reason } of parked) park.run(isoMicros(), reason, entry.seq);
-  });
-
-  const stillPending = (ids: string[]) => {
-    const stmt = db.prepare("SELECT 1 FROM outbox WHERE memory_id = ? AND parked_at IS NULL AND op <> 'access' LIMIT 1");
-    return ids.filter((id) => stmt.get(id) === undefined);
-  };
+  /** The ids with no local write still waiting (their rows can take the master's state). */
+  const settled = (ids: string[]) => ids.filter((id) => !outbox.isPending(id));
 
   const upload = (maxBatches: number) =>
     Effect.gen(function* () {
       const tq = yield* replicator.queries();
-      yield* local("collecting access deltas", () => collectAccess());
+      // Access deltas become outbox entries (and so get receipts): never counted twice.
+      yield* local("collecting access deltas", () => outbox.collectAccess());
       let uploaded = 0;
       let parkedCount = 0;
       for (let b = 0; b < maxBatches; b++) {
-        const batch = yield* local("reading the outbox", () => db.prepare("SELECT seq, memory_id, op, payload FROM outbox WHERE parked_at IS NULL ORDER BY seq LIMIT ?").all(o.batchSize) as Entry[]);
+        const batch = yield* local("reading the outbox", () => outbox.nextBatch(o.batchSize));
         if (batch.length === 0) break;
         const { acked, parked } = yield* uploadBatch(tq, batch).pipe(
-          Effect.tapError((err) => local("counting the attempt", () => db.prepare(`UPDATE outbox SET attempts = attempts + 1, last_error = ? WHERE seq IN (${batch.map((e) => e.seq).join(",")})`).run(err.message))),
+          Effect.tapError((err) => local("counting the attempt", () => outbox.countAttempt(batch.map((e) => e.seq), err.message))),
         );
-        yield* local("settling the outbox", () => settle(acked, parked));
+        yield* local("settling the outbox", () => outbox.settle(acked, parked));
         for (const { entry, reason } of parked) log.warn({ seq: entry.seq, id: entry.memory_id, op: entry.op, reason }, "outbox entry parked: the master refused it");
         uploaded += acked.length;
         parkedCount += parked.length;
         // Rows whose writes are settled take the master's state again (a newer master version
         // that a pull skipped while the write was pending, or the refusal of a parked one).
         const touched = [...new Set([...acked, ...parked.map((p) => p.entry)].filter((e) => e.op !== "access").map((e) => e.memory_id))];
-        yield* replicator.refresh(stillPending(touched));
+        yield* replicator.refresh(settled(touched));
       }
-      const remaining = (db.prepare("SELECT count(*) FROM outbox WHERE parked_at IS NULL").pluck().get() as number) + (db.prepare("SELECT count(*) FROM access_deltas").pluck().get() as number);
+      const remaining = outbox.pendingCount();
       if (uploaded || parkedCount) log.debug({ uploaded, parked: parkedCount, remaining }, "outbox uploaded");
       return { uploaded, parked: parkedCount, remaining };
     });
@@ -188,9 +161,9 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
   return {
     connect: () => replicator.connect().pipe(Effect.asVoid),
     upload,
-    counts: () => outboxCounts(store),
+    counts: () => outbox.counts(),
   };
 }
 
 export { classifyMasterError };
-export type { Row };
+export type { OutboxCounts, Row };

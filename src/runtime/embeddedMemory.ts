@@ -15,9 +15,13 @@ import type { LocalStoreShape } from "../store/LocalStore.ts";
 import { ChangeFeed } from "../master/ChangeFeed.ts";
 import type { VerifyReport } from "../sync/verify.ts";
 import { syncOnce, verify, type SyncOnceOptions, type SyncOnceResult } from "./oneShot.ts";
-import type { SearchRequest, SearchResponse } from "../search/Search.ts";
+import type { SearchOptions, SearchResponse } from "../search/Search.ts";
 import type { StoredMemory } from "../outbox/LocalWrites.ts";
-import { openReplica, replicaLayer, type Opened, type Services } from "./openReplica.ts";
+import { decodeInput } from "../schema/decode.ts";
+import { MemoryId, MemoryWrite } from "../schema/memory.ts";
+import { SearchRequest } from "../schema/search.ts";
+import type { LogLevel } from "../schema/config.ts";
+import { Replica, replicaLayer, type Opened, type Services } from "./openReplica.ts";
 import { wireMachines, type Outcome } from "./wireMachines.ts";
 import type { SyncMachine, SyncStateName } from "../machines/syncMachine.ts";
 import type { UploadMachine, UploadStateName } from "../machines/uploadMachine.ts";
@@ -29,6 +33,8 @@ import type { Metrics } from "../observability/metrics.ts";
 import { instrumentMachines } from "./instrumentation.ts";
 
 export type { TransitionEvent, MachineEvent } from "./machineEvents.ts";
+export type { MachineDescription, StateDescription } from "../machines/describe.ts";
+export type { SyncStateName, UploadStateName };
 export type { Opened, Services } from "./openReplica.ts";
 
 export interface MachinesView {
@@ -48,8 +54,9 @@ export interface ForceSyncResult {
 }
 
 export interface EmbeddedMemoryOptions {
-  /** The root logger; one is made from `config.logLevel` when absent. */
+  /** The root logger. Without one, a logger at `logLevel` (else `config.logLevel`, `silent` unless set) writes to stderr. */
   readonly logger?: Logger;
+  readonly logLevel?: LogLevel;
   /** Also told every inspection event of both machines (e.g. the Stately inspector). */
   readonly inspect?: (event: InspectionEvent) => void;
 }
@@ -58,7 +65,7 @@ export class EmbeddedMemory {
   readonly config: Config;
   readonly log: Logger;
   /** Emits "transition" (TransitionEvent) for every state change of the machines. */
-  readonly events = new EventEmitter();
+  readonly events: EventEmitter = new EventEmitter();
   private runtime: ManagedRuntime.ManagedRuntime<Services, unknown> | undefined;
   private opening: Promise<Opened> | undefined;
   private o: Opened | undefined;
@@ -75,20 +82,20 @@ export class EmbeddedMemory {
     if (!config.databaseUrl) throw new ConfigError("DATABASE_URL", "is not set; the replica needs the master Postgres URL");
     this.config = config;
     this.extraInspect = options.inspect;
-    this.log = options.logger ?? createLogger({ level: config.logLevel, secrets: secretsOf(config) });
+    this.log = options.logger ?? createLogger({ level: options.logLevel ?? config.logLevel, secrets: secretsOf(config) });
   }
 
   /** Opens the replica file and builds the services (no master connection yet). Safe to call twice. */
   private open(): Promise<Opened> {
     return (this.opening ??= (async () => {
-      const runtime = ManagedRuntime.make(replicaLayer(this.config, this.log));
-      // Kept before opening, so that stop() disposes of it even when opening fails.
-      this.runtime = runtime as ManagedRuntime.ManagedRuntime<Services, unknown>;
-      const opened = await openReplica(this.runtime, this.config, {
+      const layer = replicaLayer(this.config, {
         log: this.log,
         syncState: () => this.state(),
         onWrite: () => this.uploadActor?.send({ type: "WRITE" }),
       });
+      // Kept before opening, so that stop() disposes of it even when opening fails.
+      this.runtime = ManagedRuntime.make(layer) as ManagedRuntime.ManagedRuntime<Services, unknown>;
+      const opened = await this.runtime.runPromise(Replica);
       instrumentMachines(this.events, opened.metrics);
       return (this.o = opened);
     })());
@@ -126,15 +133,16 @@ export class EmbeddedMemory {
   /** Stops everything, in reverse order of start, within `deadlineMs`. Safe to call twice. */
   stop(deadlineMs = 10_000): Promise<void> {
     return (this.stopping ??= (async () => {
+      this.events.emit("stopping");
       await this.starting?.catch(() => undefined);
       for (const actor of [this.uploadActor, this.actor]) {
         actor?.send({ type: "STOP" });
         actor?.stop();
       }
       for (const id of [...this.waiters.keys()]) this.settle(id, { ok: false, error: "stopping" });
-      const o = await this.opening?.catch(() => undefined);
-      await o?.embedding?.stop();
-      o?.search.close();
+      await this.opening?.catch(() => undefined);
+      // The layers' finalizers run in reverse order of acquisition: embedding and search, then
+      // the replicator, the change feed, the SQLite file and the pg pool.
       if (this.runtime) {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([this.runtime.dispose(), new Promise<void>((resolve) => (timer = setTimeout(resolve, deadlineMs)))]);
@@ -149,9 +157,9 @@ export class EmbeddedMemory {
   }
 
   /** @internal The replica's SQLite handle, for tests and benchmarks that look inside the file. */
-  _db(): LocalStoreShape["db"] {
+  _db(): ReturnType<LocalStoreShape["unsafeHandle"]> {
     if (!this.o) throw new Error("_db: the replica is not open yet");
-    return this.o.store.db;
+    return this.o.store.unsafeHandle();
   }
 
   /** The sync machine's state. */
@@ -175,6 +183,33 @@ export class EmbeddedMemory {
 
   uploadState(): UploadStateName {
     return (this.uploadActor ? String(this.uploadActor.getSnapshot().value) : "awaitingPool") as UploadStateName;
+  }
+
+  /**
+   * Resolves once the replica holds a complete first copy of the table (at once when the file
+   * already does); rejects when `stop()` is called first, or when `signal` aborts. Call
+   * `start()` too: this only waits, it does not sync.
+   */
+  async waitForFirstSync(options: { signal?: AbortSignal } = {}): Promise<void> {
+    const o = await this.open();
+    const complete = () => o.store.syncState(o.replicator.descriptor).snapshotComplete;
+    if (complete()) return;
+    await new Promise<void>((resolve, reject) => {
+      const done = (outcome: () => void) => {
+        this.events.off("transition", onTransition);
+        this.events.off("stopping", onStop);
+        options.signal?.removeEventListener("abort", onAbort);
+        outcome();
+      };
+      const onTransition = () => complete() && done(resolve);
+      const onStop = () => done(() => reject(new Error("waitForFirstSync: the replica was stopped before its first copy completed")));
+      const onAbort = () => done(() => reject(options.signal!.reason ?? new Error("waitForFirstSync: aborted")));
+      if (this.stopping) return onStop();
+      if (options.signal?.aborted) return onAbort();
+      this.events.on("transition", onTransition);
+      this.events.once("stopping", onStop);
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+    });
   }
 
   /** Ready: the first snapshot is complete and the master is reachable. */
@@ -239,11 +274,15 @@ export class EmbeddedMemory {
     return syncOnce(await this.open(), (effect) => this.run(effect), options);
   }
 
-  /** Local search (CONTRACT: /memory/search). Works before the first copy completes, and says so. */
-  async search(request: SearchRequest): Promise<SearchResponse> {
+  /**
+   * Local search (CONTRACT: /memory/search). Works before the first copy completes, and says
+   * so. Throws InvalidInputError naming the field for a request the schema refuses.
+   */
+  async search(request: SearchRequest, options: SearchOptions = {}): Promise<SearchResponse> {
+    const decoded = decodeInput(SearchRequest, request);
     const o = await this.open();
     const started = performance.now();
-    const response = await o.search.search(request);
+    const response = await o.search.search({ ...decoded, ...options });
     o.metrics.searchDuration.observe({ method: response.search_method }, (performance.now() - started) / 1000);
     return response;
   }
@@ -254,23 +293,31 @@ export class EmbeddedMemory {
     return this.o.metrics;
   }
 
-  /** Stores a memory locally (insert or update by id); durable and searchable on return, uploaded later. */
-  async store(memory: unknown): Promise<StoredMemory> {
-    return (await this.open()).writes.store(memory);
+  /**
+   * Stores a memory locally (insert, or update by id); durable and searchable on return,
+   * uploaded later. Throws InvalidInputError naming the field for input the schema refuses.
+   */
+  async store(memory: MemoryWrite): Promise<StoredMemory> {
+    const input = decodeInput(MemoryWrite, memory);
+    return (await this.open()).writes.store(input);
   }
 
   /** Deletes a memory locally at once; the delete is uploaded. False when there was none. */
-  async remove(id: unknown): Promise<boolean> {
-    return (await this.open()).writes.remove(id);
+  async remove(id: string): Promise<boolean> {
+    const valid = decodeInput(MemoryId, id, "id");
+    return (await this.open()).writes.remove(valid);
   }
 
-  async get(id: unknown): Promise<StoredMemory | undefined> {
-    return (await this.open()).writes.get(id);
+  /** One memory from the replica, or undefined. */
+  async get(id: string): Promise<StoredMemory | undefined> {
+    const valid = decodeInput(MemoryId, id, "id");
+    return (await this.open()).writes.get(valid);
   }
 
   /** Counts reads of these memories (added to access_count on the master). */
   async recordAccess(ids: readonly string[]): Promise<void> {
-    (await this.open()).writes.recordAccess(ids);
+    const valid = ids.map((id, i) => decodeInput(MemoryId, id, `ids.${i}`));
+    (await this.open()).writes.recordAccess(valid);
   }
 
   /** Compares master and replica row by row; with `repair`, applies the master's state where they differ. */

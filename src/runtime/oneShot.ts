@@ -7,7 +7,7 @@ import { Master } from "../master/Master.ts";
 import { LocalStore } from "../store/LocalStore.ts";
 import { Replicator } from "../sync/Replicator.ts";
 import { verifyReplica, type VerifyReport } from "../sync/verify.ts";
-import type { Opened, Services } from "./embeddedMemory.ts";
+import type { Opened, Services } from "./openReplica.ts";
 
 export type Run = <A, E>(effect: Effect.Effect<A, E, Services>) => Promise<A>;
 

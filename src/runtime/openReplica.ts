@@ -7,14 +7,14 @@
 import { randomUUID } from "node:crypto";
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
-import type * as ManagedRuntime from "effect/ManagedRuntime";
+import * as Context from "effect/Context";
 import type { Config } from "../schema/config.ts";
 import type { Logger } from "../observability/logger.ts";
 import { Master, masterLayer } from "../master/Master.ts";
 import { LocalStore, localStoreLayer, type LocalStoreShape } from "../store/LocalStore.ts";
 import { ChangeFeed, changeFeedLayer } from "../master/ChangeFeed.ts";
 import { Replicator, replicatorLayer, type ReplicatorShape } from "../sync/Replicator.ts";
-import { memoryTableDescriptor } from "../store/tableDescriptor.ts";
+import { memoryTableDescriptor } from "../schema/tableDescriptor.ts";
 import { embedderFromConfig } from "../search/embedding/Embedder.ts";
 import { makeSearch, type SearchService } from "../search/Search.ts";
 import { makeLocalWrites, type LocalWrites } from "../outbox/LocalWrites.ts";
@@ -23,7 +23,7 @@ import { createMetrics, type Metrics } from "../observability/metrics.ts";
 import { BackgroundEmbedding } from "../search/embedding/backgroundEmbedding.ts";
 import type { SyncStateName } from "../machines/syncMachine.ts";
 
-export type Services = Master | LocalStore | ChangeFeed | Replicator;
+export type Services = Master | LocalStore | ChangeFeed | Replicator | Replica;
 
 export interface Opened {
   readonly store: LocalStoreShape;
@@ -44,8 +44,8 @@ export interface OpenHooks {
   readonly onWrite: () => void;
 }
 
-/** The layers of one replica; building them opens nothing until a runtime uses them. */
-export function replicaLayer(c: Config, log: Logger) {
+/** The layers that own resources: the pg pool, the SQLite handle, the change feed, and the replicator on them. */
+function resourceLayer(c: Config, log: Logger) {
   const base = Layer.mergeAll(
     masterLayer({ databaseUrl: c.databaseUrl!, connectTimeoutMs: c.connectTimeoutMs, logger: log }),
     localStoreLayer(c.localPath),
@@ -63,31 +63,53 @@ export function replicaLayer(c: Config, log: Logger) {
   return Layer.provideMerge(replicator, base);
 }
 
+/** The services of one open replica, as one layer: built on the resource layers, released before them. */
+export class Replica extends Context.Service<Replica, Opened>()("embedded-memory/Replica") {}
+
 /**
- * Builds the services on the runtime's layers (this opens the replica file) and starts
- * embedding rows that have no vector. The caller creates the runtime, so it can dispose of
- * it even when opening fails.
+ * Builds the services on the resource layers (this opens the replica file) and starts
+ * embedding rows that have no vector. Its finalizer stops the embedding and closes the search
+ * index; the runtime then releases the store, the feed and the pool, in reverse order.
  */
-export async function openReplica(runtime: ManagedRuntime.ManagedRuntime<Services, unknown>, config: Config, hooks: OpenHooks): Promise<Opened> {
+function openedLayer(config: Config, hooks: OpenHooks): Layer.Layer<Replica, never, LocalStore | Replicator | Master> {
   const { log } = hooks;
-  const { store, replicator, master } = await runtime.runPromise(Effect.all({ store: LocalStore, replicator: Replicator, master: Master }));
-  const d = replicator.descriptor;
-  const embedder = embedderFromConfig(config);
-  const replicaId = store.meta.get("replica_id") ?? (store.meta.set("replica_id", randomUUID()), store.meta.get("replica_id")!);
-  const opened: Opened = {
-    store,
-    replicator,
-    search: makeSearch({ store, table: d.localName, embedder, status: () => ({ state: hooks.syncState(), complete: store.syncState(d).snapshotComplete }), logger: log }),
-    writes: makeLocalWrites(store, d, { contentIsText: () => store.meta.get("master_content_udt") === "text", onWrite: hooks.onWrite }),
-    uploader: makeUploader(master, store, replicator, { replicaId, batchSize: config.uploadBatchSize, deleteMode: config.deleteMode, logger: log }),
-    metrics: createMetrics({ memories: () => store.count(d), outbox: () => opened.uploader.counts() }),
-    embedding: embedder ? new BackgroundEmbedding((n, signal) => opened.search.vectors.embedMissing(n, signal), embedder.model, log.child({ module: "embedder" })) : undefined,
-  };
-  if (opened.embedding) {
-    store.onChange(() => opened.embedding!.trigger());
-    opened.embedding.trigger();
-  }
-  return opened;
+  return Layer.effect(
+    Replica,
+    Effect.acquireRelease(
+      Effect.gen(function* () {
+        const store = yield* LocalStore;
+        const replicator = yield* Replicator;
+        const master = yield* Master;
+        const d = replicator.descriptor;
+        const embedder = embedderFromConfig(config);
+        const replicaId = store.meta.get("replica_id") ?? (store.meta.set("replica_id", randomUUID()), store.meta.get("replica_id")!);
+        const opened: Opened = {
+          store,
+          replicator,
+          search: makeSearch({ store, table: d.localName, embedder, status: () => ({ state: hooks.syncState(), complete: store.syncState(d).snapshotComplete }), logger: log }),
+          writes: makeLocalWrites(store, d, { contentIsText: () => store.meta.get("master_content_udt") === "text", onWrite: hooks.onWrite }),
+          uploader: makeUploader(master, store, replicator, { replicaId, batchSize: config.uploadBatchSize, deleteMode: config.deleteMode, logger: log }),
+          metrics: createMetrics({ memories: () => store.count(d), outbox: () => opened.uploader.counts() }),
+          embedding: embedder ? new BackgroundEmbedding((n, signal) => opened.search.vectors.embedMissing(n, signal), embedder.model, log.child({ module: "embedder" })) : undefined,
+        };
+        if (opened.embedding) {
+          store.onChange(() => opened.embedding!.trigger());
+          opened.embedding.trigger();
+        }
+        return opened;
+      }),
+      (opened) =>
+        Effect.promise(async () => {
+          await opened.embedding?.stop();
+          opened.search.close();
+        }),
+    ),
+  );
+}
+
+/** Every layer of one replica; building them opens nothing until a runtime uses them. */
+export function replicaLayer(config: Config, hooks: OpenHooks) {
+  return Layer.provideMerge(openedLayer(config, hooks), resourceLayer(config, hooks.log));
 }
 
 /**

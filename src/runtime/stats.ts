@@ -3,9 +3,10 @@
  * its dashboards keep working; newer fields are only added.
  */
 import type { LocalStoreShape } from "../store/LocalStore.ts";
-import type { TableDescriptor } from "../store/tableDescriptor.ts";
+import type { TableDescriptor } from "../schema/tableDescriptor.ts";
 import type { SyncStateName } from "../machines/syncMachine.ts";
 import type { VectorInfo } from "../search/vectors/vectorStore.ts";
+import { outboxTable, type OutboxCounts } from "../outbox/outboxTable.ts";
 
 export interface MemoryStats {
   readonly enabled: boolean;
@@ -81,12 +82,6 @@ export function buildStats(i: StatsInput): MemoryStats {
 }
 
 /** Pending and parked outbox entries, read from the file (access deltas count as pending). */
-export function outboxCounts(store: LocalStoreShape): { pending: number; parked: number; last_error: string | null } {
-  const db = store.db;
-  // Both counts go through partial indexes (outbox_pending, outbox_parked): no outbox scan.
-  const pending = db.prepare("SELECT count(*) FROM outbox INDEXED BY outbox_pending WHERE parked_at IS NULL").pluck().get() as number;
-  const parked = db.prepare("SELECT count(*) FROM outbox INDEXED BY outbox_parked WHERE parked_at IS NOT NULL").pluck().get() as number;
-  const lastParked = db.prepare("SELECT last_error FROM outbox INDEXED BY outbox_parked WHERE parked_at IS NOT NULL ORDER BY parked_at DESC LIMIT 1").pluck().get() as string | undefined;
-  const access = db.prepare("SELECT count(*) FROM access_deltas").pluck().get() as number;
-  return { pending: pending + access, parked, last_error: lastParked ?? null };
+export function outboxCounts(store: LocalStoreShape): OutboxCounts {
+  return outboxTable(store).counts();
 }

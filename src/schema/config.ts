@@ -1,48 +1,100 @@
 /**
- * Configuration: read once (by the CLI) from the environment and flags into a frozen
- * object whose names carry their units. The library never reads `process.env`; it takes
- * a `Config` as an argument (see `createEmbeddedMemory`).
+ * Configuration: one Effect Schema, used both by `makeConfig()` (library callers) and by
+ * `loadConfig()` (the CLI, from the environment and flags), so both accept and refuse exactly
+ * the same values. The result is a frozen object whose names carry their units. The library
+ * never reads `process.env`; it takes a `Config` (see `createEmbeddedMemory`).
  */
+import * as Result from "effect/Result";
+import * as Schema from "effect/Schema";
+import { UUID_RE } from "./fields.ts";
+import { ENV_FIELD_OF, ENV_VARS, type Env, type EnvVar } from "./envVars.ts";
 
-export type EmbeddingProvider = "none" | "hash" | "openai";
-export type LogLevel = "fatal" | "error" | "warn" | "info" | "debug" | "trace" | "silent";
+export { ENV_VARS, type Env, type EnvVar };
 
-export interface Config {
+export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+export const EMBEDDING_PROVIDERS = ["none", "hash", "openai"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+export type EmbeddingProvider = (typeof EMBEDDING_PROVIDERS)[number];
+
+const MAX_MS = 2 ** 31 - 1; // setTimeout's limit
+
+/** A whole number in [min, max], with a message that shows the value (numbers are never secret). */
+const IntIn = (min: number, max: number) =>
+  Schema.Number.check(Schema.makeFilter((n: number) => (Number.isInteger(n) && n >= min && n <= max) || `expected a whole number from ${min} to ${max}, got ${n}`));
+
+/** Never echoes the value: a database URL usually carries the password. */
+const PostgresUrl = Schema.String.check(
+  Schema.makeFilter((s: string) => {
+    let url: URL;
+    try {
+      url = new URL(s);
+    } catch {
+      return "not a valid URL (expected postgres://user:password@host:port/database)";
+    }
+    return url.protocol === "postgres:" || url.protocol === "postgresql:" || `expected a postgres:// or postgresql:// URL, got the scheme ${url.protocol}`;
+  }),
+);
+const HttpUrl = Schema.String.check(
+  Schema.makeFilter((s: string) => {
+    try {
+      const { protocol } = new URL(s);
+      return protocol === "http:" || protocol === "https:" || `expected an http:// or https:// URL, got the scheme ${protocol}`;
+    } catch {
+      return "not a valid URL";
+    }
+  }),
+);
+const TableName = Schema.String.check(
+  Schema.isPattern(/^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$/, { message: "expected a table name, optionally schema-qualified (schema.table)" }),
+);
+const TenantUuid = Schema.String.check(Schema.isPattern(UUID_RE, { message: "expected a UUID" }));
+const NonEmpty = Schema.String.check(Schema.isMinLength(1, { message: "must not be empty" }));
+const oneOf = <const L extends readonly string[]>(values: L) => Schema.Literals(values).annotate({ message: `expected one of ${values.join(", ")}` });
+const opt = Schema.optionalKey;
+
+export const ConfigSchema = Schema.Struct({
   /** Master Postgres connection string. Holds the password: never log it. */
-  readonly databaseUrl: string | undefined;
-  readonly localPath: string;
-  readonly memoryTable: string;
-  readonly syncIntervalMs: number;
-  readonly tenantId: string | undefined;
-  readonly autoMigrate: boolean;
-  readonly apiKeys: readonly string[];
-  readonly host: string;
-  readonly port: number;
-  readonly logLevel: LogLevel;
-  readonly embeddingProvider: EmbeddingProvider;
-  readonly embeddingBaseUrl: string | undefined;
-  readonly embeddingModel: string | undefined;
-  readonly embeddingApiKey: string | undefined;
-  readonly embeddingDim: number | undefined;
+  databaseUrl: opt(PostgresUrl),
+  localPath: NonEmpty,
+  memoryTable: TableName,
+  syncIntervalMs: IntIn(10, MAX_MS),
+  /** Replicate only this tenant's rows (and the shared NULL-tenant ones). */
+  tenantId: opt(TenantUuid),
+  autoMigrate: Schema.Boolean,
+  apiKeys: Schema.Array(NonEmpty),
+  host: NonEmpty,
+  port: IntIn(0, 65_535),
+  /** `silent` by default for library users (makeConfig); the CLI's LOG_LEVEL defaults to `info`. */
+  logLevel: oneOf(LOG_LEVELS),
+  embeddingProvider: oneOf(EMBEDDING_PROVIDERS),
+  embeddingBaseUrl: opt(HttpUrl),
+  embeddingModel: opt(NonEmpty),
+  embeddingApiKey: opt(NonEmpty),
+  embeddingDim: opt(IntIn(1, 65_536)),
   /** First delay of the sync machine's backoff; it doubles up to `backoffMaxMs`. */
-  readonly backoffBaseMs: number;
-  readonly backoffMaxMs: number;
+  backoffBaseMs: IntIn(1, MAX_MS),
+  backoffMaxMs: IntIn(1, MAX_MS),
   /** Rows per keyset chunk of the initial copy (each chunk is one SQLite transaction). */
-  readonly snapshotChunkRows: number;
+  snapshotChunkRows: IntIn(1, 100_000),
   /** Safety-net upload interval; a local write wakes the uploader at once. */
-  readonly uploadIntervalMs: number;
+  uploadIntervalMs: IntIn(10, MAX_MS),
   /** Outbox entries per master transaction. */
-  readonly uploadBatchSize: number;
+  uploadBatchSize: IntIn(1, 10_000),
   /** How a local delete reaches the master: deleted, or `soft` (expires_at = now()). */
-  readonly deleteMode: "hard" | "soft";
+  deleteMode: oneOf(["hard", "soft"] as const),
   /** Master changelog rows older than this are pruned (0 = never). */
-  readonly changelogRetentionMs: number;
+  changelogRetentionMs: IntIn(0, Number.MAX_SAFE_INTEGER),
   /** Changed rows fetched per round trip during an incremental pull. */
-  readonly pullBatchRows: number;
+  pullBatchRows: IntIn(1, 100_000),
   /** How long one attempt to reach the master may take before it counts as a failure. */
-  readonly connectTimeoutMs: number;
-}
+  connectTimeoutMs: IntIn(1, MAX_MS),
+});
 
+export type Config = typeof ConfigSchema.Type;
+/** What `makeConfig()` takes: any field, the rest from the defaults. */
+export type ConfigInput = Partial<Config>;
+
+/** Bad configuration: `variable` is the environment variable (CLI) or the Config field (makeConfig) at fault. */
 export class ConfigError extends Error {
   readonly _tag = "ConfigError";
   constructor(
@@ -58,151 +110,93 @@ export const DEFAULTS = Object.freeze({
   localPath: "./data/ai-memory.db",
   memoryTable: "unified_ai_memory",
   syncIntervalMs: 30_000,
+  autoMigrate: true,
+  apiKeys: [] as readonly string[],
   host: "127.0.0.1",
   port: 8080,
-  logLevel: "info" as LogLevel,
+  logLevel: "silent" as LogLevel,
+  embeddingProvider: "none" as EmbeddingProvider,
   backoffBaseMs: 250,
   backoffMaxMs: 30_000,
   snapshotChunkRows: 2_000,
+  uploadIntervalMs: 5_000,
+  uploadBatchSize: 100,
+  deleteMode: "hard" as "hard" | "soft",
+  changelogRetentionMs: 168 * 3_600_000,
   pullBatchRows: 1_000,
   connectTimeoutMs: 5_000,
-});
+} satisfies Omit<Config, "databaseUrl" | "tenantId" | "embeddingBaseUrl" | "embeddingModel" | "embeddingApiKey" | "embeddingDim">);
 
-/** Every environment variable the CLI understands; each is also a flag (`--sync-interval-ms`). */
-export const ENV_VARS = [
-  "DATABASE_URL",
-  "EMBEDDED_MEMORY_PATH",
-  "MEMORY_TABLE",
-  "SYNC_INTERVAL_MS",
-  "SYNC_TENANT_ID",
-  "AUTO_MIGRATE",
-  "API_KEYS",
-  "HOST",
-  "PORT",
-  "LOG_LEVEL",
-  "EMBEDDING_PROVIDER",
-  "EMBEDDING_BASE_URL",
-  "EMBEDDING_MODEL",
-  "EMBEDDING_API_KEY",
-  "EMBEDDING_DIM",
-  "SNAPSHOT_CHUNK_ROWS",
-  "CHANGELOG_RETENTION_HOURS",
-  "UPLOAD_INTERVAL_MS",
-  "DELETE_MODE",
-] as const;
-
-export type EnvVar = (typeof ENV_VARS)[number];
-export type Env = Readonly<Record<string, string | undefined>>;
-
-const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const LOG_LEVELS: readonly LogLevel[] = ["fatal", "error", "warn", "info", "debug", "trace", "silent"];
-const PROVIDERS: readonly EmbeddingProvider[] = ["none", "hash", "openai"];
-
-const blank = (v: string | undefined): v is undefined => v === undefined || v.trim() === "";
-
-function int(env: Env, name: EnvVar, fallback: number, min: number, max: number): number {
-  const raw = env[name];
-  if (blank(raw)) return fallback;
-  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(name, `expected a whole number, got ${JSON.stringify(raw)}`);
-  const n = Number(raw.trim());
-  if (n < min || n > max) throw new ConfigError(name, `must be between ${min} and ${max}, got ${n}`);
-  return n;
-}
-
-function bool(env: Env, name: EnvVar, fallback: boolean): boolean {
-  const raw = env[name];
-  if (blank(raw)) return fallback;
-  const v = raw.trim().toLowerCase();
-  if (["1", "true", "yes", "on"].includes(v)) return true;
-  if (["0", "false", "no", "off"].includes(v)) return false;
-  throw new ConfigError(name, `expected true or false, got ${JSON.stringify(raw)}`);
-}
-
-function oneOf<T extends string>(env: Env, name: EnvVar, allowed: readonly T[], fallback: T): T {
-  const raw = env[name];
-  if (blank(raw)) return fallback;
-  const v = raw.trim().toLowerCase() as T;
-  if (!allowed.includes(v)) throw new ConfigError(name, `expected one of ${allowed.join(", ")}, got ${JSON.stringify(raw)}`);
-  return v;
-}
-
-function databaseUrl(env: Env): string | undefined {
-  const raw = env.DATABASE_URL;
-  if (blank(raw)) return undefined;
-  let url: URL;
-  try {
-    url = new URL(raw.trim());
-  } catch {
-    // Never echo the value: it usually carries the password.
-    throw new ConfigError("DATABASE_URL", "not a valid URL (expected postgres://user:password@host:port/database)");
+/**
+ * Decodes a whole config. `nameOf` turns the field at fault into the name the caller knows it
+ * by (the environment variable, for the CLI).
+ */
+export function decodeConfig(input: Record<string, unknown>, nameOf: (field: string) => string = (f) => f): Config {
+  // Absent optional values may arrive as undefined (`{ tenantId: undefined }`): drop them.
+  const clean = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  const result = Schema.decodeUnknownResult(ConfigSchema)(clean, { onExcessProperty: "error" });
+  if (Result.isSuccess(result)) {
+    const c = result.success;
+    if (c.backoffMaxMs < c.backoffBaseMs) throw new ConfigError(nameOf("backoffMaxMs"), `must be at least backoffBaseMs (${c.backoffBaseMs})`);
+    return Object.freeze({ ...c, apiKeys: Object.freeze([...c.apiKeys]), ...(c.tenantId ? { tenantId: c.tenantId.toLowerCase() } : {}) });
   }
-  if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") {
-    throw new ConfigError("DATABASE_URL", `expected a postgres:// or postgresql:// URL, got the scheme ${url.protocol}`);
-  }
-  return raw.trim();
+  const [first = "invalid", second = ""] = String(result.failure.message).split("\n");
+  const field = /\["?([^"\]]*)"?\]/.exec(second)?.[1] ?? "config";
+  const message = first.startsWith("Expected no excess property") ? "unknown setting" : first.replace(/^Expected "(.*)"$/, "expected one of $1");
+  throw new ConfigError(nameOf(field), message);
 }
 
-function memoryTable(env: Env): string {
-  const raw = env.MEMORY_TABLE;
-  if (blank(raw)) return DEFAULTS.memoryTable;
+/** A Config for library users and tests: defaults, overridden by what is given; validated as the CLI validates. Throws ConfigError. */
+export function makeConfig(overrides: ConfigInput = {}): Config {
+  return decodeConfig({ ...DEFAULTS, ...overrides });
+}
+
+
+/** The Config field each environment variable sets (envVars.ts lists them with no imports, for the CLI's fast path). */
+const ENV_FIELDS = ENV_FIELD_OF satisfies Record<EnvVar, keyof Config>;
+
+const VARIABLE_OF: Record<string, string> = Object.fromEntries(Object.entries(ENV_FIELDS).map(([v, f]) => [f, v]));
+
+/** Environment text → the value the schema decodes; a value that is not even the right kind names its variable. */
+function fromText(variable: EnvVar, raw: string): unknown {
   const v = raw.trim();
-  if (!/^([A-Za-z_][A-Za-z0-9_]*\.)?[A-Za-z_][A-Za-z0-9_]*$/.test(v)) {
-    throw new ConfigError("MEMORY_TABLE", `expected a table name, optionally schema-qualified (schema.table), got ${JSON.stringify(raw)}`);
-  }
-  return v;
-}
-
-/** Parses the environment (with flags already merged in) into a frozen Config. Throws ConfigError. */
-export function loadConfig(env: Env): Config {
-  const tenant = env.SYNC_TENANT_ID;
-  if (!blank(tenant) && !UUID_RE.test(tenant.trim())) {
-    throw new ConfigError("SYNC_TENANT_ID", `expected a UUID, got ${JSON.stringify(tenant)}`);
-  }
-  const provider = oneOf(env, "EMBEDDING_PROVIDER", PROVIDERS, "none");
-  const baseUrl = env.EMBEDDING_BASE_URL;
-  if (!blank(baseUrl)) {
-    try {
-      new URL(baseUrl.trim());
-    } catch {
-      throw new ConfigError("EMBEDDING_BASE_URL", "not a valid URL");
+  switch (ENV_FIELDS[variable]) {
+    case "syncIntervalMs":
+    case "port":
+    case "embeddingDim":
+    case "snapshotChunkRows":
+    case "uploadIntervalMs":
+      if (!/^\d+$/.test(v)) throw new ConfigError(variable, `expected a whole number, got ${JSON.stringify(raw)}`);
+      return Number(v);
+    case "changelogRetentionMs":
+      if (!/^\d+$/.test(v)) throw new ConfigError(variable, `expected a whole number of hours, got ${JSON.stringify(raw)}`);
+      return Number(v) * 3_600_000;
+    case "autoMigrate": {
+      const b = v.toLowerCase();
+      if (["1", "true", "yes", "on"].includes(b)) return true;
+      if (["0", "false", "no", "off"].includes(b)) return false;
+      throw new ConfigError(variable, `expected true or false, got ${JSON.stringify(raw)}`);
     }
+    case "apiKeys":
+      return v.split(",").map((k) => k.trim()).filter((k) => k.length > 0);
+    case "logLevel":
+    case "embeddingProvider":
+    case "deleteMode":
+      return v.toLowerCase();
+    default:
+      return v;
   }
-  return Object.freeze({
-    databaseUrl: databaseUrl(env),
-    localPath: blank(env.EMBEDDED_MEMORY_PATH) ? DEFAULTS.localPath : env.EMBEDDED_MEMORY_PATH.trim(),
-    memoryTable: memoryTable(env),
-    syncIntervalMs: int(env, "SYNC_INTERVAL_MS", DEFAULTS.syncIntervalMs, 10, 2 ** 31 - 1),
-    tenantId: blank(tenant) ? undefined : tenant.trim().toLowerCase(),
-    autoMigrate: bool(env, "AUTO_MIGRATE", true),
-    apiKeys: Object.freeze(
-      (env.API_KEYS ?? "")
-        .split(",")
-        .map((k) => k.trim())
-        .filter((k) => k.length > 0),
-    ),
-    host: blank(env.HOST) ? DEFAULTS.host : env.HOST.trim(),
-    port: int(env, "PORT", DEFAULTS.port, 0, 65_535),
-    logLevel: oneOf(env, "LOG_LEVEL", LOG_LEVELS, DEFAULTS.logLevel),
-    embeddingProvider: provider,
-    embeddingBaseUrl: blank(baseUrl) ? undefined : baseUrl.trim(),
-    embeddingModel: blank(env.EMBEDDING_MODEL) ? undefined : env.EMBEDDING_MODEL.trim(),
-    embeddingApiKey: blank(env.EMBEDDING_API_KEY) ? undefined : env.EMBEDDING_API_KEY.trim(),
-    embeddingDim: blank(env.EMBEDDING_DIM) ? undefined : int(env, "EMBEDDING_DIM", 0, 1, 65_536),
-    backoffBaseMs: DEFAULTS.backoffBaseMs,
-    backoffMaxMs: DEFAULTS.backoffMaxMs,
-    snapshotChunkRows: int(env, "SNAPSHOT_CHUNK_ROWS", DEFAULTS.snapshotChunkRows, 1, 100_000),
-    pullBatchRows: DEFAULTS.pullBatchRows,
-    uploadIntervalMs: int(env, "UPLOAD_INTERVAL_MS", 5_000, 10, 2 ** 31 - 1),
-    uploadBatchSize: 100,
-    deleteMode: oneOf(env, "DELETE_MODE", ["hard", "soft"] as const, "hard"),
-    changelogRetentionMs: int(env, "CHANGELOG_RETENTION_HOURS", 168, 0, 87_600) * 3_600_000,
-    connectTimeoutMs: DEFAULTS.connectTimeoutMs,
-  });
 }
 
-/** A Config for library users and tests: defaults, overridden by what is given. */
-export function makeConfig(overrides: Partial<Config> = {}): Config {
-  return Object.freeze({ ...loadConfig({}), ...overrides });
+/** Parses the environment (with flags already merged in) into a frozen Config. Throws ConfigError naming the variable. */
+export function loadConfig(env: Env): Config {
+  const input: Record<string, unknown> = { ...DEFAULTS, logLevel: "info" };
+  for (const variable of ENV_VARS) {
+    const raw = env[variable];
+    if (raw === undefined || raw.trim() === "") continue;
+    input[ENV_FIELDS[variable]] = fromText(variable, raw);
+  }
+  return decodeConfig(input, (field) => VARIABLE_OF[field] ?? field);
 }
 
 /** The secrets a config holds, for scrubbing them out of any text that may be shown. */

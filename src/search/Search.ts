@@ -4,31 +4,30 @@
  * Each returned memory's access is counted locally as a delta, for the write path to add
  * on the master.
  */
-import type Database from "better-sqlite3";
 import type { Embedder } from "./embedding/Embedder.ts";
 import type { LocalStoreShape } from "../store/LocalStore.ts";
-import { recordAccess } from "../outbox/LocalWrites.ts";
+import { recordAccess } from "../outbox/outboxTable.ts";
 import type { Logger } from "../observability/logger.ts";
 import { ftsMatch, ftsTerms } from "./ftsQuery.ts";
-import { filterSql, hasNarrowingFilters, parseFilters, SearchInputError, type SearchFilters } from "./filters.ts";
+import { filterSql, hasNarrowingFilters, normalizeFilters } from "./filters.ts";
+import { invalid } from "../schema/decode.ts";
+import type { SearchFilters, SearchRequest as SearchInput } from "../schema/search.ts";
 import { DEFAULT_RANK_WEIGHTS, reciprocalRankFusion, weightedScore, type RankedList, type RankWeights } from "./rank.ts";
 import { makeVectorStore, type VectorInfo, type VectorStore } from "./vectors/vectorStore.ts";
 
 export type SearchMethod = "fts" | "vector" | "hybrid" | "filter";
 
-export interface SearchRequest {
-  readonly query?: unknown;
-  /** A query vector (same dimension as the replica's vectors). */
-  readonly embedding?: unknown;
-  readonly limit?: unknown;
-  /** Raw or parsed filters; validated here. */
-  readonly filters?: unknown;
+/** How a search runs (library callers and benchmarks; not part of the HTTP or MCP input). */
+export interface SearchOptions {
   /** Restrict to one method; default: every method that can answer. */
   readonly method?: "auto" | "fts" | "vector";
   readonly weights?: Partial<RankWeights>;
   /** Count the access of returned memories (default true). */
   readonly trackAccess?: boolean;
 }
+
+/** A decoded request (schema/search.ts) and how to run it. */
+export type SearchRequest = SearchInput & SearchOptions;
 
 export interface SearchResult {
   readonly id: string;
@@ -77,8 +76,6 @@ export interface SearchDeps {
  * ~2.7 ms p50 (1,000 took ~8.8 ms: each candidate pays for its join and filters).
  */
 export const FTS_CANDIDATES = 300;
-const MAX_QUERY_CHARS = 10_000;
-const MAX_DIM = 65_536;
 
 interface Row {
   id: string;
@@ -102,36 +99,23 @@ const parseJson = (text: string | null): unknown => {
 };
 const toIso = (t: string | null) => (t ? t.replace(/(\.\d{3})\d*Z$/, "$1Z") : null);
 
-function parseLimit(v: unknown): number {
-  if (v === undefined || v === null || v === "") return 10;
-  const n = typeof v === "string" && /^\s*-?\d+\s*$/.test(v) ? Number(v) : v;
-  if (typeof n !== "number" || !Number.isInteger(n)) throw new SearchInputError({ field: "limit", message: "limit: expected a whole number from 1 to 100" });
-  return Math.min(100, Math.max(1, n)); // clamped, as the contract says
-}
+/** `limit` is clamped to 1..100, as the contract says. */
+const clampLimit = (n: number | undefined): number => (n === undefined ? 10 : Math.min(100, Math.max(1, n)));
 
-function parseVector(v: unknown, dim: number | null): Float32Array | undefined {
-  if (v === undefined || v === null) return undefined;
-  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_DIM || v.some((x) => typeof x !== "number" || !Number.isFinite(x))) {
-    throw new SearchInputError({ field: "embedding", message: "embedding: expected a non-empty array of finite numbers" });
-  }
-  if (dim !== null && v.length !== dim) {
-    throw new SearchInputError({ field: "embedding", message: `embedding: has ${v.length} dimensions, the replica's vectors have ${dim}` });
-  }
-  return Float32Array.from(v as number[]);
+/** The query vector; its dimension is the one check the schema cannot make (it depends on the replica). */
+function checkedVector(v: readonly number[] | undefined, dim: number | null): Float32Array | undefined {
+  if (v === undefined) return undefined;
+  if (dim !== null && v.length !== dim) return invalid("embedding", `has ${v.length} dimensions, the replica's vectors have ${dim}`);
+  return Float32Array.from(v);
 }
 
 export function makeSearch(deps: SearchDeps): SearchService {
   const { store, table } = deps;
-  const db: Database.Database = store.db;
   const log = deps.logger.child({ module: "search" });
   const vectors = makeVectorStore(store, table, deps.embedder, deps.logger);
   const baseWeights: RankWeights = { ...DEFAULT_RANK_WEIGHTS, ...deps.weights };
-  const statements = new Map<string, Database.Statement>();
-  const prepare = (sql: string) => {
-    let s = statements.get(sql);
-    if (!s) statements.set(sql, (s = db.prepare(sql)));
-    return s;
-  };
+  // Prepared once per text by the store, kept for the life of the file.
+  const { statement: prepare, pluck } = store;
 
   const ftsCandidates = (match: string, where: string, params: unknown[], want: number): string[] => {
     // Bounded: FTS_CANDIDATES matches in descending rowid order (FTS5 walks rowids in order
@@ -155,14 +139,13 @@ export function makeSearch(deps: SearchDeps): SearchService {
 
 
   const search = async (req: SearchRequest): Promise<SearchResponse> => {
-    if (req.query !== undefined && req.query !== null && typeof req.query !== "string") throw new SearchInputError({ field: "query", message: "query: expected a string" });
-    const query = typeof req.query === "string" ? req.query.slice(0, MAX_QUERY_CHARS) : "";
-    const limit = parseLimit(req.limit);
-    const filters: SearchFilters = parseFilters(req.filters);
+    const query = req.query ?? "";
+    const limit = clampLimit(req.limit);
+    const filters: SearchFilters = normalizeFilters(req.filters);
     const weights = { ...baseWeights, ...req.weights };
     const method = req.method ?? "auto";
     const index = method === "fts" ? undefined : vectors.index();
-    let queryVector = method === "fts" ? undefined : parseVector(req.embedding, index?.dim ?? null);
+    let queryVector = method === "fts" ? undefined : checkedVector(req.embedding, index?.dim ?? null);
     const terms = method === "vector" ? [] : ftsTerms(query);
     const want = Math.max(limit * 3, 30);
     const { where, params } = filterSql(filters);
@@ -184,7 +167,7 @@ export function makeSearch(deps: SearchDeps): SearchService {
       }
     }
     if (queryVector && index) {
-      const allowed = hasNarrowingFilters(filters) ? new Set(prepare(`SELECT m.id FROM ${table} m WHERE ${where}`).pluck().all(...params) as string[]) : undefined;
+      const allowed = hasNarrowingFilters(filters) ? new Set(pluck(`SELECT m.id FROM ${table} m WHERE ${where}`).all(...params) as string[]) : undefined;
       lists.push({ ids: index.search(queryVector, want, Math.max(200, want * 4), vectors.lookup, allowed).map((h) => h.id), weight: 1 });
       usedVector = true;
     } else if (queryVector) usedVector = true; // a vector was given, but the replica holds none
@@ -196,7 +179,7 @@ export function makeSearch(deps: SearchDeps): SearchService {
       ids = [...fused.keys()];
     } else if (query.trim() === "" && req.embedding === undefined) {
       // No query at all: the most important, most recent memories that pass the filters.
-      ids = prepare(`SELECT m.id FROM ${table} m WHERE ${where} ORDER BY m.importance_score DESC, m.created_at DESC LIMIT ${want}`).pluck().all(...params) as string[];
+      ids = pluck(`SELECT m.id FROM ${table} m WHERE ${where} ORDER BY m.importance_score DESC, m.created_at DESC LIMIT ${want}`).all(...params) as string[];
       fused = reciprocalRankFusion([{ ids, weight: 1 }], weights.rrfK);
     } else {
       ids = [];

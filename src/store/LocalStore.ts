@@ -3,30 +3,19 @@
  * closed in its finalizer. Every batch of rows is written together with the sync state
  * that describes it, in one SQLite transaction: a crash at any point resumes exactly.
  */
-import Database from "better-sqlite3";
+import type Database from "better-sqlite3";
 import * as Context from "effect/Context";
 import * as Data from "effect/Data";
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import { openReplicaFile } from "./migrations.ts";
-import type { ColumnSpec, Row, TableDescriptor } from "./tableDescriptor.ts";
+import { makeStatements, PENDING_WRITES_SQL, type Statements } from "./statements.ts";
+import { syncStateFromRow, type StateRow, type SyncState } from "./syncState.ts";
+import type { ColumnSpec, Row, TableDescriptor } from "../schema/tableDescriptor.ts";
+
+export type { SyncState };
 
 export class LocalStoreError extends Data.TaggedError("LocalStoreError")<{ readonly message: string; readonly cause?: unknown }> {}
-
-export interface SyncState {
-  readonly tableName: string;
-  readonly source: string | null;
-  readonly epoch: string | null;
-  readonly cursor: string | null;
-  readonly snapshotCursor: string | null;
-  readonly snapshotAfterKey: string | null;
-  readonly snapshotRows: number;
-  readonly snapshotComplete: boolean;
-  readonly lastSyncTime: string | null;
-  readonly lastSyncCount: number;
-  readonly totalPulls: number;
-  readonly totalApplied: number;
-}
 
 /** What ends a pull: the new cursor and the count it applied in all its batches. */
 export interface PullCommit {
@@ -34,10 +23,11 @@ export interface PullCommit {
   readonly applied: number;
 }
 
-export interface LocalStoreShape {
+/** Other modules run their SQL through `statement`/`pluck`/`transaction` (statements.ts). */
+export interface LocalStoreShape extends Statements {
   readonly path: string;
-  /** The raw handle, for read paths (search, stats) that run synchronously. */
-  readonly db: Database.Database;
+  /** @internal The raw handle, for tests and benchmarks that look inside the file. */
+  readonly unsafeHandle: () => Database.Database;
   readonly syncState: (d: TableDescriptor) => SyncState;
   /** Forget the cursor and any copy in progress (rows stay until the next copy replaces them). */
   readonly resetSync: (d: TableDescriptor, source: string, epoch: string) => void;
@@ -76,29 +66,10 @@ export const isoMicros = (d: Date = new Date()): string => d.toISOString().repla
 
 const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
-interface StateRow {
-  table_name: string;
-  source: string | null;
-  epoch: string | null;
-  cursor: string | null;
-  snapshot_cursor: string | null;
-  snapshot_after_key: string | null;
-  snapshot_rows: number;
-  snapshot_complete: number;
-  last_sync_time: string | null;
-  last_sync_count: number;
-  total_pulls: number;
-  total_applied: number;
-}
-
 export function makeLocalStore(file: string): LocalStoreShape & { close(): void } {
   const db = openReplicaFile(file);
-  const statements = new Map<string, Database.Statement>();
-  const prepare = (sql: string): Database.Statement => {
-    let s = statements.get(sql);
-    if (!s) statements.set(sql, (s = db.prepare(sql)));
-    return s;
-  };
+  const statements = makeStatements(db);
+  const { statement: prepare, pluck } = statements;
 
   const syncState = (d: TableDescriptor): SyncState => {
     // Read first: searches ask for it every time, and a write per read costs.
@@ -107,20 +78,7 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       prepare("INSERT INTO sync_state (table_name) VALUES (?) ON CONFLICT DO NOTHING").run(d.localName);
       r = prepare("SELECT * FROM sync_state WHERE table_name = ?").get(d.localName) as StateRow;
     }
-    return {
-      tableName: r.table_name,
-      source: r.source,
-      epoch: r.epoch,
-      cursor: r.cursor,
-      snapshotCursor: r.snapshot_cursor,
-      snapshotAfterKey: r.snapshot_after_key,
-      snapshotRows: r.snapshot_rows,
-      snapshotComplete: r.snapshot_complete === 1,
-      lastSyncTime: r.last_sync_time,
-      lastSyncCount: r.last_sync_count,
-      totalPulls: r.total_pulls,
-      totalApplied: r.total_applied,
-    };
+    return syncStateFromRow(r);
   };
 
   const upsertSql = (d: TableDescriptor, columns: readonly ColumnSpec[]): string => {
@@ -131,9 +89,8 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
   };
 
   // A row with a local write not yet acknowledged by the master is not touched by applies.
-  const PENDING = "SELECT memory_id FROM outbox WHERE parked_at IS NULL AND op <> 'access'";
-  const anyPending = (): boolean => prepare(`SELECT EXISTS (${PENDING})`).pluck().get() === 1;
-  const isPending = (key: unknown): boolean => prepare(`${PENDING} AND memory_id = ? LIMIT 1`).get(key) !== undefined;
+  const anyPending = (): boolean => pluck(`SELECT EXISTS (${PENDING_WRITES_SQL})`).get() === 1;
+  const isPending = (key: unknown): boolean => prepare(`${PENDING_WRITES_SQL} AND memory_id = ? LIMIT 1`).get(key) !== undefined;
 
   const upsertAll = (d: TableDescriptor, columns: readonly ColumnSpec[], rows: readonly Row[], respectPending = true): number => {
     const stmt = prepare(upsertSql(d, columns));
@@ -164,7 +121,7 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
     return n;
   };
 
-  const selectKeys = (sql: string, ...params: unknown[]): string[] => (prepare(sql).pluck().all(...params) as unknown[]).map(String);
+  const selectKeys = (sql: string, ...params: unknown[]): string[] => (pluck(sql).all(...params) as unknown[]).map(String);
 
   const sweepExpired = (d: TableDescriptor, deleted: string[]): number =>
     d.expiresColumn
@@ -232,8 +189,9 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
   );
 
   return {
+    ...statements,
     path: file,
-    db,
+    unsafeHandle: () => db,
     syncState,
     resetSync: (d, source, epoch) => {
       syncState(d);
@@ -272,7 +230,7 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       return deleted;
     },
     meta: {
-      get: (key) => (prepare("SELECT value FROM replica_meta WHERE key = ?").pluck().get(key) as string | undefined) ?? null,
+      get: (key) => (pluck("SELECT value FROM replica_meta WHERE key = ?").get(key) as string | undefined) ?? null,
       set: (key, value) => void prepare("INSERT INTO replica_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value),
     },
     onChange: (listener) => {

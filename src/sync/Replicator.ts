@@ -11,7 +11,7 @@ import { Master, type MasterError, type MasterShape } from "../master/Master.ts"
 import { LocalStore, LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
 import { TableQueries, currentSnapshotSql, pruneChangesSql, pullStartSql, readEpochSql } from "../master/masterSql.ts";
 import { ensureObjects, introspectColumns, MasterObjectsMissing } from "../master/masterObjects.ts";
-import type { Row, TableDescriptor } from "../store/tableDescriptor.ts";
+import type { Row, TableDescriptor } from "../schema/tableDescriptor.ts";
 import type { Logger } from "../observability/logger.ts";
 
 export type SyncError = MasterError | MasterObjectsMissing | LocalStoreError;

@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect";
 import type { MasterError, MasterShape } from "../master/Master.ts";
 import { LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
 import type { TableQueries } from "../master/masterSql.ts";
-import type { ColumnSpec, Row } from "../store/tableDescriptor.ts";
+import type { ColumnSpec, Row } from "../schema/tableDescriptor.ts";
 
 export interface VerifyReport {
   readonly identical: boolean;

@@ -7,7 +7,7 @@
  */
 import { randomUUID } from "node:crypto";
 import type { LocalStoreShape } from "../../src/store/LocalStore.ts";
-import { MEMORY_COLUMNS, memoryTableDescriptor, type Row } from "../../src/store/tableDescriptor.ts";
+import { MEMORY_COLUMNS, memoryTableDescriptor, type Row } from "../../src/schema/tableDescriptor.ts";
 import { vectorToBlob } from "../../src/search/vectors/VectorIndex.ts";
 import { prng } from "../../src/dev/prng.ts";
 

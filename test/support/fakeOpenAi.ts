@@ -9,7 +9,7 @@ import { hashEmbedding } from "../../src/search/embedding/Embedder.ts";
 
 export interface FakeOpenAi {
   readonly baseUrl: string;
-  readonly calls: { model: string; input: string[]; authorization: string | undefined }[];
+  readonly calls: { model: string; input: string[]; authorization: string | undefined; status: number }[];
   failNext(count: number, status: number): void;
   close(): Promise<void>;
 }
@@ -27,8 +27,9 @@ export async function startFakeOpenAi(dim: number): Promise<FakeOpenAi> {
         return;
       }
       const body = JSON.parse(raw) as { model: string; input: string[] };
-      calls.push({ model: body.model, input: body.input, authorization: req.headers.authorization });
-      if (failures > 0) {
+      const failing = failures > 0;
+      calls.push({ model: body.model, input: body.input, authorization: req.headers.authorization, status: failing ? failStatus : 200 });
+      if (failing) {
         failures--;
         res.writeHead(failStatus, { "content-type": "application/json" }).end(JSON.stringify({ error: { message: "try again" } }));
         return;

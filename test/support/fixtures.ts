@@ -1,17 +1,22 @@
 /**
- * vitest fixtures: a Postgres per test file, a temp folder per test, and helpers to build
- * a replica on them. Every handle a test opens is closed by the fixture.
+ * vitest fixtures: a Postgres cluster per test file with a fresh database per test (tests of
+ * one file never see each other's rows, and each runs alone with `-t`), a temp folder per
+ * test, and helpers to build a replica on them. Every handle a test opens is closed by the
+ * fixture.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { test as base, expect } from "vitest";
-import { createTestPostgres, type TestPostgres } from "./postgres.ts";
+import { createTestDatabase, createTestPostgres, type TestPostgres } from "./postgres.ts";
 import { makeConfig, type Config } from "../../src/schema/config.ts";
 import { EmbeddedMemory } from "../../src/runtime/embeddedMemory.ts";
 import { createLogger } from "../../src/observability/logger.ts";
 
 export interface Fixtures {
+  /** The file's cluster (starting one costs about a second; a database costs milliseconds). */
+  cluster: TestPostgres;
+  /** This test's own database on the cluster; stop/start act on the whole cluster. */
   pg: TestPostgres;
   tmp: string;
   /** Builds (and tracks for cleanup) a replica of the test Postgres in this test's folder. */
@@ -19,15 +24,20 @@ export interface Fixtures {
 }
 
 export const test = base.extend<Fixtures>({
-  pg: [
+  cluster: [
     // eslint-disable-next-line no-empty-pattern
     async ({}, use) => {
-      const pg = await createTestPostgres();
-      await use(pg);
-      await pg.destroy();
+      const cluster = await createTestPostgres();
+      await use(cluster);
+      await cluster.destroy();
     },
     { scope: "file" },
   ],
+  pg: async ({ cluster }, use) => {
+    const db = await createTestDatabase(cluster);
+    await use(db);
+    await db.destroy();
+  },
   // eslint-disable-next-line no-empty-pattern
   tmp: async ({}, use) => {
     const dir = mkdtempSync(path.join(os.tmpdir(), "em-test-"));

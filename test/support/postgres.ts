@@ -48,6 +48,48 @@ export interface TestPostgres {
   readonly running: () => boolean;
 }
 
+function access(url: string) {
+  const client = async () => {
+    const c = new pg.Client({ connectionString: url });
+    c.on("error", () => undefined);
+    await c.connect();
+    return c;
+  };
+  const sql = async <R,>(text: string, values?: unknown[]): Promise<R[]> => {
+    const c = await client();
+    try {
+      return (await c.query(text, values)).rows as R[];
+    } finally {
+      await c.end();
+    }
+  };
+  return { client, sql };
+}
+
+let databases = 0;
+
+/**
+ * A new, empty database on `cluster`, so a test sees only the rows it wrote itself (and runs
+ * alone with `vitest -t`). Stopping or starting it stops or starts the whole cluster;
+ * `destroy` drops the database (connections still open included) and leaves the cluster up.
+ */
+export async function createTestDatabase(cluster: TestPostgres): Promise<TestPostgres> {
+  const name = `test_${process.pid}_${++databases}`;
+  await cluster.sql(`CREATE DATABASE ${name}`);
+  const url = cluster.url.replace(/\/postgres$/, `/${name}`);
+  return {
+    ...access(url),
+    port: cluster.port,
+    url,
+    start: cluster.start,
+    stop: cluster.stop,
+    running: cluster.running,
+    destroy: async () => {
+      if (cluster.running()) await cluster.sql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
 /** Creates (and, unless `start: false`, starts) a cluster. Data survives stop/start. */
 export async function createTestPostgres(options: { start?: boolean; port?: number } = {}): Promise<TestPostgres> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "em-pg-"));
@@ -68,24 +110,10 @@ export async function createTestPostgres(options: { start?: boolean; port?: numb
   await withDeadline(server.initialise(), 60_000, "initdb");
   let running = false;
   const url = `postgres://postgres:${PG_PASSWORD}@127.0.0.1:${port}/postgres`;
-  const client = async () => {
-    const c = new pg.Client({ connectionString: url });
-    c.on("error", () => undefined);
-    await c.connect();
-    return c;
-  };
   const t: TestPostgres = {
+    ...access(url),
     port,
     url,
-    client,
-    sql: async (text, values) => {
-      const c = await client();
-      try {
-        return (await c.query(text, values)).rows;
-      } finally {
-        await c.end();
-      }
-    },
     start: async () => {
       if (running) return;
       await withDeadline(server.start(), 60_000, "postgres start");

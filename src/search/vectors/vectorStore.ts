@@ -3,11 +3,10 @@
  * then kept in step with every committed write through LocalStore.onChange), exact vector
  * look-ups for re-ranking, and local embedding of rows that arrived without a vector.
  */
-import type Database from "better-sqlite3";
 import type { Embedder } from "../embedding/Embedder.ts";
 import type { LocalStoreShape } from "../../store/LocalStore.ts";
 import type { Logger } from "../../observability/logger.ts";
-import type { Row } from "../../store/tableDescriptor.ts";
+import type { Row } from "../../schema/tableDescriptor.ts";
 import { blobToVector, VectorIndex, vectorToBlob } from "./VectorIndex.ts";
 
 export interface VectorInfo {
@@ -54,13 +53,13 @@ export function memoryText(content: string | null, searchText: string | null): s
 }
 
 export function makeVectorStore(store: LocalStoreShape, table: string, embedder: Embedder | undefined, logger: Logger): VectorStore {
-  const db: Database.Database = store.db;
+  const { statement, pluck, transaction } = store;
   const log = logger.child({ module: "vectors" });
   let index: VectorIndex | undefined;
   let built = false;
   let skipped = 0;
-  const meta = (key: string): string | null => (db.prepare("SELECT value FROM replica_meta WHERE key = ?").pluck().get(key) as string | undefined) ?? null;
-  const setMeta = (key: string, value: string) => db.prepare("INSERT INTO replica_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value);
+  const meta = store.meta.get;
+  const setMeta = store.meta.set;
 
   const ensureIndex = (dim: number): VectorIndex => {
     if (!index) {
@@ -82,21 +81,19 @@ export function makeVectorStore(store: LocalStoreShape, table: string, embedder:
     // The index dimension: the one recorded, else the most common among the first rows.
     let dim = recorded ? Number(recorded) : undefined;
     if (dim === undefined) {
-      const rows = db
-        .prepare(`SELECT length(${VECTOR_SQL}) / 4 AS d FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE ${VECTOR_SQL} IS NOT NULL LIMIT 1000`)
-        .pluck()
-        .all() as number[];
+      const rows = pluck(`SELECT length(${VECTOR_SQL}) / 4 AS d FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE ${VECTOR_SQL} IS NOT NULL LIMIT 1000`).all() as number[];
       const counts = new Map<number, number>();
       for (const d of rows) counts.set(d, (counts.get(d) ?? 0) + 1);
       dim = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
     }
     if (dim === undefined || dim <= 0) return;
     ensureIndex(dim);
-    const iter = db.prepare(`SELECT m.id AS id, ${VECTOR_SQL} AS v FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE ${VECTOR_SQL} IS NOT NULL`).iterate() as IterableIterator<{ id: string; v: Buffer }>;
+    const iter = statement(`SELECT m.id AS id, ${VECTOR_SQL} AS v FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE ${VECTOR_SQL} IS NOT NULL`).iterate() as IterableIterator<{ id: string; v: Buffer }>;
     for (const r of iter) add(r.id, r.v);
     log.info({ vectors: index!.size, dim, skipped, ms: Date.now() - started }, "vector index built");
   };
 
+  const localVector = pluck("SELECT embedding FROM local_embeddings WHERE id = ?");
   const unsubscribe = store.onChange((changed, upserts: readonly Row[], deleted) => {
     if (changed !== table || !built) return;
     for (const id of deleted) index?.remove(id);
@@ -106,13 +103,20 @@ export function makeVectorStore(store: LocalStoreShape, table: string, embedder:
       if (Buffer.isBuffer(v) && v.length > 0) add(id, v);
       else {
         // No vector from the master: a local one (if still valid) serves.
-        const local = db.prepare("SELECT embedding FROM local_embeddings WHERE id = ?").pluck().get(id) as Buffer | undefined;
+        const local = localVector.get(id) as Buffer | undefined;
         add(id, local ?? null);
       }
     }
   });
 
-  const lookupStmt = () => db.prepare(`SELECT m.id AS id, ${VECTOR_SQL} AS v FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE m.id IN (SELECT value FROM json_each(?))`);
+  const lookupStmt = statement(`SELECT m.id AS id, ${VECTOR_SQL} AS v FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE m.id IN (SELECT value FROM json_each(?))`);
+  const missing = statement(`SELECT m.id AS id, m.content AS content, m.search_text AS search_text FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE m.embedding IS NULL AND l.id IS NULL LIMIT ?`);
+  const insertLocal = statement(
+    "INSERT INTO local_embeddings (id, model, embedding) SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM " + table + " WHERE id = ? AND embedding IS NULL) ON CONFLICT (id) DO UPDATE SET model = excluded.model, embedding = excluded.embedding",
+  );
+  const storeLocal = transaction((rows: readonly { id: string }[], vectors: readonly Float32Array[], model: string) =>
+    rows.forEach((r, i) => insertLocal.run(r.id, model, vectorToBlob(vectors[i]!), r.id)),
+  );
 
   return {
     index: () => {
@@ -121,19 +125,16 @@ export function makeVectorStore(store: LocalStoreShape, table: string, embedder:
     },
     lookup: (ids) => {
       const out = new Map<string, Float32Array>();
-      for (const r of lookupStmt().all(JSON.stringify(ids)) as { id: string; v: Buffer | null }[]) if (r.v) out.set(r.id, blobToVector(r.v));
+      for (const r of lookupStmt.all(JSON.stringify(ids)) as { id: string; v: Buffer | null }[]) if (r.v) out.set(r.id, blobToVector(r.v));
       return out;
     },
     info: () => ({ dim: index?.dim ?? (meta("embedding_dim") ? Number(meta("embedding_dim")) : null), model: meta("embedding_model") ?? embedder?.model ?? null, vectors: index?.size ?? 0, skipped, built }),
     embedMissing: async (limit, signal) => {
       if (!embedder || limit <= 0) return 0;
-      const rows = db
-        .prepare(`SELECT m.id AS id, m.content AS content, m.search_text AS search_text FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE m.embedding IS NULL AND l.id IS NULL LIMIT ?`)
-        .all(limit) as { id: string; content: string | null; search_text: string | null }[];
+      const rows = missing.all(limit) as { id: string; content: string | null; search_text: string | null }[];
       if (rows.length === 0) return 0;
       const vectors = await embedder.embed(rows.map((r) => memoryText(r.content, r.search_text)), signal);
-      const insert = db.prepare("INSERT INTO local_embeddings (id, model, embedding) SELECT ?, ?, ? WHERE EXISTS (SELECT 1 FROM " + table + " WHERE id = ? AND embedding IS NULL) ON CONFLICT (id) DO UPDATE SET model = excluded.model, embedding = excluded.embedding");
-      db.transaction(() => rows.forEach((r, i) => insert.run(r.id, embedder.model, vectorToBlob(vectors[i]!), r.id)))();
+      storeLocal(rows, vectors, embedder.model);
       if (meta("embedding_model") !== embedder.model) setMeta("embedding_model", embedder.model);
       if (built) rows.forEach((r, i) => add(r.id, vectorToBlob(vectors[i]!)));
       return rows.length;

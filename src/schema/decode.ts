@@ -1,0 +1,33 @@
+/**
+ * Decoding untrusted input with the shared schemas. One error class for every bad input,
+ * whichever entry point saw it (library call, HTTP route, MCP tool): it names the field, and
+ * the adapters turn it into a 400 or a tool error.
+ */
+import * as Data from "effect/Data";
+import * as Result from "effect/Result";
+import * as Schema from "effect/Schema";
+
+/** Bad input: `field` is the path of the first value at fault (`filters.tenant_id`), `message` says what is wrong. */
+export class InvalidInputError extends Data.TaggedError("InvalidInputError")<{ readonly field: string; readonly message: string }> {}
+
+/** Throws InvalidInputError for `field` (for the few checks that need the replica's state). */
+export const invalid = (field: string, message: string): never => {
+  throw new InvalidInputError({ field, message: `${field}: ${message}` });
+};
+
+/**
+ * Decodes untrusted input, rejecting unknown fields. Throws InvalidInputError naming the first
+ * field at fault: `limit: Expected an integer`.
+ */
+export function decodeInput<S extends Schema.Top>(schema: S, input: unknown, root = "body"): S["Type"] {
+  const result = Schema.decodeUnknownResult(schema as never)(input, { onExcessProperty: "error", errors: "all" }) as Result.Result<S["Type"], Schema.SchemaError>;
+  if (Result.isSuccess(result)) return result.success;
+  const text = String(result.failure.message ?? result.failure);
+  const lines = text.split("\n");
+  const message = lines[0] ?? "invalid";
+  const at = /^\s*at (.*)$/.exec(lines[1] ?? "")?.[1];
+  const path = at ? [...at.matchAll(/\["?([^"\]]*)"?\]/g)].map((m) => m[1]).join(".") : "";
+  const field = path ? (root === "body" || root === "query" ? path : `${root}.${path}`) : root;
+  const friendly = message.startsWith("Expected no excess property") ? "unknown field" : message;
+  throw new InvalidInputError({ field, message: `${field}: ${friendly}` });
+}

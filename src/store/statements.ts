@@ -1,0 +1,58 @@
+/**
+ * How code outside src/store/ runs SQL on the replica file without holding the handle:
+ * statements prepared once per text and kept for the life of the file (hot paths — search,
+ * writes, upload batches — look them up on every call and never re-prepare), and
+ * transactions wrapped once and called many times.
+ */
+import type Database from "better-sqlite3";
+
+/**
+ * A prepared statement shared by every caller of the same text. Its mode is fixed when it
+ * is prepared (rows, or first column with `pluck`): it offers no `pluck()`/`raw()`, whose
+ * toggles would change it for everyone else.
+ */
+export interface Statement {
+  run(...params: unknown[]): { readonly changes: number; readonly lastInsertRowid: number | bigint };
+  get(...params: unknown[]): unknown;
+  all(...params: unknown[]): unknown[];
+  iterate(...params: unknown[]): IterableIterator<unknown>;
+}
+
+export interface Statements {
+  /** The statement for `sql`, returning rows as objects. */
+  readonly statement: (sql: string) => Statement;
+  /** The statement for `sql`, returning each row's first column. */
+  readonly pluck: (sql: string) => Statement;
+  /**
+   * `fn` made transactional (a call inside another transaction becomes a savepoint). Wrap
+   * once, at set-up, and call the result: wrapping is not free.
+   */
+  readonly transaction: <A extends unknown[], R>(fn: (...args: A) => R) => (...args: A) => R;
+}
+
+/**
+ * The outbox entries that hold their row against pulls: local writes (not access counts)
+ * neither acknowledged nor parked. Every other outbox statement lives in
+ * src/outbox/outboxTable.ts; this one is here because the apply transactions in
+ * LocalStore check it and store/ may not import outbox/. The outbox module builds its
+ * pending-for-id statements from this same text.
+ */
+export const PENDING_WRITES_SQL = "SELECT memory_id FROM outbox WHERE parked_at IS NULL AND op <> 'access'";
+
+export function makeStatements(db: Database.Database): Statements {
+  const rows = new Map<string, Statement>();
+  const plucked = new Map<string, Statement>();
+  return {
+    statement: (sql) => {
+      let s = rows.get(sql);
+      if (!s) rows.set(sql, (s = db.prepare(sql)));
+      return s;
+    },
+    pluck: (sql) => {
+      let s = plucked.get(sql);
+      if (!s) plucked.set(sql, (s = db.prepare(sql).pluck()));
+      return s;
+    },
+    transaction: (fn) => db.transaction(fn),
+  };
+}
