@@ -1,8 +1,12 @@
-/** Runs the real CLI (bin/embedded-memory.js) as a child process. */
+/**
+ * Runs the real CLI as a child process, from the sources (scripts/embedded-memory.js, through
+ * tsx) so that tests never need, or silently run a stale, dist/. test/package.test.ts runs the
+ * built bin.
+ */
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 
-export const BIN = path.resolve(import.meta.dirname, "../../bin/embedded-memory.js");
+export const CLI_ENTRY = path.resolve(import.meta.dirname, "../../scripts/embedded-memory.js");
 
 export interface CliResult {
   readonly code: number | null;
@@ -17,7 +21,7 @@ export function cliEnv(vars: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 export function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
-  return spawn(process.execPath, [BIN, ...args], { env: cliEnv(env), stdio: ["ignore", "pipe", "pipe"] });
+  return spawn(process.execPath, [CLI_ENTRY, ...args], { env: cliEnv(env), stdio: ["ignore", "pipe", "pipe"] });
 }
 
 export function runCli(args: string[], env: Record<string, string>, timeoutMs = 60_000): Promise<CliResult> {
