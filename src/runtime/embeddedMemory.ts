@@ -23,9 +23,12 @@ import { SearchRequest } from "../schema/search.ts";
 import type { LogLevel } from "../schema/config.ts";
 import { Replica, replicaLayer, type Opened, type Services } from "./openReplica.ts";
 import { wireMachines, type Outcome } from "./wireMachines.ts";
+import { waitForFirstCopy } from "./firstCopy.ts";
 import type { SyncMachine, SyncStateName } from "../machines/syncMachine.ts";
 import type { UploadMachine, UploadStateName } from "../machines/uploadMachine.ts";
-import { buildStats, type MemoryStats } from "./stats.ts";
+import { buildStats, type ForceSyncResult, type MachinesView, type MemoryStats } from "./stats.ts";
+
+export type { ForceSyncResult, MachinesView };
 import { describeMachine, type MachineDescription } from "../machines/describe.ts";
 import { syncMachine } from "../machines/syncMachine.ts";
 import { uploadMachine } from "../machines/uploadMachine.ts";
@@ -36,22 +39,6 @@ export type { TransitionEvent, MachineEvent } from "./machineEvents.ts";
 export type { MachineDescription, StateDescription } from "../machines/describe.ts";
 export type { SyncStateName, UploadStateName };
 export type { Opened, Services } from "./openReplica.ts";
-
-export interface MachinesView {
-  readonly sync: { state: string; attempt: number; lastError: string | null };
-  readonly upload: { state: string; attempt: number; lastError: string | null };
-}
-
-export interface ForceSyncResult {
-  readonly success: boolean;
-  readonly before_count: number;
-  readonly after_count: number;
-  readonly synced_count: number;
-  readonly last_sync: string | null;
-  readonly pool_connected: boolean;
-  readonly state: SyncStateName;
-  readonly error?: string;
-}
 
 export interface EmbeddedMemoryOptions {
   /** The root logger. Without one, a logger at `logLevel` (else `config.logLevel`, `silent` unless set) writes to stderr. */
@@ -192,24 +179,7 @@ export class EmbeddedMemory {
    */
   async waitForFirstSync(options: { signal?: AbortSignal } = {}): Promise<void> {
     const o = await this.open();
-    const complete = () => o.store.syncState(o.replicator.descriptor).snapshotComplete;
-    if (complete()) return;
-    await new Promise<void>((resolve, reject) => {
-      const done = (outcome: () => void) => {
-        this.events.off("transition", onTransition);
-        this.events.off("stopping", onStop);
-        options.signal?.removeEventListener("abort", onAbort);
-        outcome();
-      };
-      const onTransition = () => complete() && done(resolve);
-      const onStop = () => done(() => reject(new Error("waitForFirstSync: the replica was stopped before its first copy completed")));
-      const onAbort = () => done(() => reject(options.signal!.reason ?? new Error("waitForFirstSync: aborted")));
-      if (this.stopping) return onStop();
-      if (options.signal?.aborted) return onAbort();
-      this.events.on("transition", onTransition);
-      this.events.once("stopping", onStop);
-      options.signal?.addEventListener("abort", onAbort, { once: true });
-    });
+    await waitForFirstCopy(this.events, () => o.store.syncState(o.replicator.descriptor).snapshotComplete, !!this.stopping, options.signal);
   }
 
   /** Ready: the first snapshot is complete and the master is reachable. */

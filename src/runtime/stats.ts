@@ -85,3 +85,20 @@ export function buildStats(i: StatsInput): MemoryStats {
 export function outboxCounts(store: LocalStoreShape): OutboxCounts {
   return outboxTable(store).counts();
 }
+
+/** Both machines' current states (for the inspector and the event stream). */
+export interface MachinesView {
+  readonly sync: { state: string; attempt: number; lastError: string | null };
+  readonly upload: { state: string; attempt: number; lastError: string | null };
+}
+
+export interface ForceSyncResult {
+  readonly success: boolean;
+  readonly before_count: number;
+  readonly after_count: number;
+  readonly synced_count: number;
+  readonly last_sync: string | null;
+  readonly pool_connected: boolean;
+  readonly state: SyncStateName;
+  readonly error?: string;
+}
