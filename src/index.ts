@@ -21,6 +21,7 @@ export { makeConfig, loadConfig, ConfigError, ConfigSchema, ENV_VARS, LOG_LEVELS
 export type { Config, ConfigInput, EmbeddingProvider, LogLevel, Env } from "./schema/config.ts";
 
 export { InvalidInputError, decodeInput } from "./schema/decode.ts";
+export { ReplicaLockedError } from "./store/locked.ts";
 export { MemoryWrite, MemoryId } from "./schema/memory.ts";
 export { SearchRequest, SearchFilters, SearchQuery, ForceSyncQuery, searchRequestFromQuery } from "./schema/search.ts";
 export { LIMITS } from "./schema/fields.ts";

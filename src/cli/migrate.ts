@@ -13,7 +13,7 @@ export async function runMigrate(config: Config, logger: Logger, print: boolean,
     Effect.runPromise(
       Effect.gen(function* () {
         return yield* f(yield* Master);
-      }).pipe(Effect.provide(masterLayer({ databaseUrl: config.databaseUrl!, connectTimeoutMs: config.connectTimeoutMs, logger }))),
+      }).pipe(Effect.provide(masterLayer({ databaseUrl: config.databaseUrl!, connectTimeoutMs: config.connectTimeoutMs, statementTimeoutMs: config.statementTimeoutMs, maxConnections: 1, logger }))),
     );
 
   if (print) {

@@ -4,13 +4,16 @@
  */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { decodeInput, EmbeddedMemory as Memory, ForceSyncQuery, InvalidInputError, type Logger, type Metrics } from "../index.ts";
+import { decodeInput, EmbeddedMemory as Memory, ForceSyncQuery, InvalidInputError, ReplicaLockedError, type Logger, type Metrics } from "../index.ts";
 import { requireApiKey } from "./auth.ts";
 import { openApiDocument } from "./openapi.ts";
 import { searchRoutes } from "./searchRoutes.ts";
 import { memoryRoutes } from "./memoryRoutes.ts";
 import { eventRoutes } from "./eventRoutes.ts";
 import { inspectorRoutes } from "./inspectorRoutes.ts";
+
+/** Retry-After for a locked replica file: about one busy timeout. */
+const LOCKED_RETRY_AFTER_S = 5;
 
 export interface HttpAppOptions {
   readonly apiKeys: readonly string[];
@@ -83,6 +86,8 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
     if (err instanceof InvalidInputError) {
       return c.json({ error: err.message, field: err.field }, 400);
     }
+    // Another process holds the replica file's write lock: it passes, so the client retries.
+    if (err instanceof ReplicaLockedError) return c.json({ error: err.message }, 503, { "retry-after": String(LOCKED_RETRY_AFTER_S) });
     if (err instanceof HTTPException && err.status < 500) return c.json({ error: err.message }, err.status);
     log.error({ err, path: c.req.path }, "request failed");
     return c.json({ error: "internal error" }, 500);

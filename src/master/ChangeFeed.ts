@@ -23,6 +23,17 @@ export interface FeedHandlers {
   readonly connected: () => void;
   readonly disconnected: (error?: string) => void;
   readonly change: (table: string) => void;
+  /** A NOTIFY round trip on this connection arrived (self-test on connect, or a heartbeat). */
+  readonly healthy?: (verifiedAt: string) => void;
+  /** NOTIFY is not delivering on this connection (e.g. a transaction-mode pooler): pulls must poll. */
+  readonly unhealthy?: (reason: string) => void;
+}
+
+/** What `/memory/stats` shows as `change_feed` (CONTRACT.md). */
+export interface ChangeFeedStatus {
+  readonly state: "listening" | "connecting" | "unavailable";
+  readonly reason: string | null;
+  readonly verified_at: string | null;
 }
 
 export interface FeedSubscription {
@@ -42,8 +53,14 @@ export class ChangeFeed extends Context.Service<ChangeFeed, ChangeFeedShape>()("
 export const FEED_RETRY_MS = (attempt: number): number => Math.min(5_000, 100 * 2 ** attempt);
 
 export interface ChangeFeedOptions {
+  /** LISTEN_DATABASE_URL when set, else DATABASE_URL. */
   readonly databaseUrl: string;
   readonly connectTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+  /** How often the listener proves itself with a NOTIFY round trip. */
+  readonly heartbeatMs: number;
+  /** How long that round trip (and the self-test on each connect) may take. */
+  readonly notifyTimeoutMs: number;
   readonly logger: Logger;
 }
 

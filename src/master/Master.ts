@@ -139,8 +139,10 @@ export function describeDatabaseUrl(databaseUrl: string): string {
 export interface MasterOptions {
   readonly databaseUrl: string;
   readonly connectTimeoutMs: number;
+  readonly statementTimeoutMs: number;
   readonly logger: Logger;
-  readonly maxConnections?: number;
+  /** MASTER_POOL_MAX (default 2): pulls and uploads share these; the listener is one more. */
+  readonly maxConnections: number;
 }
 
 const toQueryConfig = (text: string, values?: readonly unknown[]) => ({ text, values: values as unknown[] | undefined, types: rowTypes });
@@ -155,7 +157,7 @@ export function masterLayer(options: MasterOptions): Layer.Layer<Master> {
           const p = new pg.Pool({
             connectionString: options.databaseUrl,
             connectionTimeoutMillis: options.connectTimeoutMs,
-            max: options.maxConnections ?? 4,
+            max: options.maxConnections,
             idleTimeoutMillis: 10_000,
             application_name: "embedded-memory",
           });

@@ -21,11 +21,13 @@ export interface LoggerOptions {
 const REDACT_PATHS = [
   "password",
   "databaseUrl",
+  "listenDatabaseUrl",
   "apiKey",
   "apiKeys",
   "embeddingApiKey",
   "*.password",
   "*.databaseUrl",
+  "*.listenDatabaseUrl",
   "*.apiKeys",
   "*.embeddingApiKey",
   'headers["x-api-key"]',

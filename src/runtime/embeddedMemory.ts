@@ -24,6 +24,7 @@ import type { LogLevel } from "../schema/config.ts";
 import { Replica, replicaLayer, type Opened, type Services } from "./openReplica.ts";
 import { wireMachines, type Outcome } from "./wireMachines.ts";
 import { waitForFirstCopy } from "./firstCopy.ts";
+import { withLockCheck } from "../store/locked.ts";
 import type { SyncMachine, SyncStateName } from "../machines/syncMachine.ts";
 import type { UploadMachine, UploadStateName } from "../machines/uploadMachine.ts";
 import { buildStats, type ForceSyncResult, type MachinesView, type MemoryStats } from "./stats.ts";
@@ -252,7 +253,7 @@ export class EmbeddedMemory {
     const decoded = decodeInput(SearchRequest, request);
     const o = await this.open();
     const started = performance.now();
-    const response = await o.search.search({ ...decoded, ...options });
+    const response = await withLockCheck(this.config.localPath, () => o.search.search({ ...decoded, ...options }));
     o.metrics.searchDuration.observe({ method: response.search_method }, (performance.now() - started) / 1000);
     return response;
   }
@@ -269,25 +270,29 @@ export class EmbeddedMemory {
    */
   async store(memory: MemoryWrite): Promise<StoredMemory> {
     const input = decodeInput(MemoryWrite, memory);
-    return (await this.open()).writes.store(input);
+    const { writes } = await this.open();
+    return withLockCheck(this.config.localPath, () => writes.store(input));
   }
 
   /** Deletes a memory locally at once; the delete is uploaded. False when there was none. */
   async remove(id: string): Promise<boolean> {
     const valid = decodeInput(MemoryId, id, "id");
-    return (await this.open()).writes.remove(valid);
+    const { writes } = await this.open();
+    return withLockCheck(this.config.localPath, () => writes.remove(valid));
   }
 
   /** One memory from the replica, or undefined. */
   async get(id: string): Promise<StoredMemory | undefined> {
     const valid = decodeInput(MemoryId, id, "id");
-    return (await this.open()).writes.get(valid);
+    const { writes } = await this.open();
+    return withLockCheck(this.config.localPath, () => writes.get(valid));
   }
 
   /** Counts reads of these memories (added to access_count on the master). */
   async recordAccess(ids: readonly string[]): Promise<void> {
     const valid = ids.map((id, i) => decodeInput(MemoryId, id, `ids.${i}`));
-    (await this.open()).writes.recordAccess(valid);
+    const { writes } = await this.open();
+    await withLockCheck(this.config.localPath, () => writes.recordAccess(valid));
   }
 
   /** Compares master and replica row by row; with `repair`, applies the master's state where they differ. */

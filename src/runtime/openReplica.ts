@@ -47,9 +47,16 @@ export interface OpenHooks {
 /** The layers that own resources: the pg pool, the SQLite handle, the change feed, and the replicator on them. */
 function resourceLayer(c: Config, log: Logger) {
   const base = Layer.mergeAll(
-    masterLayer({ databaseUrl: c.databaseUrl!, connectTimeoutMs: c.connectTimeoutMs, logger: log }),
+    masterLayer({ databaseUrl: c.databaseUrl!, connectTimeoutMs: c.connectTimeoutMs, statementTimeoutMs: c.statementTimeoutMs, maxConnections: c.masterPoolMax, logger: log }),
     localStoreLayer(c.localPath),
-    changeFeedLayer({ databaseUrl: c.databaseUrl!, connectTimeoutMs: c.connectTimeoutMs, logger: log }),
+    changeFeedLayer({
+      databaseUrl: c.listenDatabaseUrl ?? c.databaseUrl!,
+      connectTimeoutMs: c.connectTimeoutMs,
+      statementTimeoutMs: c.statementTimeoutMs,
+      heartbeatMs: c.listenHeartbeatMs,
+      notifyTimeoutMs: c.notifyTimeoutMs,
+      logger: log,
+    }),
   );
   const replicator = replicatorLayer({
     descriptor: memoryTableDescriptor(c.memoryTable),

@@ -86,8 +86,23 @@ export const ConfigSchema = Schema.Struct({
   changelogRetentionMs: IntIn(0, Number.MAX_SAFE_INTEGER),
   /** Changed rows fetched per round trip during an incremental pull. */
   pullBatchRows: IntIn(1, 100_000),
-  /** How long one attempt to reach the master may take before it counts as a failure. */
+  /** How long one attempt to connect to the master may take before it counts as a failure (MASTER_CONNECT_TIMEOUT_MS). */
   connectTimeoutMs: IntIn(1, MAX_MS),
+  /**
+   * Every master statement's bound: `statement_timeout` on the server and the same deadline on
+   * the client (a silent socket never delivers the server's error). MASTER_STATEMENT_TIMEOUT_MS.
+   */
+  statementTimeoutMs: IntIn(1, MAX_MS),
+  /** Where LISTEN goes (a direct connection or a session-mode pooler); default: databaseUrl. Holds a password. */
+  listenDatabaseUrl: opt(PostgresUrl),
+  /** Pull interval while NOTIFY is not delivering (change_feed.state `unavailable`). */
+  pollIntervalMs: IntIn(10, MAX_MS),
+  /** Pooled master connections for pulls and uploads; each replica holds this + 1 (the listener). */
+  masterPoolMax: IntIn(1, 100),
+  /** How often the listener proves itself with a NOTIFY round trip; silent past `notifyTimeoutMs` → reconnect. */
+  listenHeartbeatMs: IntIn(10, MAX_MS),
+  /** How long a NOTIFY round trip (the self-test on connect, each heartbeat) may take. */
+  notifyTimeoutMs: IntIn(10, MAX_MS),
 });
 
 export type Config = typeof ConfigSchema.Type;
@@ -124,8 +139,13 @@ export const DEFAULTS = Object.freeze({
   deleteMode: "hard" as "hard" | "soft",
   changelogRetentionMs: 168 * 3_600_000,
   pullBatchRows: 1_000,
-  connectTimeoutMs: 5_000,
-} satisfies Omit<Config, "databaseUrl" | "tenantId" | "embeddingBaseUrl" | "embeddingModel" | "embeddingApiKey" | "embeddingDim">);
+  connectTimeoutMs: 10_000,
+  statementTimeoutMs: 30_000,
+  pollIntervalMs: 2_000,
+  masterPoolMax: 2,
+  listenHeartbeatMs: 30_000,
+  notifyTimeoutMs: 3_000,
+} satisfies Omit<Config, "databaseUrl" | "listenDatabaseUrl" | "tenantId" | "embeddingBaseUrl" | "embeddingModel" | "embeddingApiKey" | "embeddingDim">);
 
 /**
  * Decodes a whole config. `nameOf` turns the field at fault into the name the caller knows it
@@ -166,6 +186,12 @@ function fromText(variable: EnvVar, raw: string): unknown {
     case "embeddingDim":
     case "snapshotChunkRows":
     case "uploadIntervalMs":
+    case "connectTimeoutMs":
+    case "statementTimeoutMs":
+    case "pollIntervalMs":
+    case "masterPoolMax":
+    case "listenHeartbeatMs":
+    case "notifyTimeoutMs":
       if (!/^\d+$/.test(v)) throw new ConfigError(variable, `expected a whole number, got ${JSON.stringify(raw)}`);
       return Number(v);
     case "changelogRetentionMs":
@@ -203,9 +229,10 @@ export function loadConfig(env: Env): Config {
 export function secretsOf(config: Config): string[] {
   const secrets: string[] = [...config.apiKeys];
   if (config.embeddingApiKey) secrets.push(config.embeddingApiKey);
-  if (config.databaseUrl) {
+  for (const url of [config.databaseUrl, config.listenDatabaseUrl]) {
+    if (!url) continue;
     try {
-      const password = decodeURIComponent(new URL(config.databaseUrl).password);
+      const password = decodeURIComponent(new URL(url).password);
       if (password) secrets.push(password, encodeURIComponent(password));
     } catch {
       /* already validated */

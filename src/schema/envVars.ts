@@ -23,6 +23,13 @@ export const ENV_FIELD_OF = {
   CHANGELOG_RETENTION_HOURS: "changelogRetentionMs",
   UPLOAD_INTERVAL_MS: "uploadIntervalMs",
   DELETE_MODE: "deleteMode",
+  LISTEN_DATABASE_URL: "listenDatabaseUrl",
+  POLL_INTERVAL_MS: "pollIntervalMs",
+  MASTER_POOL_MAX: "masterPoolMax",
+  MASTER_CONNECT_TIMEOUT_MS: "connectTimeoutMs",
+  MASTER_STATEMENT_TIMEOUT_MS: "statementTimeoutMs",
+  LISTEN_HEARTBEAT_MS: "listenHeartbeatMs",
+  NOTIFY_TIMEOUT_MS: "notifyTimeoutMs",
 } as const;
 
 export type EnvVar = keyof typeof ENV_FIELD_OF;

@@ -7,6 +7,7 @@
 import type { Embedder } from "./embedding/Embedder.ts";
 import type { LocalStoreShape } from "../store/LocalStore.ts";
 import { recordAccess } from "../outbox/outboxTable.ts";
+import { isLockError } from "../store/locked.ts";
 import type { Logger } from "../observability/logger.ts";
 import { ftsMatch, ftsTerms } from "./ftsQuery.ts";
 import { filterSql, hasNarrowingFilters, normalizeFilters } from "./filters.ts";
@@ -138,6 +139,19 @@ export function makeSearch(deps: SearchDeps): SearchService {
   };
 
 
+  /**
+   * Counting reads is a side effect of a search, not its purpose: when another process holds
+   * the file's write lock, the search still answers and these counts are dropped (logged).
+   */
+  const countAccess = (ids: string[]) => {
+    try {
+      recordAccess(store, ids);
+    } catch (err) {
+      if (!isLockError(err)) throw err;
+      deps.logger.warn({ ids: ids.length }, "the replica file is locked by another process: this search's access counts were not recorded");
+    }
+  };
+
   const search = async (req: SearchRequest): Promise<SearchResponse> => {
     const query = req.query ?? "";
     const limit = clampLimit(req.limit);
@@ -209,7 +223,7 @@ export function makeSearch(deps: SearchDeps): SearchService {
         tenant_id: r.tenant_id,
         score: Number(score.toFixed(6)),
       }));
-    if (req.trackAccess !== false && results.length) recordAccess(store, results.map((r) => r.id));
+    if (req.trackAccess !== false && results.length) countAccess(results.map((r) => r.id));
     const status = deps.status();
     const searchMethod: SearchMethod = usedFts && usedVector ? "hybrid" : usedVector ? "vector" : usedFts ? "fts" : lists.length === 0 && ids.length ? "filter" : "fts";
     return { results, total: results.length, query, search_method: searchMethod, state: status.state, complete: status.complete };
