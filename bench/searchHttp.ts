@@ -157,7 +157,8 @@ async function serveFloor(search: (r: SearchRequest) => Promise<SearchResponse>)
       } catch (e) {
         return void res.writeHead(400).end(String(e));
       }
-      search({ query: b.query, embedding: b.embedding, limit: b.limit }).then((answer) => {
+      // The parsed body as is, like the app's route: the library's schema refuses keys present as undefined.
+      search(b).then((answer) => {
         const text = JSON.stringify(answer);
         res.writeHead(200, { "content-type": "application/json", "content-length": Buffer.byteLength(text) }).end(text);
       }, (e: unknown) => res.writeHead(500).end(String(e)));

@@ -22,9 +22,11 @@ export type { Config, ConfigInput, EmbeddingProvider, LogLevel, Env } from "./sc
 
 export { InvalidInputError, decodeInput } from "./schema/decode.ts";
 export { ReplicaLockedError } from "./store/locked.ts";
+export { scopeToTenant, TenantScopeError, MemoryNotFoundError, type MemoryApi } from "./runtime/scoped.ts";
 export { MemoryWrite, MemoryId } from "./schema/memory.ts";
 export { SearchRequest, SearchFilters, SearchQuery, ForceSyncQuery, searchRequestFromQuery } from "./schema/search.ts";
 export { LIMITS } from "./schema/fields.ts";
+export { apiKeysOf, parseApiKey, type ApiKey } from "./schema/apiKeys.ts";
 
 export type { StoredMemory } from "./outbox/LocalWrites.ts";
 export type { SearchOptions, SearchResponse, SearchResult, SearchMethod } from "./search/Search.ts";

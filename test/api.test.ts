@@ -142,6 +142,6 @@ describe("the whole HTTP API", () => {
     const documented = Object.entries(doc.paths).flatMap(([p, ops]) => Object.keys(ops).filter((k) => k !== "parameters").map((method) => `${method} ${p}`));
     expect(routes.filter((r) => !documented.includes(r))).toEqual([]);
     expect(Object.keys(doc.components.schemas.MemoryBody!.properties)).toEqual(expect.arrayContaining(["content", "importance_score", "tags", "metadata", "tenant_id", "id", "embedding"]));
-    expect(Object.keys(doc.components.schemas.SearchBody!.properties).sort()).toEqual(["embedding", "filters", "limit", "query"]);
+    expect(Object.keys(doc.components.schemas.SearchBody!.properties).sort()).toEqual(["embedding", "filters", "limit", "min_score", "query"]);
   });
 });

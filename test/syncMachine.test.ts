@@ -6,6 +6,7 @@ import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { createActor, fromCallback, fromPromise } from "xstate";
 import type { AnyEventObject } from "xstate";
 import { backoffDelayMs, syncMachine, type ConnectOutput, type PullOutput, type SnapshotInput, type SyncEmitted } from "../src/machines/syncMachine.ts";
+import { connectDeadlineMs, ioDeadlineMs } from "../src/machines/deadlines.ts";
 
 const BASE = 250;
 const MAX = 30_000;
@@ -27,14 +28,28 @@ const flush = () => vi.advanceTimersByTimeAsync(0);
 const advance = (ms: number) => vi.advanceTimersByTimeAsync(ms);
 const pulled = (applied: number, epochChanged = false): PullOutput => ({ applied, epochChanged });
 
-function harness(syncIntervalMs = 60_000) {
+interface HarnessOptions {
+  readonly syncIntervalMs?: number;
+  /** Defaults to syncIntervalMs, so tests about other things do not depend on feed health. */
+  readonly pollIntervalMs?: number;
+  /** Long by default (deadlines 65 s and 185 s), so tests about other things never meet them. */
+  readonly connectTimeoutMs?: number;
+  readonly statementTimeoutMs?: number;
+  readonly random?: () => number;
+  readonly now?: () => number;
+}
+
+function harness(o: HarnessOptions = {}) {
+  const syncIntervalMs = o.syncIntervalMs ?? 60_000;
   const connects: Deferred<ConnectOutput>[] = [];
+  const connectSignals: AbortSignal[] = [];
   const snapshots: { input: SnapshotInput; d: Deferred<number> }[] = [];
   const pulls: { signal: AbortSignal; d: Deferred<PullOutput> }[] = [];
   let feed: ((event: AnyEventObject) => void) | undefined;
   const machine = syncMachine.provide({
     actors: {
-      connect: fromPromise<ConnectOutput>(() => {
+      connect: fromPromise<ConnectOutput>(({ signal }) => {
+        connectSignals.push(signal);
         const d = deferred<ConnectOutput>();
         connects.push(d);
         return d.promise;
@@ -54,7 +69,18 @@ function harness(syncIntervalMs = 60_000) {
       }),
     },
   });
-  const actor = createActor(machine, { input: { syncIntervalMs, backoffBaseMs: BASE, backoffMaxMs: MAX } });
+  const actor = createActor(machine, {
+    input: {
+      syncIntervalMs,
+      pollIntervalMs: o.pollIntervalMs ?? syncIntervalMs,
+      backoffBaseMs: BASE,
+      backoffMaxMs: MAX,
+      connectTimeoutMs: o.connectTimeoutMs ?? 60_000,
+      statementTimeoutMs: o.statementTimeoutMs ?? 120_000,
+      now: o.now ?? (() => Date.now()),
+      random: o.random ?? (() => 0.5),
+    },
+  });
   const states: string[] = [];
   actor.subscribe((s) => {
     if (states[states.length - 1] !== s.value) states.push(String(s.value));
@@ -68,6 +94,7 @@ function harness(syncIntervalMs = 60_000) {
   const h = {
     actor,
     connects,
+    connectSignals,
     snapshots,
     pulls,
     states,
@@ -88,6 +115,10 @@ function harness(syncIntervalMs = 60_000) {
       if (out instanceof Error) d.reject(out);
       else d.resolve(out);
       await flush();
+    },
+    /** The running copy reports a chunk, as the runtime's snapshot actor does. */
+    progress(rowsCopied: number) {
+      snapshots[snapshots.length - 1]!.input.parent.send({ type: "SNAPSHOT_PROGRESS", rowsCopied });
     },
     async snapshot(count: number) {
       snapshots[snapshots.length - 1]!.d.resolve(count);
@@ -143,7 +174,7 @@ describe("sync machine: states", () => {
     expect(h.connects).toHaveLength(2);
     await h.connect({ snapshotComplete: false });
     expect(h.state()).toBe("empty");
-    expect(h.snapshots[0]!.input).toEqual({ restart: false });
+    expect(h.snapshots[0]!.input.restart).toBe(false);
   });
 
   test("Stopping the actor, or sending STOP, while a pull is in flight aborts the pull's AbortSignal.", async () => {
@@ -165,8 +196,8 @@ describe("sync machine: states", () => {
 
 describe("sync machine: failures and backoff", () => {
   test("With connect always failing the machine cycles between awaitingPool and backoff, and each backoff ends within its delay.", async () => {
-    vi.spyOn(Math, "random").mockReturnValue(1); // the longest delay of every step
-    const h = harness();
+    let random = 1; // the longest delay of every step
+    const h = harness({ random: () => random });
     for (let attempt = 1; attempt <= 12; attempt++) {
       await h.connect(new Error(`refused #${attempt}`));
       expect(h.state()).toBe("backoff");
@@ -179,7 +210,7 @@ describe("sync machine: failures and backoff", () => {
       expect(h.state()).toBe("awaitingPool");
       expect(h.connects).toHaveLength(attempt + 1);
     }
-    vi.mocked(Math.random).mockRestore(); // real jitter: backoffMaxMs is always enough
+    random = 0.999; // any jitter: backoffMaxMs is always enough
     for (let attempt = 13; attempt <= 20; attempt++) {
       await h.connect(new Error("refused"));
       expect(h.ctx().attempt).toBe(attempt);
@@ -277,7 +308,8 @@ describe("sync machine: when it pulls", () => {
   });
 
   test("In idle the sync interval starts a pull after exactly syncIntervalMs, and nothing happens before.", async () => {
-    const h = harness(1000);
+    const h = harness({ syncIntervalMs: 1000, pollIntervalMs: 50 });
+    h.sendFromFeed({ type: "FEED_HEALTHY" });
     await h.toIdle();
     await advance(999);
     expect(h.state()).toBe("idle");
@@ -320,7 +352,7 @@ describe("sync machine: forced syncs", () => {
     h.actor.send({ type: "FORCE_SYNC", requestId: "r3", full: true });
     expect(h.state()).toBe("empty");
     expect(h.snapshots).toHaveLength(1);
-    expect(h.snapshots[0]!.input).toEqual({ restart: true });
+    expect(h.snapshots[0]!.input.restart).toBe(true);
     await h.snapshot(100);
     expect(h.done).toEqual([]);
     expect(h.state()).toBe("syncing");
@@ -343,11 +375,11 @@ describe("sync machine: forced syncs", () => {
   test("A full FORCE_SYNC that arrives during a copy restarts the copy, and is answered only after the restarted copy and its pull.", async () => {
     const h = harness();
     await h.connect({ snapshotComplete: false });
-    expect(h.snapshots[0]!.input).toEqual({ restart: false });
+    expect(h.snapshots[0]!.input.restart).toBe(false);
     h.actor.send({ type: "FORCE_SYNC", requestId: "full", full: true });
     expect(h.snapshots[0]!.d).toBeDefined();
     expect(h.snapshots).toHaveLength(2);
-    expect(h.snapshots[1]!.input).toEqual({ restart: true });
+    expect(h.snapshots[1]!.input.restart).toBe(true);
     await h.snapshot(40);
     expect(h.done).toEqual([]);
     await h.pull(pulled(1));
@@ -374,5 +406,159 @@ describe("sync machine: forced syncs", () => {
     await h.connect({ snapshotComplete: true });
     await h.pull(pulled(2));
     expect(h.done).toEqual([{ type: "forceSyncDone", requestIds: ["r5"], applied: 2 }]);
+  });
+});
+
+describe("sync machine: deadlines", () => {
+  // connect 500 ms, statement 1 s → the connect step's deadline is 1 s, a pull's or a chunk's 2 s.
+  const SHORT = { connectTimeoutMs: 500, statementTimeoutMs: 1_000 };
+  const CONNECT = connectDeadlineMs(SHORT);
+  const IO = ioDeadlineMs(SHORT);
+
+  test("The deadlines follow the documented series: 15 s and 45 s with the default timeouts, 1 s and 2 s with short ones.", () => {
+    expect([connectDeadlineMs({ connectTimeoutMs: 10_000, statementTimeoutMs: 30_000 }), ioDeadlineMs({ connectTimeoutMs: 10_000, statementTimeoutMs: 30_000 })]).toEqual([15_000, 45_000]);
+    expect([CONNECT, IO]).toEqual([1_000, 2_000]);
+  });
+
+  test("A connect that never answers fails into backoff at its deadline, aborts its signal and answers a waiting force-sync with the reason.", async () => {
+    const h = harness(SHORT);
+    h.actor.send({ type: "FORCE_SYNC", requestId: "f1" });
+    await advance(CONNECT - 1);
+    expect(h.state()).toBe("awaitingPool");
+    expect(h.connectSignals[0]!.aborted).toBe(false);
+    await advance(1);
+    expect(h.state()).toBe("backoff");
+    expect(h.connectSignals[0]!.aborted).toBe(true);
+    const message = `connect timed out after ${CONNECT} ms (master not answering)`;
+    expect(h.ctx()).toMatchObject({ attempt: 1, lastError: message, poolConnected: false });
+    expect(h.failed).toEqual([{ type: "forceSyncFailed", requestIds: ["f1"], error: message }]);
+    // The connect answering late changes nothing.
+    h.connects[0]!.resolve({ snapshotComplete: true });
+    await flush();
+    expect(h.state()).toBe("backoff");
+  });
+
+  test("A pull that never answers fails into backoff at its deadline, with pool_connected false and the force-sync waiting on it answered.", async () => {
+    const h = harness(SHORT);
+    await h.connect({ snapshotComplete: true });
+    expect(h.ctx().poolConnected).toBe(true);
+    h.actor.send({ type: "FORCE_SYNC", requestId: "f2" });
+    const { signal } = h.lastPull();
+    await advance(IO - 1);
+    expect(h.state()).toBe("syncing");
+    await advance(1);
+    expect(h.state()).toBe("backoff");
+    expect(signal.aborted).toBe(true);
+    const message = `pull timed out after ${IO} ms (master not answering)`;
+    expect(h.ctx()).toMatchObject({ lastError: message, poolConnected: false });
+    expect(h.failed).toEqual([{ type: "forceSyncFailed", requestIds: ["f2"], error: message }]);
+  });
+
+  test("Each pull gets its own deadline: back-to-back pulls that each finish in time never time out.", async () => {
+    const h = harness(SHORT);
+    await h.connect({ snapshotComplete: true });
+    for (let i = 0; i < 5; i++) {
+      h.sendFromFeed({ type: "CHANGE" });
+      await advance(IO - 10);
+      await h.pull(pulled(1));
+      expect(h.state()).toBe("syncing");
+    }
+    await h.pull(pulled(0));
+    expect(h.state()).toBe("idle");
+    expect(h.ctx().lastError).toBeNull();
+  });
+
+  test("The copy's deadline restarts on every chunk: a long copy that keeps progressing never times out, a stalled one does.", async () => {
+    const h = harness(SHORT);
+    await h.connect({ snapshotComplete: false });
+    expect(h.state()).toBe("empty");
+    // Ten chunks, each just inside the deadline: five deadlines' worth of copying in all.
+    for (let chunk = 1; chunk <= 10; chunk++) {
+      await advance(IO - 1);
+      expect(h.state()).toBe("empty");
+      h.progress(chunk * 2_000);
+    }
+    expect(h.snapshots).toHaveLength(1); // the same copy all along: progress does not restart it
+    await advance(IO - 1);
+    expect(h.state()).toBe("empty");
+    await advance(1);
+    expect(h.state()).toBe("backoff");
+    expect(h.ctx().lastError).toBe(`copy made no progress for ${IO} ms (master not answering)`);
+  });
+
+  test("A copy that completes leaves no deadline behind, and a full force-sync during a copy starts its restarted copy with a fresh deadline.", async () => {
+    const h = harness(SHORT);
+    await h.connect({ snapshotComplete: false });
+    await advance(IO - 100);
+    h.actor.send({ type: "FORCE_SYNC", requestId: "full", full: true });
+    expect(h.snapshots).toHaveLength(2);
+    await advance(IO - 1);
+    expect(h.state()).toBe("empty");
+    await h.snapshot(10);
+    await h.pull(pulled(0));
+    expect(h.state()).toBe("idle");
+    await advance(IO * 3);
+    expect(h.state()).toBe("idle");
+    expect(h.ctx().lastError).toBeNull();
+  });
+});
+
+describe("sync machine: feed health and purity", () => {
+  test("Idle polls every pollIntervalMs until the feed proves itself, then waits syncIntervalMs, and polls again once it is unhealthy.", async () => {
+    const h = harness({ syncIntervalMs: 30_000, pollIntervalMs: 2_000 });
+    expect(h.ctx().feedHealthy).toBe(false);
+    await h.toIdle();
+    await advance(2_000);
+    expect(h.pulls).toHaveLength(2); // unverified feed: poll
+    await h.pull(pulled(0));
+    h.sendFromFeed({ type: "FEED_HEALTHY" });
+    expect(h.ctx().feedHealthy).toBe(true);
+    await advance(2_000); // the timer armed while unhealthy still fires once
+    await h.pull(pulled(0));
+    await advance(29_999);
+    expect(h.pulls).toHaveLength(3);
+    await advance(1);
+    expect(h.pulls).toHaveLength(4);
+    await h.pull(pulled(0));
+    // Unhealthy in idle: a catch-up pull at once, then polling.
+    h.sendFromFeed({ type: "FEED_UNHEALTHY", reason: "no NOTIFY within 3000 ms" });
+    expect(h.state()).toBe("syncing");
+    expect(h.pulls).toHaveLength(5);
+    await h.pull(pulled(0));
+    await advance(2_000);
+    expect(h.pulls).toHaveLength(6);
+  });
+
+  test("A lost feed during a pull lets the pull finish, pulls once more right after, and leaves the feed unhealthy.", async () => {
+    const h = harness({ syncIntervalMs: 30_000, pollIntervalMs: 2_000 });
+    h.sendFromFeed({ type: "FEED_CONNECTED" });
+    h.sendFromFeed({ type: "FEED_HEALTHY" });
+    await h.connect({ snapshotComplete: true });
+    const { signal } = h.lastPull();
+    h.sendFromFeed({ type: "FEED_DISCONNECTED", error: "connection lost" });
+    expect(h.state()).toBe("syncing");
+    expect(signal.aborted).toBe(false);
+    expect(h.ctx()).toMatchObject({ feedConnected: false, feedHealthy: false });
+    await h.pull(pulled(1));
+    expect(h.pulls).toHaveLength(2);
+    await h.pull(pulled(0));
+    expect(h.state()).toBe("idle");
+    await advance(2_000);
+    expect(h.pulls).toHaveLength(3);
+  });
+
+  test("The backoff delay and lastSyncAt come from the injected random and clock, not from Math.random or Date.now.", async () => {
+    // (xstate's scheduler reads Date.now for its own bookkeeping: only Math.random is spied on.)
+    const random = vi.spyOn(Math, "random");
+    const h = harness({ random: () => 0, now: () => 1_234_567 });
+    await h.connect(new Error("down"));
+    await advance(backoffDelayMs(1, BASE, MAX, 0) - 1); // 125 ms: the shortest delay, exactly
+    expect(h.state()).toBe("backoff");
+    await advance(1);
+    expect(h.state()).toBe("awaitingPool");
+    await h.connect({ snapshotComplete: true });
+    await h.pull(pulled(0));
+    expect(h.ctx().lastSyncAt).toBe(1_234_567);
+    expect(random).not.toHaveBeenCalled();
   });
 });

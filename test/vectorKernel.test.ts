@@ -1,6 +1,7 @@
 /**
  * The vector kernel's source and binary agree: kernel.wat, rebuilt with wabt, gives exactly the
- * committed kernel.wasm (the bytes VectorIndex runs), and that kernel computes Hamming distances.
+ * committed kernel.wasm (the bytes VectorIndex runs), and that kernel computes Hamming distances
+ * and int8 dot products.
  */
 import { readFileSync } from "node:fs";
 import { describe, expect, test } from "vitest";
@@ -44,5 +45,30 @@ describe("vector kernel", () => {
     query.forEach((w, i) => (view[qAt / 8 + i] = w));
     scan(bitsAt, rows.length, words, qAt, distAt);
     expect([...new Uint16Array(memory.buffer, distAt, rows.length)]).toEqual([65, 1, 39, 0]);
+  });
+
+  test("The loaded kernel writes the int8 dot product of each listed row with the query as a 32-bit sum.", () => {
+    const { exports } = instantiateHammingKernel();
+    const memory = exports.memory as { buffer: ArrayBuffer };
+    const dots = exports.dots as (codes: number, slots: number, m: number, chunks: number, q: number, out: number) => void;
+    const chunks = 2; // 32 codes a row
+    const rows = [
+      Array.from({ length: 32 }, () => 1),
+      Array.from({ length: 32 }, (_, i) => (i % 2 ? -127 : 127)),
+      Array.from({ length: 32 }, (_, i) => i - 16),
+    ];
+    const query = Array.from({ length: 32 }, (_, i) => (i < 16 ? 127 : -3));
+    const codesAt = 0;
+    const qAt = rows.length * chunks * 16;
+    const slotsAt = qAt + chunks * 16;
+    const outAt = slotsAt + 16;
+    const bytes = new Int8Array(memory.buffer);
+    rows.flat().forEach((c, i) => (bytes[codesAt + i] = c));
+    query.forEach((c, i) => (bytes[qAt + i] = c));
+    const slots = [2, 0, 1]; // any order, a row may be skipped or repeated
+    new Int32Array(memory.buffer, slotsAt, slots.length).set(slots);
+    dots(codesAt, slotsAt, slots.length, chunks, qAt, outAt);
+    const expected = slots.map((s) => rows[s]!.reduce((a, c, i) => a + c * query[i]!, 0));
+    expect([...new Int32Array(memory.buffer, outAt, slots.length)]).toEqual(expected);
   });
 });

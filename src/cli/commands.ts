@@ -99,6 +99,19 @@ const COMMANDS: readonly CommandSpec[] = [
     run: async ({ config, logger, flags }) => (await import("./serve.ts")).runServe(config, logger, str(flags.inspect)),
   }),
   configured({
+    name: "mcp",
+    summary: "an MCP server over stdio (for agents; logs go to stderr)",
+    description:
+      "Serves the memory tools over the Model Context Protocol on stdin/stdout, with the same\n" +
+      "configuration as serve: the replica syncs and uploads in the background, and tools answer\n" +
+      "from the local file at once (also while the master is away). stdout carries protocol\n" +
+      "messages only. When stdin closes it stops, giving the outbox a short chance to upload.",
+    flags: {},
+    checkOperands: noOperands,
+    config: () => "master",
+    run: async ({ config, logger }) => (await import("./mcp.ts")).runMcp(config, logger),
+  }),
+  configured({
     name: "sync",
     summary: "one-shot: connect, pull until caught up, upload the outbox, exit",
     description:

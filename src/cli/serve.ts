@@ -5,6 +5,7 @@ import { EmbeddedMemory } from "../runtime/embeddedMemory.ts";
 import { createHttpApp } from "../http/app.ts";
 import { startHttpServer } from "../http/server.ts";
 import { startStatelyInspection } from "../runtime/statelyInspect.ts";
+import { handleMcpRequest } from "../mcp/server.ts";
 
 export async function runServe(config: Config, logger: Logger, inspectUrl?: string): Promise<number> {
   const log = logger.child({ module: "serve" });
@@ -13,7 +14,7 @@ export async function runServe(config: Config, logger: Logger, inspectUrl?: stri
   const memory = new EmbeddedMemory(config, { logger, inspect: stately?.inspect });
   await memory.start();
   const shutdown = new AbortController();
-  const server = await startHttpServer(createHttpApp(memory, { apiKeys: config.apiKeys, logger, shutdown: shutdown.signal, metrics: memory.metrics }), config.host, config.port);
+  const server = await startHttpServer(createHttpApp(memory, { apiKeys: config.apiKeys, logger, shutdown: shutdown.signal, metrics: memory.metrics, mcp: handleMcpRequest }), config.host, config.port);
   log.info({ url: server.url, replica: config.localPath, table: config.memoryTable }, `serving on ${server.url}`);
   if (config.apiKeys.length === 0) log.warn("API_KEYS is not set: protected endpoints answer 503");
 

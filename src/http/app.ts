@@ -4,13 +4,18 @@
  */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { decodeInput, EmbeddedMemory as Memory, ForceSyncQuery, InvalidInputError, ReplicaLockedError, type Logger, type Metrics } from "../index.ts";
-import { requireApiKey } from "./auth.ts";
+import { scopeToTenant, type MemoryApi as TenantApi } from "../index.ts";
+import { decodeInput, EmbeddedMemory as Memory, ForceSyncQuery, InvalidInputError, MemoryNotFoundError, ReplicaLockedError, TenantScopeError, type Logger, type Metrics } from "../index.ts";
+import { requireApiKey, tenantOf } from "./auth.ts";
+import { jsonBody } from "./jsonBody.ts";
 import { openApiDocument } from "./openapi.ts";
 import { searchRoutes } from "./searchRoutes.ts";
 import { memoryRoutes } from "./memoryRoutes.ts";
 import { eventRoutes } from "./eventRoutes.ts";
 import { inspectorRoutes } from "./inspectorRoutes.ts";
+
+/** MCP messages are small JSON-RPC objects; a search with a 1536-d vector is ~30 kB. */
+const MCP_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
 
 /** Retry-After for a locked replica file: about one busy timeout. */
 const LOCKED_RETRY_AFTER_S = 5;
@@ -22,6 +27,12 @@ export interface HttpAppOptions {
   readonly shutdown?: AbortSignal;
   /** When given: request metrics are recorded and served at GET /metrics. */
   readonly metrics?: Metrics;
+  /**
+   * When given: MCP over Streamable HTTP at /mcp, behind the API key, acting through the key's
+   * tenant view. Handed in by the composer (src/mcp's handleMcpRequest), so http/ imports only
+   * the package root.
+   */
+  readonly mcp?: (api: TenantApi, request: Request, parsedBody?: unknown) => Promise<Response>;
 }
 
 /** The parts of the library the routes use (an interface, so the adapter stays thin). */
@@ -74,6 +85,17 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
     return c.json(result, result.success ? 200 : 503);
   });
 
+  const mcp = options.mcp;
+  if (mcp) {
+    app.post("/mcp", auth, async (c) => {
+      // The body is read (and its size bounded) here; the transport gets it parsed.
+      const body = await jsonBody(c, MCP_BODY_LIMIT_BYTES);
+      return mcp(scopeToTenant(memory, tenantOf(c)), new Request(c.req.url, { method: "POST", headers: c.req.raw.headers }), body);
+    });
+    // Stateless JSON mode: no server-initiated stream, no session to end.
+    app.on(["GET", "DELETE"], "/mcp", auth, (c) => c.json({ error: "POST JSON-RPC messages to /mcp (stateless Streamable HTTP: no stream, no session)" }, 405, { allow: "POST" }));
+  }
+
   // Fixed paths before /memory/:id, which would otherwise capture them.
   searchRoutes(app, memory, auth);
   eventRoutes(app, memory, () => Memory.machineDescriptions(), options.shutdown ?? new AbortController().signal);
@@ -83,6 +105,8 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {
     // Bad input, whichever layer saw it first: a 400 naming the field.
+    if (err instanceof TenantScopeError) return c.json({ error: err.message, field: err.field }, 403);
+    if (err instanceof MemoryNotFoundError) return c.json({ error: err.message }, 404);
     if (err instanceof InvalidInputError) {
       return c.json({ error: err.message, field: err.field }, 400);
     }

@@ -1,18 +1,22 @@
 /**
  * API-key auth for protected routes: `X-API-Key: <key>` or `Authorization: Bearer <key>`,
- * compared in constant time (both sides hashed first, so length does not leak either).
+ * compared in constant time (both sides hashed first, so length does not leak either). A key
+ * may be scoped to a tenant (`key:<tenant uuid>`): routes read it with `tenantOf(c)`.
  */
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Context, MiddlewareHandler } from "hono";
+import { apiKeysOf } from "../index.ts";
 
 const digest = (s: string): Buffer => createHash("sha256").update(s).digest();
 
-function matchesDigests(given: Buffer, digests: readonly Buffer[]): boolean {
-  let ok = false;
-  // Every key is compared, so timing does not tell which one (or whether any) matched.
-  for (const d of digests) ok = timingSafeEqual(given, d) || ok;
-  return ok;
+/** The index of the key `given` matches, or -1. Every key is compared, so timing tells neither which one matched nor whether any did. */
+function matchingKey(given: Buffer, digests: readonly Buffer[]): number {
+  let found = -1;
+  digests.forEach((d, i) => {
+    if (timingSafeEqual(given, d)) found = i;
+  });
+  return found;
 }
 
 /**
@@ -27,15 +31,22 @@ function header(c: Context, name: "x-api-key" | "authorization"): string | undef
   return incoming.headersDistinct[name]?.join(", ");
 }
 
-export function requireApiKey(keys: readonly string[]): MiddlewareHandler {
-  const digests = keys.map(digest);
+/** The tenant the request's key is scoped to (null: every tenant). Set by requireApiKey. */
+export const tenantOf = (c: Context): string | null => (c.get("tenant" as never) as string | null | undefined) ?? null;
+
+/** `entries`: API_KEYS entries, `key` or `key:<tenant uuid>` (the config has validated them). */
+export function requireApiKey(entries: readonly string[]): MiddlewareHandler {
+  const keys = apiKeysOf(entries);
+  const digests = keys.map((k) => digest(k.key));
   return async (c, next) => {
     if (keys.length === 0) {
       return c.json({ error: "set API_KEYS to enable this endpoint (it needs an API key, and none is configured)" }, 503);
     }
     const given = header(c, "x-api-key") ?? header(c, "authorization")?.replace(/^Bearer\s+/i, "");
     if (!given) return c.json({ error: "missing API key: send X-API-Key or Authorization: Bearer" }, 401);
-    if (!matchesDigests(digest(given), digests)) return c.json({ error: "invalid API key" }, 401);
+    const i = matchingKey(digest(given), digests);
+    if (i < 0) return c.json({ error: "invalid API key" }, 401);
+    c.set("tenant" as never, keys[i]!.tenant as never);
     await next();
   };
 }

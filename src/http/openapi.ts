@@ -84,6 +84,16 @@ export function openApiDocument(): Json {
       },
       "/metrics": { get: { summary: "Prometheus metrics", responses: { "200": { description: "Prometheus text format", content: { "text/plain": {} } } } } },
       "/openapi.json": { get: { summary: "This document", responses: { "200": json("OpenAPI 3.1") } } },
+      "/mcp": {
+        post: {
+          summary: "MCP over Streamable HTTP (stateless, JSON responses): the same tools as `embedded-memory mcp`, through the key's tenant view",
+          ...secured,
+          requestBody: { required: true, content: { "application/json": { schema: { type: "object", description: "a JSON-RPC 2.0 message" } } } },
+          responses: { "200": json("A JSON-RPC response"), "202": { description: "A notification was accepted" }, ...protectedResponses },
+        },
+        get: { summary: "Not offered (stateless: no server-initiated stream)", ...secured, responses: { "405": error } },
+        delete: { summary: "Not offered (stateless: no session)", ...secured, responses: { "405": error } },
+      },
     },
   };
 }

@@ -1,20 +1,27 @@
 /**
  * The sync machine: a pure statechart. Its actors (connect, snapshot, pull, changeFeed) are
- * placeholders here and are provided by the composition module (src/index.ts), so tests
+ * placeholders here and are provided by the runtime (src/runtime/actors.ts), so tests
  * can drive it with fake actors and fake time.
  *
  *   awaitingPool ──connected──▶ empty (copying) ──▶ syncing ⇄ idle
  *        ▲                         │                 │
- *        └──── backoff ◀───────────┴──── error ──────┘
+ *        └──── backoff ◀───────────┴─ error/deadline ┘
+ *
+ * Every step that waits on the master has a deadline (deadlines.ts); the copy's restarts on
+ * each chunk (SNAPSHOT_PROGRESS). The machine reads the clock and randomness only through
+ * its input (`now`, `random`), so a test with fake time is deterministic.
  */
-import { assign, emit, fromCallback, fromPromise, setup } from "xstate";
+import { assign, cancel, emit, fromCallback, fromPromise, raise, setup } from "xstate";
 import type { AnyEventObject } from "xstate";
+import { connectDeadlineMs, ioDeadlineMs, timedOutMessage, type TimedOutStep } from "./deadlines.ts";
 
 export interface ConnectOutput {
   readonly snapshotComplete: boolean;
 }
 export interface SnapshotInput {
   readonly restart: boolean;
+  /** The machine: the snapshot actor sends it SNAPSHOT_PROGRESS after each chunk. */
+  readonly parent: { send: (event: { type: "SNAPSHOT_PROGRESS"; rowsCopied: number }) => void };
 }
 export interface PullOutput {
   readonly applied: number;
@@ -27,9 +34,18 @@ export interface ForceRequest {
 }
 
 export interface SyncMachineInput {
+  /** Idle → pull, while the change feed is proven healthy (NOTIFY is a wake-up, this the safety net). */
   readonly syncIntervalMs: number;
+  /** Idle → pull, while it is not (unverified, unavailable, disconnected). */
+  readonly pollIntervalMs: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
+  /** The pool's bounds; the steps' deadlines are derived from them (deadlines.ts). */
+  readonly connectTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+  /** The clock (ms since epoch) and a random number in [0, 1): the runtime's, or a test's. */
+  readonly now: () => number;
+  readonly random: () => number;
 }
 
 export interface SyncContext extends SyncMachineInput {
@@ -38,6 +54,8 @@ export interface SyncContext extends SyncMachineInput {
   readonly lastError: string | null;
   readonly poolConnected: boolean;
   readonly feedConnected: boolean;
+  /** The feed proved itself with a NOTIFY round trip (false until it does): idle uses syncIntervalMs, else pollIntervalMs. */
+  readonly feedHealthy: boolean;
   /** Something changed during the pull in flight: pull again right after it. */
   readonly dirty: boolean;
   /** The next copy starts from scratch (forced full sync). */
@@ -55,6 +73,11 @@ export type SyncEvent =
   | { type: "CHANGE"; table?: string }
   | { type: "FEED_CONNECTED" }
   | { type: "FEED_DISCONNECTED"; error?: string }
+  | { type: "FEED_HEALTHY" }
+  | { type: "FEED_UNHEALTHY"; reason: string }
+  | { type: "SNAPSHOT_PROGRESS"; rowsCopied: number }
+  /** Raised by the machine itself when a copy made no progress within its deadline. */
+  | { type: "COPY_STALLED" }
   | { type: "FORCE_SYNC"; requestId: string; full?: boolean }
   | { type: "STOP" };
 
@@ -66,6 +89,8 @@ export type SyncStateName = "awaitingPool" | "empty" | "syncing" | "idle" | "bac
 
 export { backoffDelayMs, errorMessage } from "./backoff.ts";
 import { backoffDelayMs, errorMessage } from "./backoff.ts";
+
+const COPY_DEADLINE_ID = "copyDeadline";
 
 const notProvided = (name: string) => () => Promise.reject(new Error(`actor ${name} was not provided`));
 
@@ -83,8 +108,10 @@ export const syncMachine = setup({
     changeFeed: fromCallback<AnyEventObject>(() => undefined),
   },
   delays: {
-    syncInterval: ({ context }) => context.syncIntervalMs,
-    backoff: ({ context }) => backoffDelayMs(context.attempt, context.backoffBaseMs, context.backoffMaxMs, Math.random()),
+    idleInterval: ({ context }) => (context.feedHealthy ? context.syncIntervalMs : context.pollIntervalMs),
+    backoff: ({ context }) => backoffDelayMs(context.attempt, context.backoffBaseMs, context.backoffMaxMs, context.random()),
+    connectDeadline: ({ context }) => connectDeadlineMs(context),
+    ioDeadline: ({ context }) => ioDeadlineMs(context),
   },
   guards: {
     hasCompleteSnapshot: ({ context, event }) => (event as unknown as { output: ConnectOutput }).output.snapshotComplete && !context.restartSnapshot,
@@ -115,7 +142,7 @@ export const syncMachine = setup({
       return { servedApplied: context.servedApplied + (typeof out === "number" ? out : out.applied) };
     }),
     snapshotDone: assign({ restartSnapshot: false, attempt: 0 }),
-    pullDone: assign({ attempt: 0, lastError: null, poolConnected: true, lastSyncAt: () => Date.now() }),
+    pullDone: assign({ attempt: 0, lastError: null, poolConnected: true, lastSyncAt: ({ context }) => context.now() }),
     answerServed: emit(({ context }) => ({
       type: "forceSyncDone" as const,
       requestIds: context.serving.map((r) => r.requestId),
@@ -127,6 +154,16 @@ export const syncMachine = setup({
       lastError: errorMessage((event as unknown as { error: unknown }).error),
       poolConnected: false,
     })),
+    timedOut: assign(({ context }, params: { step: TimedOutStep }) => ({
+      attempt: context.attempt + 1,
+      lastError: timedOutMessage(params.step, params.step === "connect" ? connectDeadlineMs(context) : ioDeadlineMs(context)),
+      poolConnected: false,
+    })),
+    // The copy's deadline is a delayed event rather than an `after`, so that it can restart on
+    // each chunk while the state (and its snapshot actor) stays as it is.
+    armCopyDeadline: raise({ type: "COPY_STALLED" }, { id: COPY_DEADLINE_ID, delay: "ioDeadline" }),
+    disarmCopyDeadline: cancel(COPY_DEADLINE_ID),
+    feedLost: assign({ feedConnected: false, feedHealthy: false }),
     answerFailed: emit(({ context }) => ({
       type: "forceSyncFailed" as const,
       requestIds: [...context.serving, ...context.pending].map((r) => r.requestId),
@@ -143,6 +180,7 @@ export const syncMachine = setup({
     lastError: null,
     poolConnected: false,
     feedConnected: false,
+    feedHealthy: false,
     dirty: false,
     restartSnapshot: false,
     pending: [],
@@ -154,7 +192,9 @@ export const syncMachine = setup({
   invoke: { id: "changeFeed", src: "changeFeed" },
   on: {
     FEED_CONNECTED: { actions: [assign({ feedConnected: true }), "markDirty"] },
-    FEED_DISCONNECTED: { actions: assign({ feedConnected: false }) },
+    FEED_DISCONNECTED: { actions: "feedLost" },
+    FEED_HEALTHY: { actions: assign({ feedHealthy: true }) },
+    FEED_UNHEALTHY: { actions: assign({ feedHealthy: false }) },
     FORCE_SYNC: { actions: "enqueueForce" },
     STOP: ".stopped",
   },
@@ -168,21 +208,34 @@ export const syncMachine = setup({
         ],
         onError: { target: "backoff", actions: ["failed", "answerFailed", "clearAll"] },
       },
+      after: { connectDeadline: { target: "backoff", actions: [{ type: "timedOut", params: { step: "connect" } }, "answerFailed", "clearAll"] } },
     },
     empty: {
-      entry: "startServing",
-      // A full sync asked for during a copy restarts the copy: the one running began earlier.
-      on: { FORCE_SYNC: [{ guard: "isFull", target: "empty", reenter: true, actions: "enqueueForce" }, { actions: "enqueueForce" }] },
+      entry: ["startServing", "armCopyDeadline"],
+      exit: "disarmCopyDeadline",
+      on: {
+        // A full sync asked for during a copy restarts the copy: the one running began earlier.
+        FORCE_SYNC: [{ guard: "isFull", target: "empty", reenter: true, actions: "enqueueForce" }, { actions: "enqueueForce" }],
+        SNAPSHOT_PROGRESS: { actions: ["disarmCopyDeadline", "armCopyDeadline"] },
+        COPY_STALLED: { target: "backoff", actions: [{ type: "timedOut", params: { step: "copy" } }, "answerFailed", "clearAll"] },
+      },
       invoke: {
         src: "snapshot",
-        input: ({ context }) => ({ restart: context.restartSnapshot }),
+        input: ({ context, self }) => ({ restart: context.restartSnapshot, parent: self }),
         onDone: { target: "syncing", actions: ["countApplied", "snapshotDone"] },
         onError: { target: "backoff", actions: ["failed", "answerFailed", "clearAll"] },
       },
     },
     syncing: {
       entry: "startServing",
-      on: { CHANGE: { actions: "markDirty" } },
+      on: {
+        CHANGE: { actions: "markDirty" },
+        // The pull in flight keeps running under its own deadline (a silent master fails it
+        // into backoff); the feed may have dropped notifications on its way down, so pull once
+        // more right after, and poll until the feed proves itself again.
+        FEED_DISCONNECTED: { actions: ["feedLost", "markDirty"] },
+      },
+      after: { ioDeadline: { target: "backoff", actions: [{ type: "timedOut", params: { step: "pull" } }, "answerFailed", "clearAll"] } },
       invoke: {
         src: "pull",
         onDone: [
@@ -195,13 +248,15 @@ export const syncMachine = setup({
       },
     },
     idle: {
-      after: { syncInterval: "syncing" },
+      after: { idleInterval: "syncing" },
       on: {
         CHANGE: "syncing",
         FEED_CONNECTED: { target: "syncing", actions: assign({ feedConnected: true }) },
         // The listener lost its connection: most likely the master went away. Check now
         // rather than at the next timer pull, so the state (and pool_connected) says so.
-        FEED_DISCONNECTED: { target: "awaitingPool", actions: assign({ feedConnected: false }) },
+        FEED_DISCONNECTED: { target: "awaitingPool", actions: "feedLost" },
+        // Notifications were not arriving: catch up now, then poll (idleInterval).
+        FEED_UNHEALTHY: { target: "syncing", actions: assign({ feedHealthy: false }) },
         FORCE_SYNC: [
           { guard: "isFull", target: "empty", actions: "enqueueForce" },
           { target: "syncing", actions: "enqueueForce" },

@@ -5,10 +5,13 @@
  *   awaitingPool ──▶ uploading ⇄ idle          (a local write, the timer, or the master
  *        ▲              │                        coming back wakes it)
  *        └── backoff ◀──┘ transient error      (never "retry on the next write": the
- *                                               backoff timer always leaves)
+ *                        or deadline            backoff timer always leaves)
+ *
+ * The connect step and each upload run have a deadline (deadlines.ts).
  */
 import { assign, fromPromise, setup } from "xstate";
 import { backoffDelayMs, errorMessage } from "./backoff.ts";
+import { connectDeadlineMs, ioDeadlineMs, timedOutMessage } from "./deadlines.ts";
 
 export interface UploadOutput {
   /** Entries acknowledged by the master in this run. */
@@ -22,6 +25,10 @@ export interface UploadMachineInput {
   readonly uploadIntervalMs: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
+  readonly connectTimeoutMs: number;
+  readonly statementTimeoutMs: number;
+  /** A random number in [0, 1) for the backoff's jitter: the runtime's, or a test's. */
+  readonly random: () => number;
 }
 
 export interface UploadContext extends UploadMachineInput {
@@ -45,7 +52,9 @@ export const uploadMachine = setup({
   },
   delays: {
     uploadInterval: ({ context }) => context.uploadIntervalMs,
-    backoff: ({ context }) => backoffDelayMs(context.attempt, context.backoffBaseMs, context.backoffMaxMs, Math.random()),
+    backoff: ({ context }) => backoffDelayMs(context.attempt, context.backoffBaseMs, context.backoffMaxMs, context.random()),
+    connectDeadline: ({ context }) => connectDeadlineMs(context),
+    ioDeadline: ({ context }) => ioDeadlineMs(context),
   },
   guards: {
     moreToUpload: ({ context, event }) => context.dirty || (event as unknown as { output: UploadOutput }).output.remaining > 0,
@@ -57,6 +66,10 @@ export const uploadMachine = setup({
       return { attempt: 0, lastError: null, uploaded: context.uploaded + out.uploaded, parked: context.parked + out.parked };
     }),
     failed: assign(({ context, event }) => ({ attempt: context.attempt + 1, lastError: errorMessage((event as unknown as { error: unknown }).error) })),
+    timedOut: assign(({ context }, params: { step: "connect" | "upload" }) => ({
+      attempt: context.attempt + 1,
+      lastError: timedOutMessage(params.step, params.step === "connect" ? connectDeadlineMs(context) : ioDeadlineMs(context)),
+    })),
   },
 }).createMachine({
   id: "upload",
@@ -66,6 +79,7 @@ export const uploadMachine = setup({
   states: {
     awaitingPool: {
       invoke: { src: "connect", onDone: "uploading", onError: { target: "backoff", actions: "failed" } },
+      after: { connectDeadline: { target: "backoff", actions: { type: "timedOut", params: { step: "connect" } } } },
     },
     uploading: {
       entry: assign({ dirty: false }),
@@ -78,6 +92,7 @@ export const uploadMachine = setup({
         ],
         onError: { target: "backoff", actions: "failed" },
       },
+      after: { ioDeadline: { target: "backoff", actions: { type: "timedOut", params: { step: "upload" } } } },
     },
     idle: {
       after: { uploadInterval: "uploading" },

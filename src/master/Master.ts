@@ -9,6 +9,8 @@ import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import * as Schedule from "effect/Schedule";
 import type { Logger } from "../observability/logger.ts";
+import { masterEndpoint, QUERY_DEADLINE_GRACE_MS, setLocalStatementTimeout } from "./connection.ts";
+import { pgvectorSendToBlob } from "./pgvector.ts";
 
 /** The master cannot be reached now (refused, reset, timed out, shutting down): try again later. */
 export class MasterUnavailable extends Data.TaggedError("MasterUnavailable")<{ readonly message: string; readonly cause?: unknown }> {}
@@ -21,7 +23,7 @@ export class MasterQueryError extends Data.TaggedError("MasterQueryError")<{
 export type MasterError = MasterUnavailable | MasterQueryError;
 
 const CONNECTION_CODES = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EPIPE", "EHOSTUNREACH", "EAI_AGAIN", "57P01", "57P02", "57P03", "53300"]);
-const CONNECTION_MESSAGES = /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended|not queryable|the database system is (starting up|shutting down)/i;
+const CONNECTION_MESSAGES = /Connection terminated|Query read timeout|timeout exceeded when trying to connect|Client has encountered a connection error|Connection ended|not queryable|the database system is (starting up|shutting down)/i;
 
 export function classifyMasterError(cause: unknown): MasterError {
   const e = cause as { code?: string; message?: string; errors?: unknown[] } | undefined;
@@ -84,8 +86,9 @@ export function float4ArraySendToBlob(bytes: Buffer): Buffer | undefined {
  */
 function parseByteaEmbedding(text: string): Buffer {
   const bytes = text.startsWith("\\x") ? Buffer.from(text.slice(2), "hex") : (pg.types.getTypeParser(BYTEA_OID, "text")(text) as Buffer);
-  const blob = float4ArraySendToBlob(bytes);
-  if (!blob) throw new Error(`an embedding arrived as ${bytes.length} bytes that are not one real[] in Postgres's binary array format`);
+  // The three forms are disjoint (see pgvector.ts): at most one decoder accepts the bytes.
+  const blob = float4ArraySendToBlob(bytes) ?? pgvectorSendToBlob(bytes);
+  if (!blob) throw new Error(`an embedding arrived as ${bytes.length} bytes that are not one real[] in Postgres's binary array format, nor one pgvector vector or halfvec`);
   return blob;
 }
 
@@ -107,12 +110,31 @@ export interface MasterClient {
   readonly query: <R = Record<string, unknown>>(text: string, values?: readonly unknown[]) => Effect.Effect<QueryResult<R>, MasterError>;
 }
 
+/** How a transaction begins: pulls and verify read one snapshot; uploads write. */
+export type TransactionMode = "READ WRITE" | "ISOLATION LEVEL REPEATABLE READ READ ONLY";
+
+/** The pool's connections now (pg-pool's counters) and its bound. */
+export interface PoolCounts {
+  readonly open: number;
+  readonly idle: number;
+  readonly waiting: number;
+  readonly max: number;
+}
+
 export interface MasterShape {
   /** `host:port/database`, safe to show (no credentials). */
   readonly describe: string;
+  /** One statement on a pooled connection, bounded by the client-side deadline. */
   readonly query: <R = Record<string, unknown>>(text: string, values?: readonly unknown[]) => Effect.Effect<QueryResult<R>, MasterError>;
-  /** Runs `use` on one connection; a failed or interrupted use destroys the connection. */
+  /**
+   * BEGIN `mode` + `SET LOCAL statement_timeout`, `use`, COMMIT — on one connection. A failure
+   * rolls back (or, when the connection broke, timed out or was interrupted, destroys it).
+   * No session state outlives the transaction, so it works through transaction pooling.
+   */
+  readonly transaction: <A, E>(mode: TransactionMode, use: (client: MasterClient) => Effect.Effect<A, E>) => Effect.Effect<A, E | MasterError>;
+  /** Runs `use` on one connection, with no transaction of its own (migrate's DDL manages its own). */
   readonly withClient: <A, E>(use: (client: MasterClient) => Effect.Effect<A, E>) => Effect.Effect<A, E | MasterError>;
+  readonly pool: () => PoolCounts;
 }
 
 export class Master extends Context.Service<Master, MasterShape>()("embedded-memory/Master") {}
@@ -147,20 +169,32 @@ export interface MasterOptions {
 
 const toQueryConfig = (text: string, values?: readonly unknown[]) => ({ text, values: values as unknown[] | undefined, types: rowTypes });
 
+const READ_TIMEOUT = /Query read timeout/;
+
+/** One checked-out pg client and what release must know about it. */
+interface Lease {
+  readonly client: pg.PoolClient;
+  /** A query is on the wire (an interruption leaves it there). */
+  busy: boolean;
+  /** The connection broke or timed out: never reuse it. */
+  broken: boolean;
+}
+
 export function masterLayer(options: MasterOptions): Layer.Layer<Master> {
   const log = options.logger.child({ module: "master" });
+  const deadlineMs = options.statementTimeoutMs + QUERY_DEADLINE_GRACE_MS;
   return Layer.effect(
     Master,
     Effect.gen(function* () {
+      // A bad URL or an unreadable certificate file is a start-up error (never echoing the URL).
+      const endpoint = yield* Effect.sync(() =>
+        masterEndpoint(options.databaseUrl, { connectTimeoutMs: options.connectTimeoutMs, statementTimeoutMs: options.statementTimeoutMs, applicationName: "embedded-memory" }),
+      );
       const pool = yield* Effect.acquireRelease(
         Effect.sync(() => {
-          const p = new pg.Pool({
-            connectionString: options.databaseUrl,
-            connectionTimeoutMillis: options.connectTimeoutMs,
-            max: options.maxConnections,
-            idleTimeoutMillis: 10_000,
-            application_name: "embedded-memory",
-          });
+          const p = new pg.Pool({ ...endpoint.config(), max: options.maxConnections, idleTimeoutMillis: 10_000 });
+          // pg-pool copies its options once; the TLS choice (allow/prefer) may switch later.
+          Object.defineProperty(p.options, "ssl", { enumerable: true, get: () => endpoint.config().ssl });
           // An idle client whose server went away emits here; without a listener it would crash the process.
           p.on("error", (err) => log.warn({ err: classifyMasterError(err) }, "idle master connection lost"));
           // A checked-out client's errors surface through its failing query; this listener
@@ -171,28 +205,85 @@ export function masterLayer(options: MasterOptions): Layer.Layer<Master> {
         (p) => Effect.promise(() => p.end().catch(() => undefined)),
       );
 
-      const query = <R,>(text: string, values?: readonly unknown[]) =>
-        Effect.tryPromise({
-          try: () => pool.query(toQueryConfig(text, values)) as unknown as Promise<pg.QueryResult<R & pg.QueryResultRow>>,
-          catch: classifyMasterError,
-        }).pipe(Effect.map((r) => ({ rows: r.rows as R[], rowCount: r.rowCount ?? 0 })));
+      const connectError = (e: unknown): MasterError => {
+        const tls = endpoint.explain(e);
+        return tls ? new MasterUnavailable({ message: `master not reachable: ${tls}`, cause: e }) : classifyMasterError(e);
+      };
 
-      const withClient = <A, E>(use: (client: MasterClient) => Effect.Effect<A, E>) =>
-        Effect.acquireUseRelease(
-          Effect.tryPromise({ try: () => pool.connect(), catch: classifyMasterError }),
-          (client) =>
-            use({
-              query: <R,>(text: string, values?: readonly unknown[]) =>
-                Effect.tryPromise({
-                  try: () => client.query(toQueryConfig(text, values)) as unknown as Promise<pg.QueryResult<R & pg.QueryResultRow>>,
-                  catch: classifyMasterError,
-                }).pipe(Effect.map((r) => ({ rows: r.rows as R[], rowCount: r.rowCount ?? 0 }))),
+      const checkout = Effect.tryPromise({
+        try: async (): Promise<Lease> => {
+          try {
+            return { client: await pool.connect(), busy: false, broken: false };
+          } catch (e) {
+            // allow/prefer: the other choice would have worked; it is kept for later connections.
+            if (!endpoint.choice.failed(e)) throw e;
+            log.info({ encrypted: endpoint.choice.encrypted, sslmode: endpoint.tls.mode }, "master TLS choice switched");
+            return { client: await pool.connect(), busy: false, broken: false };
+          }
+        },
+        catch: connectError,
+      });
+
+      const run = <R,>(lease: Lease, text: string, values?: readonly unknown[]) =>
+        Effect.suspend(() => {
+          lease.busy = true;
+          return Effect.tryPromise({
+            // Cleared when the query settles, not when the fiber is interrupted: a query left on the wire keeps it set.
+            try: () => (lease.client.query(toQueryConfig(text, values)) as unknown as Promise<pg.QueryResult<R & pg.QueryResultRow>>).finally(() => (lease.busy = false)),
+            catch: (e): MasterError => {
+              const err = READ_TIMEOUT.test((e as Error)?.message ?? "")
+                ? new MasterUnavailable({ message: `master not reachable: no answer within ${deadlineMs} ms (the statement timeout plus ${QUERY_DEADLINE_GRACE_MS} ms); the connection was closed`, cause: e })
+                : classifyMasterError(e);
+              if (err._tag === "MasterUnavailable") lease.broken = true;
+              return err;
+            },
+          }).pipe(
+            Effect.map((r) => ({ rows: r.rows as R[], rowCount: r.rowCount ?? 0 })),
+          );
+        });
+
+      /** A connection with a query still on the wire, broken or timed out is closed, never pooled. */
+      const destroy = (lease: Lease) =>
+        Effect.sync(() => {
+          lease.client.release(true);
+          // release() ends the client gracefully; a silent socket would keep it half-open.
+          (lease.client as unknown as { connection?: { stream?: { destroy?: () => void } } }).connection?.stream?.destroy?.();
+        });
+
+      const lease = <A, E>(use: (l: Lease) => Effect.Effect<A, E>, rollback: boolean) =>
+        Effect.acquireUseRelease(checkout, use, (l, exit) => {
+          if (exit._tag === "Success") return Effect.sync(() => l.client.release());
+          if (l.busy || l.broken || !rollback) return destroy(l);
+          // The connection is fine (the master refused a statement, or local work failed): roll back, keep it.
+          return run(l, "ROLLBACK").pipe(
+            Effect.matchEffect({ onSuccess: () => Effect.sync(() => l.client.release()), onFailure: () => destroy(l) }),
+          );
+        });
+
+      const clientOf = (l: Lease): MasterClient => ({ query: (text, values) => run(l, text, values) });
+
+      const query = <R,>(text: string, values?: readonly unknown[]) => lease((l) => run<R>(l, text, values), false);
+
+      const withClient = <A, E>(use: (client: MasterClient) => Effect.Effect<A, E>) => lease((l) => use(clientOf(l)), false);
+
+      // One round trip for BEGIN and its timeout (a simple-protocol query may hold two statements).
+      const begin = (mode: TransactionMode) => `BEGIN ${mode}; ${setLocalStatementTimeout(options.statementTimeoutMs)}`;
+
+      const transaction = <A, E>(mode: TransactionMode, use: (client: MasterClient) => Effect.Effect<A, E>) =>
+        lease(
+          (l) =>
+            Effect.gen(function* () {
+              yield* run(l, begin(mode));
+              const a = yield* use(clientOf(l));
+              yield* run(l, "COMMIT");
+              return a;
             }),
-          // A connection that failed or was interrupted mid-transaction is not reused.
-          (client, exit) => Effect.sync(() => client.release(exit._tag === "Failure" ? true : undefined)),
+          true,
         );
 
-      return { describe: describeDatabaseUrl(options.databaseUrl), query, withClient } as MasterShape;
+      const counts = (): PoolCounts => ({ open: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: options.maxConnections });
+
+      return { describe: describeDatabaseUrl(options.databaseUrl), query, transaction, withClient, pool: counts } satisfies MasterShape;
     }),
   );
 }

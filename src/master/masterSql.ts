@@ -4,6 +4,7 @@
  * from `CHANGE_CHANNEL`.
  */
 import type { ColumnSpec, TableDescriptor } from "../schema/tableDescriptor.ts";
+import { embeddingSelect } from "./pgvector.ts";
 
 export const SCHEMA = "embedded_memory";
 /** The one NOTIFY channel; its payload is the changed table's name (a hint, never the data). */
@@ -31,11 +32,13 @@ export interface MasterColumn {
   readonly name: string;
   /** `udt_name` from information_schema: uuid, text, jsonb, _float4, vector, timestamptz… */
   readonly udt: string;
+  /** The type's schema: pgvector's send functions live there, often off the search_path (`extensions`). */
+  readonly udtSchema?: string;
 }
 
 export const introspectColumnsSql = `
-  SELECT a.attname AS name, t.typname AS udt
-  FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+  SELECT a.attname AS name, t.typname AS udt, tn.nspname AS "udtSchema"
+  FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
   WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
   ORDER BY a.attnum`;
 
@@ -180,6 +183,10 @@ export class TableQueries {
     return this.masterColumns.find((c) => c.name === name)?.udt ?? "text";
   }
 
+  private udtSchema(name: string): string | undefined {
+    return this.masterColumns.find((c) => c.name === name)?.udtSchema;
+  }
+
   private has(name: string | undefined): name is string {
     return name !== undefined && this.present.some((c) => c.name === name);
   }
@@ -206,10 +213,11 @@ export class TableQueries {
       case "bool":
         return `${ref}::int`;
       case "vector":
-        // pgvector's vector and real[]/float8[] all cast to real[], sent in Postgres's binary
-        // array format (bytea): formatting floats as text was most of a snapshot's time
-        // (≈1.8× the fetch rate, measured); Master.rowTypes decodes it into a float32 BLOB.
-        return `array_send(${ref}::real[])`;
+        // Always bytea, never text: formatting floats as text was most of a snapshot's time
+        // (≈1.8× the fetch rate, measured). pgvector's vector/halfvec go in their own send
+        // format (half the bytes of a real[] cast), arrays as array_send(::real[]);
+        // Master.rowTypes decodes either into a float32 BLOB (see pgvector.ts).
+        return embeddingSelect(ref, udt, this.udtSchema(c.name));
     }
   }
 
@@ -244,7 +252,11 @@ export class TableQueries {
     return { text, values };
   }
 
-  /** The type a parameter is cast to for a column (`_text` → `text[]`; vectors go as real[]). */
+  /**
+   * The type a parameter is cast to for a column (`_text` → `text[]`). Vectors go as real[]
+   * whatever the column: pgvector's real[] → vector/halfvec casts are assignment casts, so
+   * the INSERT/UPDATE converts (and checks the dimension) on the master.
+   */
   private paramType(c: ColumnSpec): string {
     if (c.kind === "vector") return "real[]";
     const udt = this.udt(c.name);

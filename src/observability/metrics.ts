@@ -8,6 +8,8 @@ import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom
 export interface MetricsSources {
   readonly memories: () => number;
   readonly outbox: () => { pending: number; parked: number };
+  /** Whether the change feed is `listening` (its NOTIFY self-test passed). Absent: reads as 0. */
+  readonly notifyHealthy?: () => boolean;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
@@ -55,6 +57,14 @@ export function createMetrics(sources: MetricsSources, options: { defaultMetrics
   };
   new Gauge({ name: "embedded_memory_memories", help: "Rows in the replica", ...r, collect() { this.set(sources.memories()); } });
   new Gauge({ name: "embedded_memory_outbox_pending", help: "Local writes (and access deltas) not yet acknowledged by the master", ...r, collect() { this.set(sources.outbox().pending); } });
+  new Gauge({
+    name: "embedded_memory_notify_healthy",
+    help: "1 while the change feed's NOTIFY self-test passes; 0 while it is connecting or unavailable (pulls then poll every POLL_INTERVAL_MS)",
+    ...r,
+    collect() {
+      this.set(sources.notifyHealthy?.() ? 1 : 0);
+    },
+  });
   new Gauge({ name: "embedded_memory_outbox_parked", help: "Local writes the master refused for good", ...r, collect() { this.set(sources.outbox().parked); } });
   return metrics;
 }

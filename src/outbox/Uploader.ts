@@ -66,9 +66,8 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
    * entry (uploadEntries) to find which one to park.
    */
   const uploadSetBased = (tq: TableQueries, batch: Entry[]) =>
-    master.withClient((client) =>
+    master.transaction("READ WRITE", (client) =>
       Effect.gen(function* () {
-        yield* client.query("BEGIN");
         const { rows } = yield* client.query<{ seq: string }>(receiptsSql, [o.replicaId, batch.map((e) => e.seq)]);
         const fresh = new Set(rows.map((r) => Number(r.seq)));
         const todo = batch.filter((e) => fresh.has(e.seq));
@@ -79,7 +78,6 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
         if (deletes.length) yield* client.query(tq.removeMany(o.deleteMode), [JSON.stringify(deletes)]);
         const access = todo.filter((e) => e.op === "access").map((e) => ({ id: e.memory_id, ...(JSON.parse(e.payload) as object) }));
         if (access.length && tq.accessDeltaMany) yield* client.query(tq.accessDeltaMany, [JSON.stringify(access)]);
-        yield* client.query("COMMIT");
         return { acked: batch, parked: [] as { entry: Entry; reason: string }[] };
       }),
     );
@@ -102,11 +100,10 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
     );
 
   const uploadEntries = (tq: TableQueries, batch: Entry[]) =>
-    master.withClient((client) =>
+    master.transaction("READ WRITE", (client) =>
       Effect.gen(function* () {
         const acked: Entry[] = [];
         const parked: { entry: Entry; reason: string }[] = [];
-        yield* client.query("BEGIN");
         for (const e of batch) {
           yield* client.query("SAVEPOINT entry");
           const outcome = yield* Effect.result(
@@ -123,7 +120,6 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
             parked.push({ entry: e, reason: outcome.failure.message });
           } else return yield* Effect.fail(outcome.failure);
         }
-        yield* client.query("COMMIT");
         return { acked, parked };
       }),
     );

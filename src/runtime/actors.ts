@@ -1,7 +1,7 @@
 /**
  * Provides the machines' named actors from the services: each promise actor runs one
- * Effect with the actor's AbortSignal, so leaving a state interrupts its work (and the
- * master connection it held is destroyed, not reused).
+ * Effect with the actor's AbortSignal, so leaving a state — a deadline included — interrupts
+ * its work (and a connection checked out with `withClient` is destroyed, not reused).
  */
 import { fromCallback, fromPromise } from "xstate";
 import type { AnyEventObject } from "xstate";
@@ -29,7 +29,13 @@ export function provideSyncActors(deps: SyncActorDeps) {
     actors: {
       connect: fromPromise<ConnectOutput>(({ signal }) => run(replicator.connect(), signal)),
       snapshot: fromPromise<number, SnapshotInput>(async ({ input, signal }) => {
-        const applied = await run(replicator.snapshot({ restart: input.restart, onProgress: deps.onSnapshotProgress }), signal);
+        const onProgress = (p: SnapshotProgress) => {
+          // Each chunk restarts the copy's deadline; a chunk that lands after the actor was
+          // stopped is not the machine's business any more.
+          if (!signal.aborted) input.parent.send({ type: "SNAPSHOT_PROGRESS", rowsCopied: p.rowsCopied });
+          deps.onSnapshotProgress?.(p);
+        };
+        const applied = await run(replicator.snapshot({ restart: input.restart, onProgress }), signal);
         deps.onSnapshotDone?.(applied);
         return applied;
       }),
@@ -44,6 +50,8 @@ export function provideSyncActors(deps: SyncActorDeps) {
           connected: () => sendBack({ type: "FEED_CONNECTED" }),
           disconnected: (error) => sendBack({ type: "FEED_DISCONNECTED", error }),
           change: (table) => sendBack({ type: "CHANGE", table }),
+          healthy: () => sendBack({ type: "FEED_HEALTHY" }),
+          unhealthy: (reason) => sendBack({ type: "FEED_UNHEALTHY", reason }),
         });
         return () => void subscription.close();
       }),

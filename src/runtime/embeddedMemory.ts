@@ -12,7 +12,7 @@ import * as ManagedRuntime from "effect/ManagedRuntime";
 import { ConfigError, secretsOf, type Config } from "../schema/config.ts";
 import { createLogger, type Logger } from "../observability/logger.ts";
 import type { LocalStoreShape } from "../store/LocalStore.ts";
-import { ChangeFeed } from "../master/ChangeFeed.ts";
+import { ChangeFeed, type ChangeFeedShape } from "../master/ChangeFeed.ts";
 import type { VerifyReport } from "../sync/verify.ts";
 import { syncOnce, verify, type SyncOnceOptions, type SyncOnceResult } from "./oneShot.ts";
 import type { SearchOptions, SearchResponse } from "../search/Search.ts";
@@ -63,6 +63,7 @@ export class EmbeddedMemory {
   private stopping: Promise<void> | undefined;
   private readonly waiters = new Map<string, (r: Outcome) => void>();
   private snapshotRowsCopied = 0;
+  private feed: ChangeFeedShape | undefined;
 
   private readonly extraInspect: ((event: InspectionEvent) => void) | undefined;
 
@@ -96,6 +97,7 @@ export class EmbeddedMemory {
     return (this.starting ??= (async () => {
       const o = await this.open();
       const feed = await this.run(ChangeFeed);
+      this.feed = feed;
       const { sync, upload } = wireMachines(o, feed, (effect, signal) => this.run(effect, signal), {
         config: this.config,
         log: this.log,
@@ -195,6 +197,7 @@ export class EmbeddedMemory {
     const up = this.uploadActor?.getSnapshot().context;
     const outbox = o.uploader.counts();
     return buildStats({
+      changeFeed: this.feed?.status(),
       store: o.store,
       descriptor: o.replicator.descriptor,
       state: this.state(),

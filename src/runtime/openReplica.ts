@@ -12,7 +12,7 @@ import type { Config } from "../schema/config.ts";
 import type { Logger } from "../observability/logger.ts";
 import { Master, masterLayer } from "../master/Master.ts";
 import { LocalStore, localStoreLayer, type LocalStoreShape } from "../store/LocalStore.ts";
-import { ChangeFeed, changeFeedLayer } from "../master/ChangeFeed.ts";
+import { ChangeFeed, changeFeedOnMasterLayer } from "../master/ChangeFeed.ts";
 import { Replicator, replicatorLayer, type ReplicatorShape } from "../sync/Replicator.ts";
 import { memoryTableDescriptor } from "../schema/tableDescriptor.ts";
 import { embedderFromConfig } from "../search/embedding/Embedder.ts";
@@ -46,18 +46,17 @@ export interface OpenHooks {
 
 /** The layers that own resources: the pg pool, the SQLite handle, the change feed, and the replicator on them. */
 function resourceLayer(c: Config, log: Logger) {
-  const base = Layer.mergeAll(
-    masterLayer({ databaseUrl: c.databaseUrl!, connectTimeoutMs: c.connectTimeoutMs, statementTimeoutMs: c.statementTimeoutMs, maxConnections: c.masterPoolMax, logger: log }),
-    localStoreLayer(c.localPath),
-    changeFeedLayer({
-      databaseUrl: c.listenDatabaseUrl ?? c.databaseUrl!,
-      connectTimeoutMs: c.connectTimeoutMs,
-      statementTimeoutMs: c.statementTimeoutMs,
-      heartbeatMs: c.listenHeartbeatMs,
-      notifyTimeoutMs: c.notifyTimeoutMs,
-      logger: log,
-    }),
-  );
+  const master = masterLayer({ databaseUrl: c.databaseUrl!, connectTimeoutMs: c.connectTimeoutMs, statementTimeoutMs: c.statementTimeoutMs, maxConnections: c.masterPoolMax, logger: log });
+  // LISTEN goes to LISTEN_DATABASE_URL when set; the self-test NOTIFY through the pulls' pool.
+  const feed = changeFeedOnMasterLayer({
+    databaseUrl: c.listenDatabaseUrl ?? c.databaseUrl!,
+    connectTimeoutMs: c.connectTimeoutMs,
+    statementTimeoutMs: c.statementTimeoutMs,
+    heartbeatMs: c.listenHeartbeatMs,
+    notifyTimeoutMs: c.notifyTimeoutMs,
+    logger: log,
+  });
+  const base = Layer.mergeAll(Layer.provideMerge(feed, master), localStoreLayer(c.localPath));
   const replicator = replicatorLayer({
     descriptor: memoryTableDescriptor(c.memoryTable),
     tenantId: c.tenantId,
@@ -78,7 +77,7 @@ export class Replica extends Context.Service<Replica, Opened>()("embedded-memory
  * embedding rows that have no vector. Its finalizer stops the embedding and closes the search
  * index; the runtime then releases the store, the feed and the pool, in reverse order.
  */
-function openedLayer(config: Config, hooks: OpenHooks): Layer.Layer<Replica, never, LocalStore | Replicator | Master> {
+function openedLayer(config: Config, hooks: OpenHooks): Layer.Layer<Replica, never, LocalStore | Replicator | Master | ChangeFeed> {
   const { log } = hooks;
   return Layer.effect(
     Replica,
@@ -87,16 +86,17 @@ function openedLayer(config: Config, hooks: OpenHooks): Layer.Layer<Replica, nev
         const store = yield* LocalStore;
         const replicator = yield* Replicator;
         const master = yield* Master;
+        const feed = yield* ChangeFeed;
         const d = replicator.descriptor;
         const embedder = embedderFromConfig(config);
         const replicaId = store.meta.get("replica_id") ?? (store.meta.set("replica_id", randomUUID()), store.meta.get("replica_id")!);
         const opened: Opened = {
           store,
           replicator,
-          search: makeSearch({ store, table: d.localName, embedder, status: () => ({ state: hooks.syncState(), complete: store.syncState(d).snapshotComplete }), logger: log }),
+          search: makeSearch({ store, table: d.localName, embedder, status: () => ({ state: hooks.syncState(), complete: store.syncState(d).snapshotComplete }), logger: log, minScore: config.searchMinScore }),
           writes: makeLocalWrites(store, d, { contentIsText: () => store.meta.get("master_content_udt") === "text", onWrite: hooks.onWrite }),
           uploader: makeUploader(master, store, replicator, { replicaId, batchSize: config.uploadBatchSize, deleteMode: config.deleteMode, logger: log }),
-          metrics: createMetrics({ memories: () => store.count(d), outbox: () => opened.uploader.counts() }),
+          metrics: createMetrics({ memories: () => store.count(d), outbox: () => opened.uploader.counts(), notifyHealthy: () => feed.status().state === "listening" }),
           embedding: embedder ? new BackgroundEmbedding((n, signal) => opened.search.vectors.embedMissing(n, signal), embedder.model, log.child({ module: "embedder" })) : undefined,
         };
         if (opened.embedding) {

@@ -7,12 +7,18 @@ import type { TableDescriptor } from "../schema/tableDescriptor.ts";
 import type { SyncStateName } from "../machines/syncMachine.ts";
 import type { VectorInfo } from "../search/vectors/vectorStore.ts";
 import { outboxTable, type OutboxCounts } from "../outbox/outboxTable.ts";
+import type { ChangeFeedStatus } from "../master/ChangeFeed.ts";
+
+/** Before the machines run there is no subscription: the feed is not (yet) connecting. */
+const FEED_NOT_STARTED: ChangeFeedStatus = { state: "connecting", reason: "change feed not started", verified_at: null, checked_at: null };
 
 export interface MemoryStats {
   readonly enabled: boolean;
   readonly state: SyncStateName;
   readonly pool_connected: boolean;
   readonly feed_connected: boolean;
+  /** Whether LISTEN is proven by a NOTIFY round trip (`unavailable`: pulls poll every POLL_INTERVAL_MS). */
+  readonly change_feed: ChangeFeedStatus;
   readonly local_db_path: string;
   readonly total_memories: number;
   readonly last_sync: string | null;
@@ -34,6 +40,7 @@ export interface StatsInput {
   readonly state: SyncStateName;
   readonly poolConnected: boolean;
   readonly feedConnected: boolean;
+  readonly changeFeed?: ChangeFeedStatus;
   readonly attempt: number;
   readonly lastError: string | null;
   readonly tenantId: string | undefined;
@@ -54,6 +61,7 @@ export function buildStats(i: StatsInput): MemoryStats {
     state: i.state,
     pool_connected: i.poolConnected,
     feed_connected: i.feedConnected,
+    change_feed: i.changeFeed ?? FEED_NOT_STARTED,
     local_db_path: i.store.path,
     total_memories: total,
     last_sync: toIso(s.lastSyncTime),

@@ -68,12 +68,29 @@ export function wireMachines(o: Opened, feed: ChangeFeedShape, run: RunOnReplica
       onPulled: (r, seconds) => recordPull(m, r, seconds),
     }),
     {
-      input: { syncIntervalMs: c.syncIntervalMs, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs },
+      input: {
+        syncIntervalMs: c.syncIntervalMs,
+        pollIntervalMs: c.pollIntervalMs,
+        backoffBaseMs: c.backoffBaseMs,
+        backoffMaxMs: c.backoffMaxMs,
+        connectTimeoutMs: c.connectTimeoutMs,
+        statementTimeoutMs: c.statementTimeoutMs,
+        // The machines are pure: the clock and the jitter come from here.
+        now: Date.now,
+        random: Math.random,
+      },
       inspect: (e) => (syncEvents.inspect(e), hooks.inspect?.(e)),
     },
   );
   const upload = createActor(provideUploadActors(o.uploader, run as never, (r) => m.uploaded.inc(r.uploaded)), {
-    input: { uploadIntervalMs: c.uploadIntervalMs, backoffBaseMs: c.backoffBaseMs, backoffMaxMs: c.backoffMaxMs },
+    input: {
+      uploadIntervalMs: c.uploadIntervalMs,
+      backoffBaseMs: c.backoffBaseMs,
+      backoffMaxMs: c.backoffMaxMs,
+      connectTimeoutMs: c.connectTimeoutMs,
+      statementTimeoutMs: c.statementTimeoutMs,
+      random: Math.random,
+    },
     inspect: (e) => (uploadEvents.inspect(e), hooks.inspect?.(e)),
   });
   syncEvents.attach(sync);

@@ -7,6 +7,7 @@
 import * as Result from "effect/Result";
 import * as Schema from "effect/Schema";
 import { UUID_RE } from "./fields.ts";
+import { apiKeysOf, parseApiKey } from "./apiKeys.ts";
 import { ENV_FIELD_OF, ENV_VARS, type Env, type EnvVar } from "./envVars.ts";
 
 export { ENV_VARS, type Env, type EnvVar };
@@ -61,7 +62,8 @@ export const ConfigSchema = Schema.Struct({
   /** Replicate only this tenant's rows (and the shared NULL-tenant ones). */
   tenantId: opt(TenantUuid),
   autoMigrate: Schema.Boolean,
-  apiKeys: Schema.Array(NonEmpty),
+  /** `key` or `key:<tenant uuid>` (schema/apiKeys.ts). */
+  apiKeys: Schema.Array(NonEmpty.check(Schema.makeFilter((e: string) => { const k = parseApiKey(e); return typeof k === "string" ? k : true; }))),
   host: NonEmpty,
   port: IntIn(0, 65_535),
   /** `silent` by default for library users (makeConfig); the CLI's LOG_LEVEL defaults to `info`. */
@@ -93,6 +95,8 @@ export const ConfigSchema = Schema.Struct({
    * the client (a silent socket never delivers the server's error). MASTER_STATEMENT_TIMEOUT_MS.
    */
   statementTimeoutMs: IntIn(1, MAX_MS),
+  /** The relevance floor a search applies when its request names none (`min_score`), on the 0..1 score scale. */
+  searchMinScore: Schema.Number.check(Schema.makeFilter((n: number) => (n >= 0 && n <= 1) || `expected a number from 0 to 1, got ${n}`)),
   /** Where LISTEN goes (a direct connection or a session-mode pooler); default: databaseUrl. Holds a password. */
   listenDatabaseUrl: opt(PostgresUrl),
   /** Pull interval while NOTIFY is not delivering (change_feed.state `unavailable`). */
@@ -142,6 +146,7 @@ export const DEFAULTS = Object.freeze({
   connectTimeoutMs: 10_000,
   statementTimeoutMs: 30_000,
   pollIntervalMs: 2_000,
+  searchMinScore: 0.2,
   masterPoolMax: 2,
   listenHeartbeatMs: 30_000,
   notifyTimeoutMs: 3_000,
@@ -197,6 +202,9 @@ function fromText(variable: EnvVar, raw: string): unknown {
     case "changelogRetentionMs":
       if (!/^\d+$/.test(v)) throw new ConfigError(variable, `expected a whole number of hours, got ${JSON.stringify(raw)}`);
       return Number(v) * 3_600_000;
+    case "searchMinScore":
+      if (!/^\d+(\.\d+)?$/.test(v)) throw new ConfigError(variable, `expected a number from 0 to 1, got ${JSON.stringify(raw)}`);
+      return Number(v);
     case "autoMigrate": {
       const b = v.toLowerCase();
       if (["1", "true", "yes", "on"].includes(b)) return true;
@@ -227,7 +235,7 @@ export function loadConfig(env: Env): Config {
 
 /** The secrets a config holds, for scrubbing them out of any text that may be shown. */
 export function secretsOf(config: Config): string[] {
-  const secrets: string[] = [...config.apiKeys];
+  const secrets: string[] = apiKeysOf(config.apiKeys).map((k) => k.key);
   if (config.embeddingApiKey) secrets.push(config.embeddingApiKey);
   for (const url of [config.databaseUrl, config.listenDatabaseUrl]) {
     if (!url) continue;

@@ -16,18 +16,32 @@ export const invalid = (field: string, message: string): never => {
 };
 
 /**
+ * A key set to `undefined` is an absent key, as JavaScript callers mean it (`{ query, limit:
+ * opts.limit }`); JSON never has one, so HTTP input is unchanged. Plain objects only, recursively.
+ */
+function withoutUndefined(v: unknown): unknown {
+  if (v === null || typeof v !== "object" || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = withoutUndefined(x);
+  return out;
+}
+
+/** Whole inputs whose fields are named alone (`limit`, not `body.limit`). */
+const UNPREFIXED_ROOTS = new Set(["body", "query", "arguments"]);
+
+/**
  * Decodes untrusted input, rejecting unknown fields. Throws InvalidInputError naming the first
  * field at fault: `limit: Expected an integer`.
  */
 export function decodeInput<S extends Schema.Top>(schema: S, input: unknown, root = "body"): S["Type"] {
-  const result = Schema.decodeUnknownResult(schema as never)(input, { onExcessProperty: "error", errors: "all" }) as Result.Result<S["Type"], Schema.SchemaError>;
+  const result = Schema.decodeUnknownResult(schema as never)(withoutUndefined(input), { onExcessProperty: "error", errors: "all" }) as Result.Result<S["Type"], Schema.SchemaError>;
   if (Result.isSuccess(result)) return result.success;
   const text = String(result.failure.message ?? result.failure);
   const lines = text.split("\n");
   const message = lines[0] ?? "invalid";
   const at = /^\s*at (.*)$/.exec(lines[1] ?? "")?.[1];
   const path = at ? [...at.matchAll(/\["?([^"\]]*)"?\]/g)].map((m) => m[1]).join(".") : "";
-  const field = path ? (root === "body" || root === "query" ? path : `${root}.${path}`) : root;
+  const field = path ? (UNPREFIXED_ROOTS.has(root) ? path : `${root}.${path}`) : root;
   const friendly = message.startsWith("Expected no excess property") ? "unknown field" : message;
   throw new InvalidInputError({ field, message: `${field}: ${friendly}` });
 }

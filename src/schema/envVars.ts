@@ -30,6 +30,7 @@ export const ENV_FIELD_OF = {
   MASTER_STATEMENT_TIMEOUT_MS: "statementTimeoutMs",
   LISTEN_HEARTBEAT_MS: "listenHeartbeatMs",
   NOTIFY_TIMEOUT_MS: "notifyTimeoutMs",
+  SEARCH_MIN_SCORE: "searchMinScore",
 } as const;
 
 export type EnvVar = keyof typeof ENV_FIELD_OF;

@@ -23,6 +23,7 @@ export const SearchRequest = Schema.Struct({
   embedding: opt(Vector.annotate({ description: "A query vector with the replica's dimension" })),
   limit: opt(Schema.Int.annotate({ description: "1..100, default 10; clamped" })),
   filters: opt(SearchFilters),
+  min_score: opt(Unit.annotate({ description: "the relevance floor: results scoring below it (0..1) are not returned; default the replica's SEARCH_MIN_SCORE" })),
 }).annotate({ title: "SearchRequest" });
 
 /** What `search()` takes. */
@@ -46,6 +47,7 @@ export const SearchQuery = Schema.Struct({
   tags: opt(Text(4_000).annotate({ description: "comma-separated; all must be present" })),
   created_after: opt(IsoDate),
   created_before: opt(IsoDate),
+  min_score: opt(UnitString.annotate({ description: "0..1, the relevance floor" })),
 });
 
 export type SearchQuery = typeof SearchQuery.Type;
@@ -63,7 +65,12 @@ export function searchRequestFromQuery(q: SearchQuery): SearchRequest {
     created_before: q.created_before || undefined,
   };
   for (const k of Object.keys(filters)) if (filters[k] === undefined) delete filters[k];
-  return { query: q.q ?? q.query ?? "", ...(q.limit !== undefined ? { limit: Number(q.limit) } : {}), filters: filters as SearchFilters };
+  return {
+    query: q.q ?? q.query ?? "",
+    ...(q.limit !== undefined ? { limit: Number(q.limit) } : {}),
+    ...(q.min_score ? { min_score: Number(q.min_score) } : {}),
+    filters: filters as SearchFilters,
+  };
 }
 
 export const ForceSyncQuery = Schema.Struct({ full: opt(Schema.Literals(["true", "false"])) });

@@ -9,17 +9,21 @@ import type { LocalStoreShape } from "../store/LocalStore.ts";
 import { recordAccess } from "../outbox/outboxTable.ts";
 import { isLockError } from "../store/locked.ts";
 import type { Logger } from "../observability/logger.ts";
-import { ftsMatch, ftsTerms } from "./ftsQuery.ts";
+import { ftsTerms } from "./ftsQuery.ts";
+import { makeFullText, type TextHit } from "./fullText.ts";
 import { filterSql, hasNarrowingFilters, normalizeFilters } from "./filters.ts";
 import { invalid } from "../schema/decode.ts";
 import type { SearchFilters, SearchRequest as SearchInput } from "../schema/search.ts";
-import { DEFAULT_RANK_WEIGHTS, reciprocalRankFusion, weightedScore, type RankedList, type RankWeights } from "./rank.ts";
+import { boost, DEFAULT_MIN_SCORE, DEFAULT_RANK_WEIGHTS, finalScore, fuseRelevance, legacyScores, textRelevance, vectorRelevance, type RankWeights } from "./rank.ts";
+import type { VectorHit } from "./vectors/VectorIndex.ts";
 import { makeVectorStore, type VectorInfo, type VectorStore } from "./vectors/vectorStore.ts";
 
 export type SearchMethod = "fts" | "vector" | "hybrid" | "filter";
 
 /** How a search runs (library callers and benchmarks; not part of the HTTP or MCP input). */
 export interface SearchOptions {
+  /** `relevance` (default); `legacy` is the ranking before issue 11, kept for the retrieval benchmark's comparison. */
+  readonly ranking?: "relevance" | "legacy";
   /** Restrict to one method; default: every method that can answer. */
   readonly method?: "auto" | "fts" | "vector";
   readonly weights?: Partial<RankWeights>;
@@ -67,16 +71,12 @@ export interface SearchDeps {
   readonly status: () => { state: string; complete: boolean };
   readonly logger: Logger;
   readonly weights?: Partial<RankWeights>;
+  /** The floor when a request names none (config searchMinScore). */
+  readonly minScore?: number;
 }
 
-/**
- * FTS candidates ranked by BM25: at most this many matches are ranked — those with the
- * highest row ids, i.e. stored last in this replica (after a first copy, that order is the
- * copy's key order, not time). Exact for queries matching fewer rows; for very common
- * words it bounds the cost. Measured at 100k rows: 300 keeps a two-common-word query at
- * ~2.7 ms p50 (1,000 took ~8.8 ms: each candidate pays for its join and filters).
- */
-export const FTS_CANDIDATES = 300;
+/** Re-exported for the benchmarks that name it. */
+export { FTS_CANDIDATES } from "./fullText.ts";
 
 interface Row {
   id: string;
@@ -110,6 +110,17 @@ function checkedVector(v: readonly number[] | undefined, dim: number | null): Fl
   return Float32Array.from(v);
 }
 
+/** The lists the earlier ranking fused: all words (weight 1), some words (½), vector neighbours (1). */
+function legacyLists(textHits: readonly TextHit[], vectorHits: readonly VectorHit[], w: RankWeights) {
+  const all = textHits.filter((h) => h.coverage >= 1 - 1e-9).map((h) => h.id);
+  const some = textHits.filter((h) => h.coverage < 1 - 1e-9).map((h) => h.id);
+  return [
+    { ids: all, weight: 1 },
+    { ids: some, weight: w.partialMatch },
+    { ids: vectorHits.map((h) => h.id), weight: 1 },
+  ];
+}
+
 export function makeSearch(deps: SearchDeps): SearchService {
   const { store, table } = deps;
   const log = deps.logger.child({ module: "search" });
@@ -118,26 +129,8 @@ export function makeSearch(deps: SearchDeps): SearchService {
   // Prepared once per text by the store, kept for the life of the file.
   const { statement: prepare, pluck } = store;
 
-  const ftsCandidates = (match: string, where: string, params: unknown[], want: number): string[] => {
-    // Bounded: FTS_CANDIDATES matches in descending rowid order (FTS5 walks rowids in order
-    // and stops), then BM25 among them. Exact whenever a query matches fewer rows than that.
-    const rows = prepare(
-      `SELECT r.id AS id, bm25(memory_fts, 1.0, 0.5) AS rank FROM memory_fts
-       JOIN memory_rowids r ON r.rid = memory_fts.rowid JOIN ${table} m ON m.id = r.id
-       WHERE memory_fts MATCH ? AND ${where} ORDER BY memory_fts.rowid DESC LIMIT ${FTS_CANDIDATES}`,
-    ).all(match, ...params) as { id: string; rank: number }[];
-    return rows.sort((a, b) => a.rank - b.rank).slice(0, want).map((r) => r.id);
-  };
-
-  /** Rows matching every word; when fewer than wanted, also rows matching some words. */
-  const fts = (terms: string[], where: string, params: unknown[], want: number, w: RankWeights): RankedList[] => {
-    const all = ftsCandidates(ftsMatch(terms, "all"), where, params, want);
-    if (all.length >= want || terms.length === 1) return [{ ids: all, weight: 1 }];
-    const seen = new Set(all);
-    const some = ftsCandidates(ftsMatch(terms, "any"), where, params, want).filter((id) => !seen.has(id));
-    return [{ ids: all, weight: 1 }, { ids: some, weight: w.partialMatch }];
-  };
-
+  const fullText = makeFullText(store, table);
+  const minScoreDefault = deps.minScore ?? DEFAULT_MIN_SCORE;
 
   /**
    * Counting reads is a side effect of a search, not its purpose: when another process holds
@@ -164,13 +157,7 @@ export function makeSearch(deps: SearchDeps): SearchService {
     const want = Math.max(limit * 3, 30);
     const { where, params } = filterSql(filters);
 
-    const lists: RankedList[] = [];
-    let usedFts = false;
-    let usedVector = false;
-    if (terms.length > 0) {
-      lists.push(...fts(terms, where, params, want, weights));
-      usedFts = true;
-    }
+    const textHits = terms.length > 0 ? fullText.search(terms, { where, params }, want) : [];
     if (!queryVector && index && deps.embedder && query.trim() !== "" && method !== "fts") {
       try {
         const [v] = await deps.embedder.embed([query]);
@@ -180,25 +167,23 @@ export function makeSearch(deps: SearchDeps): SearchService {
         log.warn({ err }, "embedding the query failed: vector search skipped");
       }
     }
+    let vectorHits: VectorHit[] = [];
     if (queryVector && index) {
       const allowed = hasNarrowingFilters(filters) ? new Set(pluck(`SELECT m.id FROM ${table} m WHERE ${where}`).all(...params) as string[]) : undefined;
-      lists.push({ ids: index.search(queryVector, want, Math.max(200, want * 4), vectors.lookup, allowed).map((h) => h.id), weight: 1 });
-      usedVector = true;
-    } else if (queryVector) usedVector = true; // a vector was given, but the replica holds none
-
-    let ids: string[];
-    let fused: Map<string, number>;
-    if (lists.length > 0) {
-      fused = reciprocalRankFusion(lists, weights.rrfK);
-      ids = [...fused.keys()];
-    } else if (query.trim() === "" && req.embedding === undefined) {
-      // No query at all: the most important, most recent memories that pass the filters.
-      ids = pluck(`SELECT m.id FROM ${table} m WHERE ${where} ORDER BY m.importance_score DESC, m.created_at DESC LIMIT ${want}`).all(...params) as string[];
-      fused = reciprocalRankFusion([{ ids, weight: 1 }], weights.rrfK);
-    } else {
-      ids = [];
-      fused = new Map();
+      vectorHits = index.search(queryVector, want, want + 20, vectors.lookup, allowed);
     }
+    const usedFts = terms.length > 0;
+    const usedVector = queryVector !== undefined;
+    const listing = !usedFts && !usedVector && query.trim() === "";
+
+    // Relevance per candidate (rank.ts): the real BM25 and cosine values, normalised per query.
+    const relevance = new Map<string, number>();
+    const text = textRelevance(new Map(textHits.map((h) => [h.id, h])));
+    const cosine = new Map(vectorHits.map((h) => [h.id, vectorRelevance(h.score)]));
+    for (const id of new Set([...text.keys(), ...cosine.keys()])) relevance.set(id, fuseRelevance(text.get(id) ?? 0, cosine.get(id) ?? 0));
+    const ids = listing
+      ? (pluck(`SELECT m.id FROM ${table} m WHERE ${where} ORDER BY m.importance_score DESC, m.created_at DESC LIMIT ${want}`).all(...params) as string[])
+      : [...relevance.keys()];
 
     const rows = ids.length
       ? (prepare(
@@ -207,8 +192,16 @@ export function makeSearch(deps: SearchDeps): SearchService {
         ).all(JSON.stringify(ids), ...params) as Row[])
       : [];
     const now = Date.now();
-    const results = rows
-      .map((r) => ({ r, score: weightedScore(fused.get(r.id) ?? 0, r.importance_score, r.created_at, weights, now) }))
+    const minScore = req.min_score ?? minScoreDefault;
+    const legacy = req.ranking === "legacy" ? legacyScores(legacyLists(textHits, vectorHits, weights), rows, now) : undefined;
+    const scored = rows.map((r) => {
+      const b = boost(r.importance_score, r.created_at, weights, now);
+      // A listing (no query at all) has no relevance: it is ordered by importance and recency alone.
+      const score = legacy ? (legacy.get(r.id) ?? 0) : listing ? b : finalScore(relevance.get(r.id) ?? 0, b, weights);
+      return { r, score };
+    });
+    const results = scored
+      .filter(({ score }) => legacy !== undefined || listing || score >= minScore)
       .sort((a, b) => b.score - a.score)
       .slice(0, limit)
       .map(({ r, score }) => ({
@@ -225,7 +218,7 @@ export function makeSearch(deps: SearchDeps): SearchService {
       }));
     if (req.trackAccess !== false && results.length) countAccess(results.map((r) => r.id));
     const status = deps.status();
-    const searchMethod: SearchMethod = usedFts && usedVector ? "hybrid" : usedVector ? "vector" : usedFts ? "fts" : lists.length === 0 && ids.length ? "filter" : "fts";
+    const searchMethod: SearchMethod = usedFts && usedVector ? "hybrid" : usedVector ? "vector" : usedFts ? "fts" : listing ? "filter" : "fts";
     return { results, total: results.length, query, search_method: searchMethod, state: status.state, complete: status.complete };
   };
 

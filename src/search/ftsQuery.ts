@@ -22,5 +22,6 @@ export function ftsTerms(text: string): string[] {
 
 /** `"a" "b"` (all terms) or `"a" OR "b"` (any term); empty when there is nothing to search. */
 export function ftsMatch(terms: readonly string[], mode: "all" | "any"): string {
-  return terms.map((t) => `"${t.replace(/"/g, '""')}"`).join(mode === "all" ? " " : " OR ");
+  // NUL would end the query text early inside SQLite (an unterminated string): dropped.
+  return terms.map((t) => `"${t.replace(/\u0000/g, "").replace(/"/g, '""')}"`).join(mode === "all" ? " " : " OR ");
 }

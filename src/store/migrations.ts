@@ -12,6 +12,18 @@ export interface LocalMigration {
   readonly sql: string;
 }
 
+/**
+ * The text the full-text index holds for a memory row (`p` = new, old or a table alias): the
+ * string values of a JSON content (or the content as it is) plus search_text, and the tags.
+ * One expression for indexing and for removing a row's tokens, so both always agree.
+ */
+const ftsBody = (p: string): string => `CASE WHEN json_valid(${p}.content) AND json_type(${p}.content) IN ('object', 'array')
+               THEN (SELECT group_concat(value, ' ') FROM json_tree(${p}.content) WHERE type = 'text')
+               ELSE ${p}.content END || ' ' || coalesce(${p}.search_text, '')`;
+const ftsTags = (p: string): string => `CASE WHEN json_valid(${p}.tags) AND json_type(${p}.tags) = 'array'
+               THEN (SELECT group_concat(value, ' ') FROM json_each(${p}.tags)) ELSE coalesce(${p}.tags, '') END`;
+const rid = (p: string): string => `(SELECT rid FROM memory_rowids WHERE id = ${p}.id)`;
+
 export const LOCAL_MIGRATIONS: readonly LocalMigration[] = [
   {
     version: 1,
@@ -161,6 +173,46 @@ export const LOCAL_MIGRATIONS: readonly LocalMigration[] = [
       END;
       -- Stats count parked entries without scanning the outbox.
       CREATE INDEX outbox_parked ON outbox (parked_at) WHERE parked_at IS NOT NULL;
+    `,
+  },
+  {
+    version: 5,
+    name: "stemmed full-text index that sqlite3 3.37+ can query and write through",
+    // contentless_delete (SQLite 3.43+) made the index unreadable to Debian 12's sqlite3 3.40,
+    // and every UPDATE or DELETE of text from that CLI failed in the triggers. A plain
+    // contentless table (any FTS5) removes a row's tokens with the 'delete' command, given the
+    // text it indexed: the triggers recompute it from old.* with the expression that indexed
+    // it. Measured: the same write cost as before; a stored copy of the text cost +33 % CPU
+    // per indexed row, and external content over a view cannot be used (FTS5 reads its content
+    // table with virtual tables disabled, and the text comes from json_tree).
+    sql: `
+      DROP TRIGGER unified_ai_memory_fts_insert;
+      DROP TRIGGER unified_ai_memory_fts_update;
+      DROP TRIGGER unified_ai_memory_fts_delete;
+      DROP TABLE memory_fts;
+      DELETE FROM memory_rowids WHERE id NOT IN (SELECT id FROM unified_ai_memory);
+      INSERT OR IGNORE INTO memory_rowids (id) SELECT id FROM unified_ai_memory;
+
+      -- porter over unicode61: "roofs" finds "roof"; remove_diacritics 2: "café" finds "cafe".
+      CREATE VIRTUAL TABLE memory_fts USING fts5(body, tags, content = '', tokenize = 'porter unicode61 remove_diacritics 2');
+
+      CREATE TRIGGER unified_ai_memory_fts_insert AFTER INSERT ON unified_ai_memory BEGIN
+        INSERT OR IGNORE INTO memory_rowids (id) VALUES (new.id);
+        INSERT INTO memory_fts (rowid, body, tags) VALUES (${rid("new")}, ${ftsBody("new")}, ${ftsTags("new")});
+      END;
+      CREATE TRIGGER unified_ai_memory_fts_update AFTER UPDATE OF content, tags, search_text ON unified_ai_memory
+        WHEN old.content IS NOT new.content OR old.tags IS NOT new.tags OR old.search_text IS NOT new.search_text BEGIN
+        INSERT INTO memory_fts (memory_fts, rowid, body, tags) VALUES ('delete', ${rid("old")}, ${ftsBody("old")}, ${ftsTags("old")});
+        INSERT INTO memory_fts (rowid, body, tags) VALUES (${rid("new")}, ${ftsBody("new")}, ${ftsTags("new")});
+      END;
+      CREATE TRIGGER unified_ai_memory_fts_delete AFTER DELETE ON unified_ai_memory BEGIN
+        INSERT INTO memory_fts (memory_fts, rowid, body, tags) VALUES ('delete', ${rid("old")}, ${ftsBody("old")}, ${ftsTags("old")});
+        DELETE FROM memory_rowids WHERE id = old.id;
+      END;
+
+      -- The index rebuilt in place, in this migration's transaction.
+      INSERT INTO memory_fts (rowid, body, tags)
+        SELECT r.rid, ${ftsBody("m")}, ${ftsTags("m")} FROM unified_ai_memory m JOIN memory_rowids r ON r.id = m.id;
     `,
   },
 ];

@@ -76,6 +76,8 @@ export interface ReplicatorOptions {
 
 /** How often one process prunes the master's changelog. */
 const PRUNE_EVERY_MS = 60 * 60 * 1000;
+/** The prune gives up on a lock held longer than this (it is housekeeping: the next pull retries). */
+const PRUNE_LOCK_TIMEOUT_MS = 500;
 
 const local = <A>(what: string, f: () => A): Effect.Effect<A, LocalStoreError> =>
   Effect.try({ try: f, catch: (cause) => new LocalStoreError({ message: `${what}: ${(cause as Error).message}`, cause }) });
@@ -87,10 +89,14 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
   let cached: TableQueries | undefined;
   let lastPruneAt = 0;
 
-  // Housekeeping after a pull: failure only logs (it is retried an hour later).
+  // Housekeeping after a pull: failure only logs (it is retried an hour later). It runs inside
+  // the sync step, so it never waits on a lock (an upload holding the receipts table would
+  // otherwise hold the pull for the whole statement timeout).
   const pruneIfDue = () =>
     o.changelogRetentionMs > 0 && Date.now() - lastPruneAt > PRUNE_EVERY_MS
-      ? master.query<{ removed: string }>(pruneChangesSql, [o.changelogRetentionMs / 1000]).pipe(
+      ? master.transaction("READ WRITE", (c) =>
+          c.query(`SET LOCAL lock_timeout = ${PRUNE_LOCK_TIMEOUT_MS}`).pipe(Effect.andThen(c.query<{ removed: string }>(pruneChangesSql, [o.changelogRetentionMs / 1000]))),
+        ).pipe(
           Effect.tap(({ rows }) => Effect.sync(() => {
             lastPruneAt = Date.now();
             log.info({ removed: Number(rows[0]!.removed) }, "changelog pruned");
@@ -174,15 +180,13 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       const state = yield* local("reading sync state", () => store.syncState(d));
       const none = { applied: 0, epochChanged: true, cursor: null, bytes: 0, oldestChangeAtMs: null, oldestOpenXactSeconds: 0 };
       if (state.cursor === null) return none;
-      return yield* master.withClient((client) =>
+      // One REPEATABLE READ transaction: its snapshot is the new cursor, and the changes
+      // read are exactly those of transactions that became visible since the old one.
+      return yield* master.transaction("ISOLATION LEVEL REPEATABLE READ READ ONLY", (client) =>
         Effect.gen(function* () {
-          // One REPEATABLE READ transaction: its snapshot is the new cursor, and the changes
-          // read are exactly those of transactions that became visible since the old one.
-          yield* client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
           const { rows } = yield* client.query<{ snapshot: string; epoch: string; cursor_expired: boolean; oldest_open_xact_s: number }>(pullStartSql, [state.cursor]);
           const { snapshot: cursor, epoch, cursor_expired, oldest_open_xact_s } = rows[0]!;
           if (epoch !== state.epoch || cursor_expired) {
-            yield* client.query("ROLLBACK");
             if (cursor_expired) {
               log.warn({ cursor: state.cursor }, "changes this replica had not pulled were pruned from the changelog: copying the table anew");
               yield* local("resetting sync state", () => store.resetSync(d, source, epoch));
@@ -210,7 +214,6 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
             applied += yield* local("applying changes", () => store.applyChanges(d, tq.present, upserts, deletes, commit));
             if (done) break;
           }
-          yield* client.query("COMMIT");
           return { applied, epochChanged: false, cursor, bytes, oldestChangeAtMs, oldestOpenXactSeconds: oldest_open_xact_s };
         }),
       ).pipe(Effect.tap(() => pruneIfDue()));

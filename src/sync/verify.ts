@@ -37,11 +37,13 @@ export function rowHash(row: Row, columns: readonly ColumnSpec[]): string {
   return h.digest("hex");
 }
 
-export const verifyReplica = (master: MasterShape, store: LocalStoreShape, tq: TableQueries, repair: boolean): Effect.Effect<VerifyReport, MasterError | LocalStoreError> =>
-  master.withClient((client) =>
+export const verifyReplica = (master: MasterShape, store: LocalStoreShape, tq: TableQueries, repair: boolean): Effect.Effect<VerifyReport, MasterError | LocalStoreError> => {
+  const d = tq.descriptor;
+  const cols = tq.present;
+  const key = (r: Row) => String(r[d.key]);
+  // The comparison reads one master snapshot; the repair writes locally after it committed.
+  return master.transaction("ISOLATION LEVEL REPEATABLE READ READ ONLY", (client) =>
     Effect.gen(function* () {
-      const d = tq.descriptor;
-      const cols = tq.present;
       const missing: Row[] = [];
       const different: Row[] = [];
       const extra: string[] = [];
@@ -52,8 +54,6 @@ export const verifyReplica = (master: MasterShape, store: LocalStoreShape, tq: T
         counts = { ...counts, [key]: counts[key] + 1 };
         if (repair || list.length < LIST_LIMIT) list.push(item);
       };
-      const key = (r: Row) => String(r[d.key]);
-      yield* client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
       const { text, values } = tq.allRows();
       yield* client.query(`DECLARE embedded_memory_verify NO SCROLL CURSOR FOR ${text}`, values);
       for (;;) {
@@ -77,22 +77,28 @@ export const verifyReplica = (master: MasterShape, store: LocalStoreShape, tq: T
         counts.replica++;
         take(extra, key(mine.value), "extra");
       }
-      yield* client.query("COMMIT");
-      let repaired = 0;
-      if (repair && counts.missing + counts.different + counts.extra > 0) {
-        repaired = yield* Effect.try({
-          try: () => store.applyChanges(d, cols, [...missing, ...different], extra),
-          catch: (cause) => new LocalStoreError({ message: `repairing: ${(cause as Error).message}`, cause }),
-        });
-      }
-      return {
-        identical: counts.missing + counts.different + counts.extra === 0,
-        master_count: counts.master,
-        replica_count: counts.replica,
-        missing: missing.slice(0, LIST_LIMIT).map(key),
-        extra: extra.slice(0, LIST_LIMIT),
-        different: different.slice(0, LIST_LIMIT).map(key),
-        repaired,
-      };
+      return { counts, missing, different, extra };
     }),
+  ).pipe(
+    Effect.flatMap(({ counts, missing, different, extra }) =>
+      Effect.gen(function* () {
+        let repaired = 0;
+        if (repair && counts.missing + counts.different + counts.extra > 0) {
+          repaired = yield* Effect.try({
+            try: () => store.applyChanges(d, cols, [...missing, ...different], extra),
+            catch: (cause) => new LocalStoreError({ message: `repairing: ${(cause as Error).message}`, cause }),
+          });
+        }
+        return {
+          identical: counts.missing + counts.different + counts.extra === 0,
+          master_count: counts.master,
+          replica_count: counts.replica,
+          missing: missing.slice(0, LIST_LIMIT).map(key),
+          extra: extra.slice(0, LIST_LIMIT),
+          different: different.slice(0, LIST_LIMIT).map(key),
+          repaired,
+        };
+      }),
+    ),
   );
+};

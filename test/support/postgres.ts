@@ -91,7 +91,7 @@ export async function createTestDatabase(cluster: TestPostgres): Promise<TestPos
 }
 
 /** Creates (and, unless `start: false`, starts) a cluster. Data survives stop/start. */
-export async function createTestPostgres(options: { start?: boolean; port?: number } = {}): Promise<TestPostgres> {
+export async function createTestPostgres(options: { start?: boolean; port?: number; postgresFlags?: readonly string[] } = {}): Promise<TestPostgres> {
   const dir = mkdtempSync(path.join(os.tmpdir(), "em-pg-"));
   chmodSync(dir, 0o755); // the postgres user must reach its data dir
   preparePostgresAccess(dir);
@@ -105,7 +105,7 @@ export async function createTestPostgres(options: { start?: boolean; port?: numb
     createPostgresUser: true,
     onLog: () => undefined,
     onError: () => undefined,
-    postgresFlags: ["-c", "max_connections=200", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
+    postgresFlags: ["-c", "max_connections=200", "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off", ...(options.postgresFlags ?? [])],
   });
   await withDeadline(server.initialise(), 60_000, "initdb");
   let running = false;

@@ -28,6 +28,7 @@ export const SYSTEM = {
   pgbouncer: { pkg: "pgbouncer", path: "/usr/sbin/pgbouncer" },
   promtool: { pkg: "prometheus", path: "/usr/bin/promtool" },
   openssl: { pkg: "openssl", path: "/usr/bin/openssl" },
+  sqlite3: { pkg: "sqlite3", path: "/usr/bin/sqlite3" },
 } as const satisfies Record<string, SystemProgram>;
 
 export interface RequireOptions {

@@ -7,6 +7,7 @@ import type { Embedder } from "../embedding/Embedder.ts";
 import type { LocalStoreShape } from "../../store/LocalStore.ts";
 import type { Logger } from "../../observability/logger.ts";
 import type { Row } from "../../schema/tableDescriptor.ts";
+import type { Basis } from "./quantiser.ts";
 import { blobToVector, VectorIndex, vectorToBlob } from "./VectorIndex.ts";
 
 export interface VectorInfo {
@@ -61,9 +62,9 @@ export function makeVectorStore(store: LocalStoreShape, table: string, embedder:
   const meta = store.meta.get;
   const setMeta = store.meta.set;
 
-  const ensureIndex = (dim: number): VectorIndex => {
+  const ensureIndex = (dim: number, basis?: Basis): VectorIndex => {
     if (!index) {
-      index = new VectorIndex(dim);
+      index = new VectorIndex(dim, 1024, basis);
       if (meta("embedding_dim") !== String(dim)) setMeta("embedding_dim", String(dim));
     }
     return index;
@@ -74,7 +75,8 @@ export function makeVectorStore(store: LocalStoreShape, table: string, embedder:
     if (!ensureIndex(v.length).upsert(id, v)) skipped++;
   };
 
-  const build = () => {
+  /** `basis`: quantise against these statistics (a rebuild of a drifted index passes its own). */
+  const build = (basis?: Basis) => {
     built = true;
     const started = Date.now();
     const recorded = meta("embedding_dim");
@@ -87,10 +89,23 @@ export function makeVectorStore(store: LocalStoreShape, table: string, embedder:
       dim = [...counts.entries()].sort((a, b) => b[1] - a[1])[0]?.[0];
     }
     if (dim === undefined || dim <= 0) return;
-    ensureIndex(dim);
+    ensureIndex(dim, basis?.mean.length === dim ? basis : undefined);
+    skipped = 0;
     const iter = statement(`SELECT m.id AS id, ${VECTOR_SQL} AS v FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE ${VECTOR_SQL} IS NOT NULL`).iterate() as IterableIterator<{ id: string; v: Buffer }>;
     for (const r of iter) add(r.id, r.v);
-    log.info({ vectors: index!.size, dim, skipped, ms: Date.now() - started }, "vector index built");
+    log.info({ vectors: index!.size, dim, skipped, ms: Date.now() - started, requantised: basis !== undefined }, "vector index built");
+  };
+  /**
+   * The rows moved away from the statistics the index was quantised against (the first rows
+   * of a file, or a new kind of content arriving): rebuilt against the statistics of all rows
+   * now, so recall does not degrade silently. The exact statistics make the new index's drift
+   * ≈ 0, so this runs again only when the data moves as far once more.
+   */
+  const rebuildIfStale = () => {
+    if (!index?.stale) return;
+    const basis = index.statistics();
+    index = undefined;
+    build(basis);
   };
 
   const localVector = pluck("SELECT embedding FROM local_embeddings WHERE id = ?");
@@ -121,6 +136,7 @@ export function makeVectorStore(store: LocalStoreShape, table: string, embedder:
   return {
     index: () => {
       if (!built) build();
+      rebuildIfStale();
       return index;
     },
     lookup: (ids) => {

@@ -1,0 +1,64 @@
+/**
+ * A view of the replica for one tenant (an API key scoped with `key:<tenant uuid>`, over HTTP and
+ * MCP alike). It reads only that tenant's rows and the shared (NULL-tenant) ones, stores into
+ * that tenant, and treats another tenant's id exactly as a missing one — the same 404 — so ids of
+ * other tenants cannot be probed. Shared rows are readable but not writable through a scoped key:
+ * writing one would take it away from every other tenant.
+ */
+import * as Data from "effect/Data";
+import type { EmbeddedMemory } from "./embeddedMemory.ts";
+import type { MemoryWrite } from "../schema/memory.ts";
+import type { SearchRequest } from "../schema/search.ts";
+import type { SearchOptions, SearchResponse } from "../search/Search.ts";
+import type { StoredMemory } from "../outbox/LocalWrites.ts";
+import { decodeInput } from "../schema/decode.ts";
+import { MemoryId } from "../schema/memory.ts";
+
+/** The request reaches past its key's tenant (another tenant named, or a shared row written): HTTP 403. */
+export class TenantScopeError extends Data.TaggedError("TenantScopeError")<{ readonly message: string; readonly field: string }> {}
+
+/** No such memory (for this key): HTTP 404, the same answer as a GET of a missing id. */
+export class MemoryNotFoundError extends Data.TaggedError("MemoryNotFoundError")<{ readonly id: string; readonly message: string }> {}
+
+/** What the adapters (HTTP routes, MCP tools) call: the whole replica, or one tenant's view of it. */
+export type MemoryApi = Pick<EmbeddedMemory, "search" | "store" | "get" | "remove" | "stats" | "forceSync">;
+
+const refuse = (field: string, message: string): never => {
+  throw new TenantScopeError({ field, message: `${field}: ${message}` });
+};
+
+export function scopeToTenant(memory: MemoryApi, tenantRaw: string | null): MemoryApi {
+  if (tenantRaw === null) return memory;
+  const tenant = tenantRaw.toLowerCase();
+  const visible = (m: StoredMemory | undefined) => (m && (m.tenant_id === null || m.tenant_id === tenant) ? m : undefined);
+  /** The row as this tenant may write it: "absent" when missing or another tenant's (a 404). */
+  const writable = async (id: string): Promise<StoredMemory | "absent"> => {
+    const row = visible(await memory.get(id));
+    if (!row) return "absent";
+    if (row.tenant_id === null) return refuse("id", "a shared memory (no tenant) is read-only for a tenant-scoped key");
+    return row;
+  };
+  return {
+    search: (request: SearchRequest, options?: SearchOptions): Promise<SearchResponse> => {
+      const named = request?.filters?.tenant_id;
+      if (named !== undefined && typeof named === "string" && named.toLowerCase() !== tenant) refuse("filters.tenant_id", "this key is scoped to another tenant");
+      return memory.search({ ...request, filters: { ...request?.filters, tenant_id: tenant } }, options);
+    },
+    store: async (input: MemoryWrite): Promise<StoredMemory> => {
+      if (input && typeof input === "object" && "tenant_id" in input && input.tenant_id !== undefined && (input.tenant_id === null || String(input.tenant_id).toLowerCase() !== tenant)) {
+        refuse("tenant_id", "a tenant-scoped key stores into its own tenant only");
+      }
+      // With an id, a scoped store is an update: a missing id and another tenant's id are the
+      // same 404 (were a missing id an insert, the difference would reveal the other's ids).
+      if (input && typeof input === "object" && typeof input.id === "string") {
+        const id = decodeInput(MemoryId, input.id, "id");
+        if ((await writable(id)) === "absent") throw new MemoryNotFoundError({ id, message: `no memory ${id} in the replica` });
+      }
+      return memory.store({ ...input, tenant_id: tenant });
+    },
+    get: async (id: string) => visible(await memory.get(id)),
+    remove: async (id: string) => ((await writable(id)) === "absent" ? false : memory.remove(id)),
+    stats: () => memory.stats(),
+    forceSync: (options) => memory.forceSync(options),
+  };
+}
