@@ -141,6 +141,7 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
           Effect.tapError((err) => local("counting the attempt", () => outbox.countAttempt(batch.map((e) => e.seq), err.message))),
         );
         yield* local("settling the outbox", () => outbox.settle(acked, parked));
+        replicator.settled([...acked, ...parked.map((p) => p.entry)].filter((e) => e.op !== "access").map((e) => e.memory_id));
         for (const { entry, reason } of parked) log.warn({ seq: entry.seq, id: entry.memory_id, op: entry.op, reason }, "outbox entry parked: the master refused it");
         uploaded += acked.length;
         parkedCount += parked.length;

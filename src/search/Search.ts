@@ -179,8 +179,12 @@ export function makeSearch(deps: SearchDeps): SearchService {
     // Relevance per candidate (rank.ts): the real BM25 and cosine values, normalised per query.
     const relevance = new Map<string, number>();
     const text = textRelevance(new Map(textHits.map((h) => [h.id, h])));
-    const cosine = new Map(vectorHits.map((h) => [h.id, vectorRelevance(h.score)]));
-    for (const id of new Set([...text.keys(), ...cosine.keys()])) relevance.set(id, fuseRelevance(text.get(id) ?? 0, cosine.get(id) ?? 0));
+    const cosine = new Map(vectorHits.map((h) => [h.id, vectorRelevance(h.centred)]));
+    const usedText = usedFts;
+    const usedVectors = vectorHits.length > 0;
+    for (const id of new Set([...text.keys(), ...cosine.keys()])) {
+      relevance.set(id, fuseRelevance(usedText ? (text.get(id) ?? 0) : undefined, usedVectors ? (cosine.get(id) ?? 0) : undefined));
+    }
     const ids = listing
       ? (pluck(`SELECT m.id FROM ${table} m WHERE ${where} ORDER BY m.importance_score DESC, m.created_at DESC LIMIT ${want}`).all(...params) as string[])
       : [...relevance.keys()];

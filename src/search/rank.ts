@@ -3,8 +3,10 @@
  *
  *   text(d)   = coverage(d) · (½ + ½ · bm25(d) / max bm25)     coverage: the IDF-weighted share
  *                                                              of the query's terms d contains
- *   vector(d) = max(0, cosine(query, d))
- *   rel(d)    = 1 − (1 − text(d)) · (1 − vector(d))           either alone counts; both reinforce
+ *   vector(d) = max(0, cosine(query − μ, d − μ))               μ: the rows' per-dimension mean, so
+ *                                                              unrelated rows score ≈ 0 on offset data
+ *   rel(d)    = the mean of text(d) and vector(d) over the methods the query used (a hybrid
+ *               query's row found by one list only gets 0 for the other), or the one used
  *
  * Importance and recency are a bounded tie-breaker:
  *
@@ -53,8 +55,12 @@ export function textRelevance(hits: ReadonlyMap<string, TextRelevance>): Map<str
 /** vector(d): cosine similarity, negatives (opposed vectors) count as unrelated. */
 export const vectorRelevance = (cosine: number): number => clamp01(cosine);
 
-/** rel(d): a probabilistic OR of the two. */
-export const fuseRelevance = (text: number, vector: number): number => 1 - (1 - clamp01(text)) * (1 - clamp01(vector));
+/** rel(d): the mean over the methods the query used (a method it did not use does not count). */
+export const fuseRelevance = (text: number | undefined, vector: number | undefined): number => {
+  if (text === undefined) return clamp01(vector ?? 0);
+  if (vector === undefined) return clamp01(text);
+  return (clamp01(text) + clamp01(vector)) / 2;
+};
 
 /** boost(d) ∈ [0, 1] from importance and recency. */
 export function boost(importance: number | null, createdAt: string | null, w: RankWeights, nowMs: number): number {

@@ -59,6 +59,12 @@ export interface ReplicatorShape {
   readonly queries: () => Effect.Effect<TableQueries, SyncError>;
   /** Applies the master's current state of some rows (after an upload settled them). */
   readonly refresh: (keys: readonly string[]) => Effect.Effect<number, SyncError>;
+  /**
+   * The uploader settled local writes of these rows. A pull that began before this reads the
+   * master in a snapshot that may predate the upload: it must not apply those rows (a row
+   * deleted here would come back), so it skips them and refreshes them once it has committed.
+   */
+  readonly settled: (keys: readonly string[]) => void;
 }
 
 export class Replicator extends Context.Service<Replicator, ReplicatorShape>()("embedded-memory/Replicator") {}
@@ -174,8 +180,27 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       return applied;
     });
 
+  // Settles by sequence number, so a pull knows which happened after it began.
+  let settleSeq = 0;
+  const settledAt = new Map<string, number>();
+  const settled = (keys: readonly string[]) => {
+    settleSeq++;
+    for (const k of keys) settledAt.set(k, settleSeq);
+  };
+  /** Rows settled after `mark`: a pull that began at `mark` leaves them to a refresh. */
+  const settledSince = (mark: number, keys: readonly string[], recheck: Set<string>) =>
+    settledAt.size === 0
+      ? keys
+      : keys.filter((k) => {
+          const late = (settledAt.get(k) ?? 0) > mark;
+          if (late) recheck.add(k);
+          return !late;
+        });
+
   const pull = () =>
     Effect.gen(function* () {
+      const mark = settleSeq;
+      const recheck = new Set<string>();
       const tq = yield* queries();
       const state = yield* local("reading sync state", () => store.syncState(d));
       const none = { applied: 0, epochChanged: true, cursor: null, bytes: 0, oldestChangeAtMs: null, oldestOpenXactSeconds: 0 };
@@ -211,12 +236,25 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
             }
             const done = batch.length < o.pullBatchRows;
             const commit = done ? { cursor, applied } : undefined;
-            applied += yield* local("applying changes", () => store.applyChanges(d, tq.present, upserts, deletes, commit));
+            const fresh = new Set(settledSince(mark, upserts.map((r) => String(r[d.key])), recheck));
+            const upsertsNow = fresh.size === upserts.length ? upserts : upserts.filter((r) => fresh.has(String(r[d.key])));
+            const deletesNow = settledSince(mark, deletes, recheck);
+            applied += yield* local("applying changes", () => store.applyChanges(d, tq.present, upsertsNow, deletesNow, commit));
             if (done) break;
           }
           return { applied, epochChanged: false, cursor, bytes, oldestChangeAtMs, oldestOpenXactSeconds: oldest_open_xact_s };
         }),
-      ).pipe(Effect.tap(() => pruneIfDue()));
+      ).pipe(
+        // Rows settled while this pull ran take the master's state as it is now.
+        Effect.tap(() => (recheck.size ? refresh([...recheck]) : Effect.void)),
+        Effect.tap(() =>
+          Effect.sync(() => {
+            // Settles up to this pull's start are visible to every later pull: forget them.
+            for (const [k, seq] of settledAt) if (seq <= mark) settledAt.delete(k);
+          }),
+        ),
+        Effect.tap(() => pruneIfDue()),
+      );
     });
 
   const refresh = (keys: readonly string[]) =>
@@ -229,7 +267,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       return yield* local("refreshing rows", () => store.applyChanges(d, tq.present, rows, keys.filter((k) => !found.has(k))));
     });
 
-  return { descriptor: d, connect, snapshot, pull, queries, refresh };
+  return { descriptor: d, connect, snapshot, pull, queries, refresh, settled };
 }
 
 export function replicatorLayer(o: ReplicatorOptions): Layer.Layer<Replicator, never, Master | LocalStore> {

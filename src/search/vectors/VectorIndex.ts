@@ -12,7 +12,33 @@ import { drift, placeholderBasis, RunningStats, stepsOf, type Basis } from "./qu
 
 export interface VectorHit {
   readonly id: string;
+  /** The exact cosine of the query and the stored vector. */
   readonly score: number;
+  /**
+   * The cosine after both are centred on the rows' per-dimension mean (once the index holds
+   * CENTRED_MIN_ROWS rows; the plain cosine before): what ranking calls vector relevance. On
+   * offset data (real model output, all-positive vectors) unrelated rows have a plain cosine of
+   * 0.5 or more; centred, they are near 0, so a relevance floor can tell them from neighbours.
+   */
+  readonly centred: number;
+}
+
+/** Below this many rows the mean is too rough to centre on (two rows would point apart). */
+export const CENTRED_MIN_ROWS = 256;
+
+/** The cosine of (a − mean) and (b − mean). */
+export function centredCosine(a: Float32Array, b: Float32Array, mean: Float64Array): number {
+  let dot = 0;
+  let na = 0;
+  let nb = 0;
+  for (let i = 0; i < a.length; i++) {
+    const x = a[i]! - mean[i]!;
+    const y = b[i]! - mean[i]!;
+    dot += x * y;
+    na += x * x;
+    nb += y * y;
+  }
+  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
 }
 
 /** Exact float32 vectors for candidate ids (from the SQLite file). */
@@ -290,7 +316,12 @@ export class VectorIndex {
     const best = largest(approx, slots, m, Math.min(candidates, Math.max(2 * k, k + 20)));
     const exact = lookup(Array.from(best, (s) => this.ids[s]!));
     const hits: VectorHit[] = [];
-    for (const [id, v] of exact) if (v.length === this.dim) hits.push({ id, score: cosine(query, v) });
+    const centre = n >= CENTRED_MIN_ROWS ? this.stats.basis().mean : undefined;
+    for (const [id, v] of exact) {
+      if (v.length !== this.dim) continue;
+      const score = cosine(query, v);
+      hits.push({ id, score, centred: centre ? centredCosine(query, v, centre) : score });
+    }
     hits.sort((a, b) => b.score - a.score);
     return hits.slice(0, k);
   }
