@@ -11,9 +11,9 @@ import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js"
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { installMaster, seedMemories } from "./support/seed.ts";
-import { CLI_ENTRY, cliEnv } from "./support/cli.ts";
+import { CLI_ENTRY, cliEnv, spawnCli } from "./support/cli.ts";
+import { freePort } from "./support/postgres.ts";
 import { createHttpApp } from "../src/http/app.ts";
-import { startHttpServer } from "../src/http/server.ts";
 import { handleMcpRequest } from "../src/mcp/server.ts";
 import { createLogger } from "../src/observability/logger.ts";
 
@@ -111,25 +111,44 @@ describe("MCP", () => {
     }
   });
 
-  test("Over Streamable HTTP at POST /mcp, behind the API key, the same tools work statelessly with JSON responses.", async ({ pg, replica }) => {
+  test("Over Streamable HTTP at POST /mcp of a running `serve`, behind the API key, the same tools work statelessly with JSON responses.", async ({ pg, tmp }) => {
     await installMaster(pg);
     await seedMemories(pg, 5);
-    const m = replica({ uploadIntervalMs: 200 });
-    await m.start();
-    await m.waitForFirstSync();
-    const server = await startHttpServer(createHttpApp(m, { apiKeys: [KEY], logger: createLogger({ level: "silent" }), mcp: handleMcpRequest }), "127.0.0.1", 0);
+    const port = await freePort();
+    const child = spawnCli(["serve"], { DATABASE_URL: pg.url, EMBEDDED_MEMORY_PATH: path.join(tmp, "serve.db"), PORT: String(port), API_KEYS: KEY, UPLOAD_INTERVAL_MS: "200" });
+    const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+    const url = `http://127.0.0.1:${port}`;
     try {
-      const unauthorized = await fetch(`${server.url}/mcp`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: "{}" });
+      await eventually(async () => expect((await fetch(`${url}/ready`)).status).toBe(200), 30_000, 100);
+      const unauthorized = await fetch(`${url}/mcp`, { method: "POST", headers: { "content-type": "application/json", accept: "application/json, text/event-stream" }, body: "{}" });
       expect(unauthorized.status).toBe(401);
+      expect((await fetch(`${url}/mcp`, { headers: { "x-api-key": KEY } })).status).toBe(405);
       const client = new Client({ name: "http-agent", version: "1.0.0" });
-      await client.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { "x-api-key": KEY } } }));
+      await client.connect(new StreamableHTTPClientTransport(new URL(`${url}/mcp`), { requestInit: { headers: { "x-api-key": KEY } } }));
       try {
         await exerciseTools(client, async (word) => Number((await pg.sql<{ n: string }>(`SELECT count(*) AS n FROM unified_ai_memory WHERE content->>'text' LIKE '%${word}%'`))[0]!.n));
       } finally {
         await client.close();
       }
     } finally {
-      await server.close(1_000);
+      child.kill("SIGTERM");
     }
+    expect(await exited).toBe(0);
+  });
+
+  test("The in-process HTTP app serves /mcp only when given the MCP handler.", async ({ pg, replica }) => {
+    await installMaster(pg);
+    const m = replica();
+    const silent = createLogger({ level: "silent" });
+    const without = createHttpApp(m, { apiKeys: [KEY], logger: silent });
+    expect((await without.request("/mcp", { method: "POST", headers: { "x-api-key": KEY } })).status).toBe(404);
+    const withMcp = createHttpApp(m, { apiKeys: [KEY], logger: silent, mcp: handleMcpRequest });
+    const res = await withMcp.request("/mcp", {
+      method: "POST",
+      headers: { "x-api-key": KEY, "content-type": "application/json", accept: "application/json, text/event-stream" },
+      body: JSON.stringify({ jsonrpc: "2.0", id: 1, method: "initialize", params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "raw", version: "0" } } }),
+    });
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ jsonrpc: "2.0", id: 1, result: { serverInfo: { name: "embedded-memory" } } });
   });
 });

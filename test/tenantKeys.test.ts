@@ -90,10 +90,15 @@ describe("tenant-scoped keys", () => {
       const other = await client.callTool({ name: "memory_get", arguments: { id: ofB.id } });
       expect(other.isError).toBe(true);
       expect((await client.callTool({ name: "memory_delete", arguments: { id: ofB.id } })).isError).toBe(true);
+      const update = await client.callTool({ name: "memory_store", arguments: { id: ofB.id, content: "overwritten by A" } });
+      expect(update.isError).toBe(true);
+      expect((update.content as { text: string }[])[0]!.text).toMatch(/^no memory /);
       expect((await client.callTool({ name: "memory_search", arguments: { query: "gliders", filters: { tenant_id: B } } })).isError).toBe(true);
       const stored = (await client.callTool({ name: "memory_store", arguments: { content: "from the agent" } })).structuredContent as { tenant_id: string };
       expect(stored.tenant_id).toBe(A);
-      expect(await m.get(ofB.id)).toBeDefined();
+      expect((await m.get(ofB.id))?.content).toEqual({ text: "beta memo on gliders" });
+      // Stats and force-sync are not per tenant; a scoped key may use them.
+      expect((await client.callTool({ name: "memory_stats", arguments: {} })).isError).toBeFalsy();
     } finally {
       await client.close();
       await server.close(1_000);
