@@ -5,7 +5,7 @@
  */
 import * as Data from "effect/Data";
 import * as Effect from "effect/Effect";
-import { checkObjectsSql, installStatements, introspectColumnsSql, qualified, type MasterColumn } from "./masterSql.ts";
+import { captureFunction, checkObjectsSql, installStatements, introspectColumnsSql, MASTER_SCHEMA_VERSION, qualified, type MasterColumn } from "./masterSql.ts";
 import type { MasterError, MasterShape } from "./Master.ts";
 import type { TableDescriptor } from "../schema/tableDescriptor.ts";
 
@@ -14,16 +14,28 @@ export class MasterObjectsMissing extends Data.TaggedError("MasterObjectsMissing
 
 export interface ObjectsStatus {
   readonly tableExists: boolean;
+  /** Every object sync needs exists (perhaps installed by an earlier version: sync works). */
+  readonly present: boolean;
+  /** Present and of this version: nothing for `migrate` to do. */
   readonly installed: boolean;
+  /** The version of the table's capture trigger (1 before counters-only changes). */
+  readonly captureVersion: number | null;
+  /** Why upgrading objects of an earlier version failed (e.g. this role may not replace the trigger). */
+  readonly upgradeError?: string;
 }
 
 export const checkObjects = (master: MasterShape, d: TableDescriptor): Effect.Effect<ObjectsStatus, MasterError> =>
-  master.query<{ table_exists: boolean; changes_exists: boolean; meta_exists: boolean; receipts_exists: boolean; triggers: number }>(checkObjectsSql, [qualified(d.masterTable)]).pipe(
-    Effect.map(({ rows: [r] }) => ({
-      tableExists: r!.table_exists,
-      installed: r!.table_exists && r!.changes_exists && r!.meta_exists && r!.receipts_exists && r!.triggers === 3,
-    })),
-  );
+  master
+    .query<{ table_exists: boolean; capture_version: number | null; changes_exists: boolean; meta_exists: boolean; receipts_exists: boolean; triggers: number }>(checkObjectsSql, [
+      qualified(d.masterTable),
+      `${captureFunction(d.masterTable)}()`,
+    ])
+    .pipe(
+      Effect.map(({ rows: [r] }) => {
+        const present = r!.table_exists && r!.changes_exists && r!.meta_exists && r!.receipts_exists && r!.triggers === 3 && r!.capture_version !== null;
+        return { tableExists: r!.table_exists, present, installed: present && r!.capture_version! >= Number(MASTER_SCHEMA_VERSION), captureVersion: r!.capture_version };
+      }),
+    );
 
 export const introspectColumns = (master: MasterShape, d: TableDescriptor): Effect.Effect<MasterColumn[], MasterError> =>
   master.query<MasterColumn>(introspectColumnsSql, [qualified(d.masterTable)]).pipe(Effect.map((r) => r.rows));
@@ -46,11 +58,15 @@ export const installObjects = (master: MasterShape, d: TableDescriptor): Effect.
     }),
   );
 
-/** Makes sure the objects exist: installs them when allowed, else fails naming `migrate`. */
-export const ensureObjects = (master: MasterShape, d: TableDescriptor, autoMigrate: boolean): Effect.Effect<void, MasterError | MasterObjectsMissing> =>
+/**
+ * Makes sure the objects exist: installs (or upgrades) them when allowed, else fails naming
+ * `migrate`. Objects of an earlier version are usable as they are (every change then comes as
+ * a whole row): without AUTO_MIGRATE they stay, and the status says so.
+ */
+export const ensureObjects = (master: MasterShape, d: TableDescriptor, autoMigrate: boolean): Effect.Effect<ObjectsStatus, MasterError | MasterObjectsMissing> =>
   Effect.gen(function* () {
     const status = yield* checkObjects(master, d);
-    if (status.installed) return;
+    if (status.installed || (status.present && !autoMigrate)) return status;
     if (!autoMigrate) {
       return yield* Effect.fail(
         new MasterObjectsMissing({
@@ -58,5 +74,13 @@ export const ensureObjects = (master: MasterShape, d: TableDescriptor, autoMigra
         }),
       );
     }
-    yield* installObjects(master, d);
+    // An upgrade the master refuses (a role that does not own the objects) leaves a working sync.
+    const refused = yield* installObjects(master, d).pipe(
+      Effect.as(undefined),
+      Effect.catchIf(
+        (e: MasterError) => status.present && e._tag === "MasterQueryError",
+        (e) => Effect.succeed(e.message),
+      ),
+    );
+    return refused === undefined ? yield* checkObjects(master, d) : { ...status, upgradeError: refused };
   });

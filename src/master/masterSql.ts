@@ -9,8 +9,18 @@ import { embeddingSelect } from "./pgvector.ts";
 export const SCHEMA = "embedded_memory";
 /** The one NOTIFY channel; its payload is the changed table's name (a hint, never the data). */
 export const CHANGE_CHANNEL = "embedded_memory_changes";
-/** Version of the objects below; bumped when they change shape. */
-export const MASTER_SCHEMA_VERSION = "1";
+/**
+ * Version of the objects below; bumped when they change shape. 2: the capture trigger records
+ * counters-only updates as op 'c' (installStatements replaces the function on older masters).
+ */
+export const MASTER_SCHEMA_VERSION = "2";
+/**
+ * The changelog op of an UPDATE that changed only access_count / last_accessed: replicas
+ * update those two columns instead of re-reading the row. (`op` is a one-byte "char".)
+ */
+export const COUNTERS_OP = "c";
+/** The columns a counters-only change carries. */
+export const COUNTER_COLUMNS: readonly string[] = ["access_count", "last_accessed"];
 
 export const quoteIdent = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 export const quoteLiteral = (value: string): string => `'${value.replace(/'/g, "''")}'`;
@@ -27,6 +37,11 @@ export function changeTableName(table: string): string {
 
 const slug = (table: string): string => changeTableName(table).replace(/[^A-Za-z0-9_]/g, "__");
 
+/** The row trigger's function for a table (one per replicated table). */
+export const captureFunction = (table: string): string => `${SCHEMA}.${quoteIdent(`capture_${slug(table)}`)}`;
+/** Written into the capture function's body: checkObjects reads it to tell an outdated trigger. */
+const CAPTURE_MARKER = `embedded-memory capture v${MASTER_SCHEMA_VERSION}`;
+
 /** What the master says about one column of the replicated table. */
 export interface MasterColumn {
   readonly name: string;
@@ -42,8 +57,10 @@ export const introspectColumnsSql = `
   WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
   ORDER BY a.attnum`;
 
+/** `$1` the table, `$2` its capture function's signature (`captureFunction(table) + "()"`). */
 export const checkObjectsSql = `
   SELECT to_regclass($1) IS NOT NULL AS table_exists,
+         (SELECT coalesce(substring(prosrc from 'embedded-memory capture v([0-9]+)')::int, 1) FROM pg_proc WHERE oid = to_regprocedure($2)) AS capture_version,
          to_regclass('${SCHEMA}.changes') IS NOT NULL AS changes_exists,
          to_regclass('${SCHEMA}.meta') IS NOT NULL AS meta_exists,
          to_regclass('${SCHEMA}.upload_receipts') IS NOT NULL AS receipts_exists,
@@ -73,7 +90,14 @@ export function installStatements(d: TableDescriptor, columns: readonly MasterCo
   const tenantOld = has(d.tenantColumn) ? `OLD.${quoteIdent(d.tenantColumn)}::text` : "NULL";
   const tenantNew = has(d.tenantColumn) ? `NEW.${quoteIdent(d.tenantColumn)}::text` : "NULL";
   const name = quoteLiteral(changeTableName(d.masterTable));
-  const capture = `${SCHEMA}.${quoteIdent(`capture_${slug(d.masterTable)}`)}`;
+  const capture = captureFunction(d.masterTable);
+  // Counters-only updates are told apart only where the table has the counters. Measured with
+  // 1536-d real[] embeddings (toasted): the image comparison adds ≈ 30 µs per counted row to the
+  // old trigger's ≈ 15 µs; comparing to_jsonb(NEW) - counters with to_jsonb(OLD) cost 1.5–2.4 ms.
+  // Without columns the table is the one created below, from the descriptor.
+  const counterCols = COUNTER_COLUMNS.filter((c) => (columns ?? d.columns).some((m) => m.name === c));
+  const counters = counterCols.includes("access_count");
+  const counterChanged = counterCols.map((c) => `NEW.${quoteIdent(c)} IS DISTINCT FROM OLD.${quoteIdent(c)}`).join(" OR ");
   const trigger = (tgname: string, timing: string, fn: string) => `
 DO $do$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = ${quoteLiteral(table)}::regclass AND tgname = '${tgname}') THEN
@@ -87,6 +111,9 @@ END $do$`;
     `CREATE TABLE IF NOT EXISTS ${SCHEMA}.meta (key text PRIMARY KEY, value text NOT NULL)`,
     `INSERT INTO ${SCHEMA}.meta (key, value) VALUES ('schema_version', '${MASTER_SCHEMA_VERSION}'), ('epoch', gen_random_uuid()::text), ('pruned_xid', '0')
   ON CONFLICT (key) DO NOTHING`,
+    // A master installed by an earlier version records the version it now has (never lowered).
+    `UPDATE ${SCHEMA}.meta SET value = '${MASTER_SCHEMA_VERSION}'
+  WHERE key = 'schema_version' AND (CASE WHEN value ~ '^[0-9]+$' THEN value::int ELSE 0 END) < ${MASTER_SCHEMA_VERSION}`,
     // One row per changed row per transaction; the pull reads those whose xid became
     // visible since its previous snapshot. Never the row data: the pull joins the table.
     `CREATE TABLE IF NOT EXISTS ${SCHEMA}.changes (
@@ -140,17 +167,29 @@ BEGIN
   RETURN NULL;
 END $fn$`,
     `CREATE OR REPLACE FUNCTION ${capture}() RETURNS trigger LANGUAGE plpgsql AS $fn$
-BEGIN
+-- ${CAPTURE_MARKER}
+DECLARE
+  change_op "char" := left(TG_OP, 1);${counters ? `
+  probe record;` : ""}
+BEGIN${counters ? `
+  -- An update of the read counters alone is op '${COUNTERS_OP}': replicas copy two columns, not the row.
+  -- The row is compared with the old counters put back, by binary image (*=: any column type,
+  -- no equality operator needed); only updates that changed a counter pay for it.
+  IF TG_OP = 'UPDATE' AND (${counterChanged}) THEN
+    probe := NEW;
+    ${counterCols.map((c) => `probe.${quoteIdent(c)} := OLD.${quoteIdent(c)};`).join("\n    ")}
+    IF probe *= OLD THEN change_op := '${COUNTERS_OP}'; END IF;
+  END IF;` : ""}
   IF TG_OP <> 'INSERT' THEN
     INSERT INTO ${SCHEMA}.changes (table_name, row_id, op, tenant_id)
-      VALUES (${name}, OLD.${key}::text, left(TG_OP, 1), ${tenantOld});
+      VALUES (${name}, OLD.${key}::text, change_op, ${tenantOld});
   END IF;
   -- An update that moves the row to another key or tenant is recorded under both, so a
   -- replica filtered on the old tenant learns that the row left it.
   IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND (NEW.${key} IS DISTINCT FROM OLD.${key}
       OR ${tenantNew} IS DISTINCT FROM ${tenantOld})) THEN
     INSERT INTO ${SCHEMA}.changes (table_name, row_id, op, tenant_id)
-      VALUES (${name}, NEW.${key}::text, left(TG_OP, 1), ${tenantNew});
+      VALUES (${name}, NEW.${key}::text, change_op, ${tenantNew});
   END IF;
   RETURN NULL;
 END $fn$`,
@@ -223,6 +262,19 @@ export class TableQueries {
 
   get selectList(): string {
     return this.present.map((c) => `${this.expr(c)} AS ${quoteIdent(c.name)}`).join(", ");
+  }
+
+  /** The counter columns the master has; none unless it has access_count (see COUNTERS_OP). */
+  get counterColumns(): readonly ColumnSpec[] {
+    return this.has("access_count") ? this.present.filter((c) => COUNTER_COLUMNS.includes(c.name)) : [];
+  }
+
+  /** The select list where `counters` (an SQL boolean) leaves all but the key and the counters NULL. */
+  private selectListUnless(counters: string): string {
+    const keep = new Set([this.descriptor.key, ...this.counterColumns.map((c) => c.name)]);
+    return this.present
+      .map((c) => `${keep.has(c.name) ? this.expr(c) : `CASE WHEN ${counters} THEN NULL ELSE ${this.expr(c)} END`} AS ${quoteIdent(c.name)}`)
+      .join(", ");
   }
 
   /** Order keys the way SQLite's BINARY collation does, so keyset ranges agree. */
@@ -345,16 +397,20 @@ export class TableQueries {
 
   /**
    * The rows changed by transactions that became visible since `prev` (a pg_snapshot
-   * text), joined with their current state: a NULL key means "not here any more".
+   * text), joined with their current state: a NULL key means "not here any more". A row
+   * whose every change in that set is counters-only (`_counters`) comes with its key and
+   * counters alone: the other columns are NULL and never read (a 6 KB embedding stays put).
    * Run inside a REPEATABLE READ transaction whose snapshot is the new cursor.
    */
   changesSince(prev: string): { text: string; values: unknown[] } {
     const values: unknown[] = [changeTableName(this.descriptor.masterTable), prev];
     const tenantParam = this.tenantId ? values.push(this.tenantId) : undefined;
     const tenantChanges = tenantParam ? ` AND (c.tenant_id = $${tenantParam} OR c.tenant_id IS NULL)` : "";
+    // Masters installed by an earlier version never write op 'c': every row comes whole.
+    const counters = this.counterColumns.length > 0;
     const text = `
       WITH ids AS (
-        SELECT c.row_id, min(c.changed_at) AS changed_at FROM ${SCHEMA}.changes c
+        SELECT c.row_id, min(c.changed_at) AS changed_at${counters ? `, bool_and(c.op = '${COUNTERS_OP}') AS counters` : ""} FROM ${SCHEMA}.changes c
         WHERE c.table_name = $1
           -- "not visible in prev": at or past its xmax, or in progress then (its xip list).
           -- The same set as xid >= xmin AND NOT pg_visible_in_snapshot(xid, prev), but two
@@ -363,7 +419,8 @@ export class TableQueries {
                OR c.xid IN (SELECT pg_snapshot_xip($2::pg_snapshot)))${tenantChanges}
         GROUP BY c.row_id
       )
-      SELECT ids.row_id AS "_changed_key", (extract(epoch FROM ids.changed_at) * 1000)::float8 AS "_changed_at_ms", ${this.selectList}
+      SELECT ids.row_id AS "_changed_key", (extract(epoch FROM ids.changed_at) * 1000)::float8 AS "_changed_at_ms",
+        ${counters ? `ids.counters AS "_counters", ${this.selectListUnless("ids.counters")}` : `false AS "_counters", ${this.selectList}`}
       FROM ids LEFT JOIN ${this.table} t
         ON ${this.key} = ids.row_id::${this.keyType} AND ${this.filter(tenantParam)}`;
     return { text, values };

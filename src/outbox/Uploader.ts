@@ -42,6 +42,26 @@ const PERMANENT = /^(22|23|42|P0)/;
 
 const isPermanent = (e: MasterError): e is MasterQueryError => e._tag === "MasterQueryError" && PERMANENT.test(e.code ?? "");
 
+/**
+ * The batch's access entries as one delta per row: the sum of its deltas and the latest
+ * read. Only entries whose receipts are new reach here, so every read is added exactly once.
+ */
+export function coalesceAccess(entries: readonly Entry[]): { id: string; delta: number; last_accessed: string | null }[] {
+  const byId = new Map<string, { id: string; delta: number; last_accessed: string | null }>();
+  for (const e of entries) {
+    if (e.op !== "access") continue;
+    const p = JSON.parse(e.payload) as { delta: number; last_accessed: string | null };
+    const had = byId.get(e.memory_id);
+    if (!had) byId.set(e.memory_id, { id: e.memory_id, delta: p.delta, last_accessed: p.last_accessed });
+    else {
+      had.delta += p.delta;
+      // ISO-8601 UTC with microseconds compares as text.
+      if (p.last_accessed !== null && (had.last_accessed === null || p.last_accessed > had.last_accessed)) had.last_accessed = p.last_accessed;
+    }
+  }
+  return [...byId.values()];
+}
+
 export function makeUploader(master: MasterShape, store: LocalStoreShape, replicator: ReplicatorShape, o: UploaderOptions): Uploader {
   const outbox = outboxTable(store);
   const log = o.logger.child({ module: "uploader" });
@@ -76,19 +96,23 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
         if (upserts.length) yield* client.query(tq.upsertMany(Object.keys(upserts[0]!)).text, [JSON.stringify(upserts)]);
         const deletes = todo.filter((e) => e.op === "delete").map((e) => ({ id: e.memory_id, deleted_at: (JSON.parse(e.payload) as { deleted_at: string }).deleted_at }));
         if (deletes.length) yield* client.query(tq.removeMany(o.deleteMode), [JSON.stringify(deletes)]);
-        const access = todo.filter((e) => e.op === "access").map((e) => ({ id: e.memory_id, ...(JSON.parse(e.payload) as object) }));
+        const access = coalesceAccess(todo);
         if (access.length && tq.accessDeltaMany) yield* client.query(tq.accessDeltaMany, [JSON.stringify(access)]);
         return { acked: batch, parked: [] as { entry: Entry; reason: string }[] };
       }),
     );
 
-  /** The longest prefix of the batch whose entries touch distinct rows (one statement may touch a row once). */
+  /**
+   * The longest prefix of the batch whose writes touch distinct rows (one statement may touch
+   * a row once). Access entries of one row do not end it: they are summed into one delta.
+   */
   const distinctPrefix = (batch: Entry[]): Entry[] => {
     const seen = new Set<string>();
     const out: Entry[] = [];
     for (const e of batch) {
-      if (seen.has(e.memory_id)) break;
-      seen.add(e.memory_id);
+      const slot = e.op === "access" ? `access:${e.memory_id}` : e.memory_id;
+      if (e.op !== "access" && seen.has(slot)) break;
+      seen.add(slot);
       out.push(e);
     }
     return out;

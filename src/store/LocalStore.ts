@@ -23,6 +23,20 @@ export interface PullCommit {
   readonly applied: number;
 }
 
+/**
+ * Counters-only changes of one pull batch: the master changed only these columns of these
+ * rows. They are copied with a plain UPDATE of those columns: the full-text index, local
+ * embeddings and the in-memory vector index (change listeners) are not touched.
+ */
+export interface CountersBatch {
+  readonly columns: readonly ColumnSpec[];
+  readonly rows: readonly Row[];
+  /** Filled with the keys of rows this replica does not have (the caller fetches them whole). */
+  readonly absent: string[];
+  /** Set to the number of rows updated. */
+  applied: number;
+}
+
 /** Other modules run their SQL through `statement`/`pluck`/`transaction` (statements.ts). */
 export interface LocalStoreShape extends Statements {
   readonly path: string;
@@ -38,8 +52,18 @@ export interface LocalStoreShape extends Statements {
    * beyond it and promotes the copy's snapshot to the cursor.
    */
   readonly applySnapshotChunk: (d: TableDescriptor, columns: readonly ColumnSpec[], rows: readonly Row[], afterKey: string | null, last: boolean) => number;
-  /** Applies part of a pull; with `commit`, also moves the cursor and sweeps expired rows. */
-  readonly applyChanges: (d: TableDescriptor, columns: readonly ColumnSpec[], upserts: readonly Row[], deletes: readonly string[], commit?: PullCommit) => number;
+  /**
+   * Applies part of a pull (and its counters-only changes); with `commit`, also moves the
+   * cursor and sweeps expired rows.
+   */
+  readonly applyChanges: (
+    d: TableDescriptor,
+    columns: readonly ColumnSpec[],
+    upserts: readonly Row[],
+    deletes: readonly string[],
+    commit?: PullCommit,
+    counters?: CountersBatch,
+  ) => number;
   readonly count: (d: TableDescriptor) => number;
   readonly rowsInKeyOrder: (d: TableDescriptor, columns: readonly ColumnSpec[]) => IterableIterator<Row>;
   /**
@@ -121,6 +145,25 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
     return n;
   };
 
+  /** Counters-only changes: the counter columns of existing rows, pending rows left alone. */
+  const updateCounters = (d: TableDescriptor, c: CountersBatch): number => {
+    if (c.rows.length === 0 || c.columns.length === 0) return 0;
+    const stmt = prepare(`UPDATE ${q(d.localName)} SET ${c.columns.map((col) => `${q(col.name)} = ?`).join(", ")} WHERE ${q(d.key)} = ?`);
+    const values = new Array<unknown>(c.columns.length + 1);
+    const guard = anyPending();
+    let n = 0;
+    for (const row of c.rows) {
+      const key = row[d.key];
+      if (guard && isPending(key)) continue;
+      for (let i = 0; i < c.columns.length; i++) values[i] = row[c.columns[i]!.name] ?? null;
+      values[c.columns.length] = key;
+      if (stmt.run(values).changes > 0) n++;
+      else c.absent.push(String(key));
+    }
+    c.applied = n;
+    return n;
+  };
+
   const selectKeys = (sql: string, ...params: unknown[]): string[] => (pluck(sql).all(...params) as unknown[]).map(String);
 
   const sweepExpired = (d: TableDescriptor, deleted: string[]): number =>
@@ -177,8 +220,16 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
   );
 
   const applyChangesTx = db.transaction(
-    (d: TableDescriptor, columns: readonly ColumnSpec[], upserts: readonly Row[], deletes: readonly string[], commit: PullCommit | undefined, deleted: string[]): number => {
-      let applied = upsertAll(d, columns, upserts) + deleteKeys(d, deletes, deleted);
+    (
+      d: TableDescriptor,
+      columns: readonly ColumnSpec[],
+      upserts: readonly Row[],
+      deletes: readonly string[],
+      commit: PullCommit | undefined,
+      counters: CountersBatch | undefined,
+      deleted: string[],
+    ): number => {
+      let applied = upsertAll(d, columns, upserts) + deleteKeys(d, deletes, deleted) + (counters ? updateCounters(d, counters) : 0);
       if (commit) {
         applied += sweepExpired(d, deleted);
         finishPull(d, commit.cursor, commit.applied + applied);
@@ -213,9 +264,9 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       notify(d, rows, deleted);
       return applied;
     },
-    applyChanges: (d, columns, upserts, deletes, commit) => {
+    applyChanges: (d, columns, upserts, deletes, commit, counters) => {
       const deleted: string[] = [];
-      const applied = applyChangesTx(d, columns, upserts, deletes, commit, deleted);
+      const applied = applyChangesTx(d, columns, upserts, deletes, commit, counters, deleted);
       notify(d, upserts, deleted);
       return applied;
     },

@@ -40,6 +40,8 @@ export interface PullResult {
   readonly oldestChangeAtMs: number | null;
   /** Age of the oldest open write transaction on the master (seconds). */
   readonly oldestOpenXactSeconds: number;
+  /** Rows of `applied` whose counters alone were updated (counters-only changes). */
+  readonly countersApplied: number;
 }
 
 /** Rough size of a row as read (for the bytes-pulled counter). */
@@ -125,7 +127,13 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
 
   const connect = () =>
     Effect.gen(function* () {
-      yield* ensureObjects(master, d, o.autoMigrate);
+      const objects = yield* ensureObjects(master, d, o.autoMigrate);
+      if (!objects.installed) {
+        log.warn(
+          { captureVersion: objects.captureVersion, reason: objects.upgradeError ?? "AUTO_MIGRATE is off" },
+          "the master's sync objects are of an earlier version: run `embedded-memory migrate` (until then every change, read counts included, is pulled as a whole row)",
+        );
+      }
       cached = undefined; // the table may have been created or changed since the last connect
       const tq = yield* queries();
       // Local writes need to know whether string content goes to a text or a jsonb column.
@@ -203,7 +211,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       const recheck = new Set<string>();
       const tq = yield* queries();
       const state = yield* local("reading sync state", () => store.syncState(d));
-      const none = { applied: 0, epochChanged: true, cursor: null, bytes: 0, oldestChangeAtMs: null, oldestOpenXactSeconds: 0 };
+      const none = { applied: 0, epochChanged: true, cursor: null, bytes: 0, oldestChangeAtMs: null, oldestOpenXactSeconds: 0, countersApplied: 0 };
       if (state.cursor === null) return none;
       // One REPEATABLE READ transaction: its snapshot is the new cursor, and the changes
       // read are exactly those of transactions that became visible since the old one.
@@ -220,29 +228,40 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
           }
           const { text, values } = tq.changesSince(state.cursor!);
           yield* client.query(`DECLARE embedded_memory_pull NO SCROLL CURSOR FOR ${text}`, values);
+          const counterColumns = tq.counterColumns;
           let applied = 0;
+          let countersApplied = 0;
           let bytes = 0;
           let oldestChangeAtMs: number | null = null;
           for (;;) {
             const { rows: batch } = yield* client.query<Row>(`FETCH ${o.pullBatchRows} FROM embedded_memory_pull`);
             const upserts: Row[] = [];
             const deletes: string[] = [];
+            const counters: Row[] = [];
             for (const r of batch) {
               const at = r._changed_at_ms as number;
               if (oldestChangeAtMs === null || at < oldestChangeAtMs) oldestChangeAtMs = at;
               bytes += rowBytes(r);
               if (r[d.key] === null) deletes.push(String(r._changed_key));
+              else if ((r._counters as unknown) === true) counters.push(r);
               else upserts.push(r);
             }
             const done = batch.length < o.pullBatchRows;
             const commit = done ? { cursor, applied } : undefined;
-            const fresh = new Set(settledSince(mark, upserts.map((r) => String(r[d.key])), recheck));
-            const upsertsNow = fresh.size === upserts.length ? upserts : upserts.filter((r) => fresh.has(String(r[d.key])));
+            const fresh = new Set(settledSince(mark, [...upserts, ...counters].map((r) => String(r[d.key])), recheck));
+            const keep = (rows: Row[]) => (rows.every((r) => fresh.has(String(r[d.key]))) ? rows : rows.filter((r) => fresh.has(String(r[d.key]))));
+            const upsertsNow = keep(upserts);
             const deletesNow = settledSince(mark, deletes, recheck);
-            applied += yield* local("applying changes", () => store.applyChanges(d, tq.present, upsertsNow, deletesNow, commit));
+            // A counters-only change of a row this replica lacks fetches the row whole (after the pull).
+            const countersNow = counters.length ? { columns: counterColumns, rows: keep(counters), absent: [] as string[], applied: 0 } : undefined;
+            applied += yield* local("applying changes", () => store.applyChanges(d, tq.present, upsertsNow, deletesNow, commit, countersNow));
+            if (countersNow) {
+              countersApplied += countersNow.applied;
+              for (const k of countersNow.absent) recheck.add(k);
+            }
             if (done) break;
           }
-          return { applied, epochChanged: false, cursor, bytes, oldestChangeAtMs, oldestOpenXactSeconds: oldest_open_xact_s };
+          return { applied, epochChanged: false, cursor, bytes, oldestChangeAtMs, oldestOpenXactSeconds: oldest_open_xact_s, countersApplied };
         }),
       ).pipe(
         // Rows settled while this pull ran take the master's state as it is now.
