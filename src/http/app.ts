@@ -4,8 +4,19 @@
  */
 import { Hono } from "hono";
 import { HTTPException } from "hono/http-exception";
-import { scopeToTenant, type MemoryApi as TenantApi } from "../index.ts";
-import { decodeInput, EmbeddedMemory as Memory, ForceSyncQuery, InvalidInputError, MemoryNotFoundError, ReplicaLockedError, TenantScopeError, type Logger, type Metrics } from "../index.ts";
+import {
+  decodeInput,
+  EmbeddedMemory as Memory,
+  ForceSyncQuery,
+  InvalidInputError,
+  MemoryNotFoundError,
+  ReplicaLockedError,
+  scopeToTenant,
+  TenantScopeError,
+  type Logger,
+  type MemoryApi as TenantApi,
+  type Metrics,
+} from "../index.ts";
 import { requireApiKey, tenantOf } from "./auth.ts";
 import { jsonBody } from "./jsonBody.ts";
 import { openApiDocument } from "./openapi.ts";
