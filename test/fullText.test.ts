@@ -100,6 +100,26 @@ describe("rare terms", () => {
   });
 });
 
+describe("words in most rows", () => {
+  test("A word in most rows is left out of the candidate lists yet the hits keep exact BM25 order, count it in coverage, and a query of only that word still finds rows.", () => {
+    withStore(tmpFile(), (store, search) => {
+      // "note" is in every row (FTS5 floors its idf), "apple" in a third, "pear" in one.
+      const rows = Array.from({ length: 1500 }, (_, i) => text(`note ${i % 3 === 0 ? "apple ".repeat(1 + (i % 4)) : "other"} entry ${i}`));
+      const pear = text("note apple pear");
+      writeRows(store, [pear, ...rows]);
+      const exact = store.unsafeHandle().prepare(
+        "SELECT r.id AS id, -bm25(memory_fts, 1.0, 0.5) AS s FROM memory_fts JOIN memory_rowids r ON r.rid = memory_fts.rowid WHERE memory_fts MATCH ? ORDER BY bm25(memory_fts, 1.0, 0.5), memory_fts.rowid DESC LIMIT 10",
+      ).all('"note" OR "apple" OR "pear"') as { id: string; s: number }[];
+      const hits = search("notes apples pear", {}, 10);
+      expect(hits.map((h) => h.id)).toEqual(exact.map((e) => e.id));
+      hits.forEach((h, i) => expect(h.bm25).toBeCloseTo(exact[i]!.s, 4));
+      expect(hits[0]!.id).toBe(pear.id);
+      expect(hits[0]!.coverage).toBeCloseTo(1, 9);
+      expect(search("note", {}, 10)).toHaveLength(10);
+    });
+  });
+});
+
 describe("filters and hostile input", () => {
   test("Filters are applied before ranking: rows they exclude never appear and never take a candidate slot.", () => {
     withStore(tmpFile(), (store, search) => {

@@ -28,7 +28,7 @@ describe("vector kernel", () => {
   test("The loaded kernel writes the Hamming distance of each row to the query as a 16-bit count.", () => {
     const { exports } = instantiateHammingKernel();
     const memory = exports.memory as { buffer: ArrayBuffer };
-    const scan = exports.scan as (bits: number, n: number, words: number, q: number, dist: number) => void;
+    const scan = exports.scan as (bits: number, n: number, words: number, q: number, dist: number, hist: number) => void;
     const words = 2;
     const rows = [
       [0n, 0n], // distance to the query: popcount(query) = 64 + 1 = 65
@@ -43,8 +43,13 @@ describe("vector kernel", () => {
     const view = new BigUint64Array(memory.buffer, 0, rows.length * words + words);
     rows.flat().forEach((w, i) => (view[i] = w));
     query.forEach((w, i) => (view[qAt / 8 + i] = w));
-    scan(bitsAt, rows.length, words, qAt, distAt);
+    const histAt = distAt + 16;
+    new Uint32Array(memory.buffer, histAt, 2 * 64 + 2).fill(0);
+    scan(bitsAt, rows.length, words, qAt, distAt, histAt);
     expect([...new Uint16Array(memory.buffer, distAt, rows.length)]).toEqual([65, 1, 39, 0]);
+    const hist = new Uint32Array(memory.buffer, histAt, 2 * 64 + 2);
+    expect([0, 1, 39, 65].map((d) => hist[d])).toEqual([1, 1, 1, 1]);
+    expect(hist.reduce((a, b) => a + b, 0)).toBe(rows.length);
   });
 
   test("The loaded kernel writes the int8 dot product of each listed row with the query as a 32-bit sum.", () => {
@@ -68,6 +73,42 @@ describe("vector kernel", () => {
     const slots = [2, 0, 1]; // any order, a row may be skipped or repeated
     new Int32Array(memory.buffer, slotsAt, slots.length).set(slots);
     dots(codesAt, slotsAt, slots.length, chunks, qAt, outAt);
+    const expected = slots.map((s) => rows[s]!.reduce((a, c, i) => a + c * query[i]!, 0));
+    expect([...new Int32Array(memory.buffer, outAt, slots.length)]).toEqual(expected);
+  });
+  test("The selection kernel lists, in slot order, the slots closer than the threshold and the first ties at it.", () => {
+    const { exports } = instantiateHammingKernel();
+    const memory = exports.memory as { buffer: ArrayBuffer };
+    const select = exports.select as (dist: number, n: number, threshold: number, ties: number, out: number) => number;
+    const dist = [5, 2, 3, 9, 3, 1, 3, 4];
+    const outAt = 64;
+    new Uint16Array(memory.buffer, 0, dist.length).set(dist);
+    const picked = (threshold: number, ties: number) => [...new Int32Array(memory.buffer, outAt, select(0, dist.length, threshold, ties, outAt))];
+    expect(picked(3, 2)).toEqual([1, 2, 4, 5]);
+    expect(picked(3, 0)).toEqual([1, 5]);
+    expect(picked(10, 0)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+  });
+
+  test("The int8 kernel gives the same sums for rows taken eight at a time as for the rows left over.", () => {
+    const { exports } = instantiateHammingKernel();
+    const memory = exports.memory as { buffer: ArrayBuffer };
+    const dots = exports.dots as (codes: number, slots: number, m: number, chunks: number, q: number, out: number) => void;
+    const chunks = 3;
+    const n = 40;
+    // Deterministic codes over the whole int8 range (−127..127).
+    const code = (r: number, b: number) => ((r * 131 + b * 71) % 255) - 127;
+    const rows = Array.from({ length: n }, (_, r) => Array.from({ length: chunks * 16 }, (_, b) => code(r, b)));
+    const query = Array.from({ length: chunks * 16 }, (_, b) => code(7, b * 3));
+    const qAt = n * chunks * 16;
+    const slotsAt = qAt + chunks * 16;
+    const bytes = new Int8Array(memory.buffer);
+    rows.flat().forEach((c, i) => (bytes[i] = c));
+    query.forEach((c, i) => (bytes[qAt + i] = c));
+    // 19 slots: two groups of eight and three left over, in no particular order.
+    const slots = Array.from({ length: 19 }, (_, i) => (i * 17) % n);
+    const outAt = slotsAt + slots.length * 4;
+    new Int32Array(memory.buffer, slotsAt, slots.length).set(slots);
+    dots(0, slotsAt, slots.length, chunks, qAt, outAt);
     const expected = slots.map((s) => rows[s]!.reduce((a, c, i) => a + c * query[i]!, 0));
     expect([...new Int32Array(memory.buffer, outAt, slots.length)]).toEqual(expected);
   });

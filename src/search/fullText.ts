@@ -12,6 +12,12 @@
  * 2. Rows that hold only common terms are ranked among bounded lists (every common term, then
  *    any, FTS_CANDIDATES rows each in descending rowid order), and skipped altogether when
  *    the rare rows already fill `want` with scores no common-only row can reach (exact then).
+ * Terms in half the rows or more (beyond the rare budget) are left out of the common lists while
+ * another term is left:
+ * FTS5 floors their idf at 1e-6, so they add at most 2.2e-6 each to a row's BM25, yet each
+ * statement that names one walks its whole posting list (bm25() counts its rows) — most of a
+ * six-word query's time. Their coverage is still counted; they fill the hits only when the
+ * other terms match fewer than `want` rows.
  */
 import type { LocalStoreShape } from "../store/LocalStore.ts";
 import { ftsMatch, ftsTerms, MAX_TERMS } from "./ftsQuery.ts";
@@ -104,11 +110,15 @@ export function makeFullText(store: LocalStoreShape, table: string): FullText {
 
     let budget = 0;
     const rare: string[] = [];
-    const common: string[] = [];
+    let common: string[] = [];
+    let weightless: string[] = [];
     for (const s of live) {
-      if (common.length === 0 && budget + s.df <= RARE_BUDGET) (budget += s.df), rare.push(s.t);
-      else common.push(s.t);
+      if (common.length === 0 && weightless.length === 0 && budget + s.df <= RARE_BUDGET) (budget += s.df), rare.push(s.t);
+      else if (ftsIdf(rows, s.df) > 1e-6) common.push(s.t);
+      else weightless.push(s.t);
     }
+    // Nothing else to search for: the weightless terms are all there is.
+    if (rare.length === 0 && common.length === 0) [common, weightless] = [weightless, []];
 
     // Each row keeps its best score: a list over fewer terms never scores a row above its full BM25.
     const hits = new Map<number, Scored>();
@@ -132,6 +142,7 @@ export function makeFullText(store: LocalStoreShape, table: string): FullText {
         if (every < want && common.length > 1) add(scored(anyCommon, where, params, true));
       }
     }
+    if (weightless.length > 0 && hits.size < want) add(scored(ftsMatch([...rare, ...common, ...weightless], "any"), where, params, true));
 
     const best = [...hits.values()].sort((a, b) => b.bm25 - a.bm25 || b.rid - a.rid).slice(0, want);
     // Coverage: which query terms each returned row holds, weighted by idf.
@@ -139,6 +150,10 @@ export function makeFullText(store: LocalStoreShape, table: string): FullText {
     const total = [...weight.values()].reduce((a, b) => a + b, 0);
     const held = new Float64Array(best.length);
     const unknown = best.filter((h) => h.commons === undefined).map((h) => h.rid);
+    for (const t of weightless) {
+      const has = holding(t, best.map((h) => h.rid));
+      best.forEach((h, i) => has.has(h.rid) && (held[i]! += weight.get(t)!));
+    }
     for (const t of rare) {
       const has = rowsOf(t);
       best.forEach((h, i) => has.has(h.rid) && (held[i]! += weight.get(t)!));

@@ -96,7 +96,8 @@ export function instantiateHammingKernel(): WasmInstance {
   return new Wasm.Instance(hammingModule);
 }
 
-type Scan = (bits: number, n: number, words: number, q: number, dist: number) => void;
+type Scan = (bits: number, n: number, words: number, q: number, dist: number, hist: number) => void;
+type Select = (dist: number, n: number, threshold: number, ties: number, out: number) => number;
 type Dots = (codes: number, slots: number, m: number, chunks: number, q: number, out: number) => void;
 const PAGE = 65_536;
 
@@ -108,15 +109,16 @@ const WARM_ROWS = 4096;
 const PREFILTER_MIN = 3000;
 const PREFILTER_SHARE = 16;
 
-/** Byte offsets in the kernel's memory for `capacity` rows. */
-function layout(capacity: number, stride: number, rowBytes: number) {
+/** Byte offsets in the kernel's memory for `capacity` rows (`hist`: one u32 per Hamming distance). */
+function layout(capacity: number, stride: number, rowBytes: number, dim: number) {
   const codes = capacity * stride;
   const qBits = codes + capacity * rowBytes;
   const qCodes = qBits + stride;
   const dist = qCodes + rowBytes;
   const slots = dist + Math.ceil((capacity * 2) / 16) * 16;
   const out = slots + capacity * 4;
-  return { codes, qBits, qCodes, dist, slots, out, end: out + capacity * 4 };
+  const hist = out + capacity * 4;
+  return { codes, qBits, qCodes, dist, slots, out, hist, end: hist + (dim + 2) * 4 };
 }
 type Layout = ReturnType<typeof layout>;
 
@@ -129,6 +131,7 @@ export class VectorIndex {
   private readonly memory: WasmMemory;
   private readonly scan: Scan;
   private readonly dots: Dots;
+  private readonly select: Select;
   private capacity: number;
   private at!: Layout;
   private bits!: Uint32Array;
@@ -152,6 +155,7 @@ export class VectorIndex {
     this.memory = instance.exports.memory as WasmMemory;
     this.scan = instance.exports.scan as Scan;
     this.dots = instance.exports.dots as Dots;
+    this.select = instance.exports.select as Select;
     this.capacity = Math.max(1, capacity);
     this.norms = new Float32Array(this.capacity);
     this.basis = basis ?? placeholderBasis(dim);
@@ -164,7 +168,7 @@ export class VectorIndex {
   /** Lays out the memory for `capacity` rows, moving the `rows` rows' codes to their new place. */
   private reserve(rows: number): void {
     const old = this.at;
-    const at = layout(this.capacity, this.stride, this.rowBytes);
+    const at = layout(this.capacity, this.stride, this.rowBytes, this.dim);
     const have = this.memory.buffer.byteLength;
     if (at.end > have) this.memory.grow(Math.ceil((at.end - have) / PAGE));
     // The bits stay at 0; the codes region starts further on (copyWithin is a memmove).
@@ -298,20 +302,27 @@ export class VectorIndex {
     const q = new Uint32Array(buffer, this.at.qBits, this.words64 * 2);
     q.fill(0);
     for (let i = 0; i < this.dim; i++) if (query[i]! > mean[i]!) q[i >>> 5]! |= 1 << (i & 31);
-    this.scan(0, n, this.words64, this.at.qBits, this.at.dist);
-    const dist = new Uint16Array(buffer, this.at.dist, n);
-    const EXCLUDED = this.dim + 1;
+    const hist = new Uint32Array(buffer, this.at.hist, this.dim + 2);
+    hist.fill(0);
+    this.scan(0, n, this.words64, this.at.qBits, this.at.dist, this.at.hist);
     if (allowed) {
+      const dist = new Uint16Array(buffer, this.at.dist, n);
       const keep = new Uint8Array(n);
       for (const id of allowed) {
         const slot = this.slotOf.get(id);
         if (slot !== undefined) keep[slot] = 1;
       }
-      for (let s = 0; s < n; s++) if (keep[s] === 0) dist[s] = EXCLUDED;
+      // Out of reach of any threshold (cutOff looks at distances ≤ dim only).
+      for (let s = 0; s < n; s++) {
+        if (keep[s] === 1) continue;
+        hist[dist[s]!]!--;
+        dist[s] = this.dim + 1;
+      }
     }
-    const slots = new Int32Array(buffer, this.at.slots, n);
-    const m = closest(dist, Math.max(PREFILTER_MIN, Math.ceil(n / PREFILTER_SHARE), candidates), this.dim, slots);
+    const { threshold, ties } = cutOff(hist, Math.max(PREFILTER_MIN, Math.ceil(n / PREFILTER_SHARE), candidates), this.dim);
+    const m = this.select(this.at.dist, n, threshold, ties, this.at.slots);
     if (m === 0) return [];
+    const slots = new Int32Array(buffer, this.at.slots, m);
     const approx = this.approximate(query, m);
     const best = largest(approx, slots, m, Math.min(candidates, Math.max(2 * k, k + 20)));
     const exact = lookup(Array.from(best, (s) => this.ids[s]!));
@@ -350,22 +361,15 @@ export class VectorIndex {
   }
 }
 
-/** Writes the slots of up to `c` smallest distances ≤ maxDist into `out`; returns how many. */
-function closest(dist: Uint16Array, c: number, maxDist: number, out: Int32Array): number {
-  const hist = new Uint32Array(maxDist + 2);
-  for (let s = 0; s < dist.length; s++) hist[dist[s]!]!++;
-  // The distance threshold that admits about `c` slots (a counting selection).
+/**
+ * The counting selection of the `c` smallest distances ≤ maxDist, from their histogram: every
+ * slot closer than `threshold`, then `ties` slots at it (the kernel's `select` picks them).
+ */
+function cutOff(hist: Uint32Array, c: number, maxDist: number): { threshold: number; ties: number } {
   let threshold = 0;
   let below = 0;
   while (threshold <= maxDist && below + hist[threshold]! < c) below += hist[threshold++]!;
-  // Everything closer than the threshold, then ties at it until `c` are picked (never an excluded slot).
-  let ties = threshold <= maxDist ? c - below : 0;
-  let m = 0;
-  for (let s = 0; s < dist.length; s++) {
-    const d = dist[s]!;
-    if (d < threshold || (d === threshold && ties-- > 0)) out[m++] = s;
-  }
-  return m;
+  return { threshold, ties: threshold <= maxDist ? c - below : 0 };
 }
 
 /** The slots of the `c` largest scores, best first (a bounded insertion list: c is small). */
