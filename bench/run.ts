@@ -39,6 +39,9 @@
  *                                     --dists centred,positive,anisotropic; HNSW_DIR for hnswlib-node
  *   retrieval  bench/retrieval.ts     retrieval quality, legacy vs relevance ranking, and HTTP
  *                                     (issue 11); BENCH_RETRIEVAL_* (ROWS, QUERIES, HTTP_QUERIES, …)
+ *   fleet      bench/fleet.ts         1, 5, 10, 20 replica processes on one master: commit→all,
+ *                                     pulls per burst, connections, master CPU (issue 13); FLEET_*
+ *                                     (SIZES, COMMITS, BURST, SEED, …)
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -78,6 +81,7 @@ const OTHERS: Record<string, () => Promise<unknown>> = {
   fulltext: () => import("./fullText.ts"),
   vectors: () => import("./vectorIndex.ts"),
   retrieval: () => import("./retrieval.ts").then((m) => m.runRetrievalBenchmark()),
+  fleet: () => import("./fleet.ts"),
 };
 if (opts.only && opts.only !== "latency" && opts.only !== "snapshot" && !Object.hasOwn(OTHERS, opts.only)) {
   throw new Error(`BENCH_ONLY must be one of latency, snapshot, ${Object.keys(OTHERS).join(", ")}; got ${opts.only}`);

@@ -198,7 +198,7 @@ describe("event stream", () => {
       await m.start();
       await eventually(() => expect(m.state()).toBe("idle"));
       const defs = (await (await fetch(`${server.url}/memory/machines`)).json()) as { definitions: { sync: { states: { name: string }[] } }; current: { sync: { state: string } } };
-      expect(defs.definitions.sync.states.map((s) => s.name)).toEqual(["awaitingPool", "empty", "syncing", "idle", "backoff", "stopped"]);
+      expect(defs.definitions.sync.states.map((s) => s.name)).toEqual(["awaitingPool", "empty", "syncing", "settling", "idle", "backoff", "stopped"]);
       expect(defs.current.sync.state).toBe("idle");
 
       const res = await fetch(`${server.url}/memory/events`);

@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { createActor, fromCallback, fromPromise } from "xstate";
 import type { AnyEventObject } from "xstate";
-import { backoffDelayMs, syncMachine, type ConnectOutput, type PullOutput, type SnapshotInput, type SyncEmitted } from "../src/machines/syncMachine.ts";
+import { backoffDelayMs, FOLLOW_UP_BASE_MS, FOLLOW_UP_MAX_MS, PULL_SPREAD_MAX_MS, pullPacingMs, syncMachine, type ConnectOutput, type PullOutput, type SnapshotInput, type SyncEmitted } from "../src/machines/syncMachine.ts";
 import { connectDeadlineMs, ioDeadlineMs } from "../src/machines/deadlines.ts";
 
 const BASE = 250;
@@ -144,7 +144,7 @@ afterEach(() => {
 });
 
 describe("sync machine: states", () => {
-  test("Every state is reachable: awaitingPool first, then backoff, empty, syncing, idle and stopped.", async () => {
+  test("Every state is reachable: awaitingPool first, then backoff, empty, syncing, idle, settling and stopped.", async () => {
     const h = harness();
     expect(h.state()).toBe("awaitingPool");
     expect(h.connects).toHaveLength(1);
@@ -160,10 +160,14 @@ describe("sync machine: states", () => {
     expect(h.pulls).toHaveLength(1);
     await h.pull(pulled(2));
     expect(h.state()).toBe("idle");
+    h.sendFromFeed({ type: "CHANGE" });
+    expect(h.state()).toBe("settling");
+    await advance(PULL_SPREAD_MAX_MS);
+    await h.pull(pulled(1));
     h.actor.send({ type: "STOP" });
     expect(h.state()).toBe("stopped");
     expect(h.actor.getSnapshot().status).toBe("done");
-    expect(h.states).toEqual(["awaitingPool", "backoff", "awaitingPool", "empty", "syncing", "idle", "stopped"]);
+    expect(h.states).toEqual(["awaitingPool", "backoff", "awaitingPool", "empty", "syncing", "idle", "settling", "syncing", "idle", "stopped"]);
   });
 
   test("A pull that reports a changed epoch goes back to awaitingPool, and the new connect leads to a fresh copy.", async () => {
@@ -294,10 +298,12 @@ describe("sync machine: when it pulls", () => {
     expect(h.pulls).toHaveLength(2);
   });
 
-  test("A CHANGE in idle starts a pull, and FEED_CONNECTED in idle starts a catch-up pull.", async () => {
+  test("A CHANGE in idle starts a pull after the fleet's spread, and FEED_CONNECTED in idle starts a catch-up pull at once.", async () => {
     const h = harness();
     await h.toIdle();
     h.sendFromFeed({ type: "CHANGE" });
+    expect(h.state()).toBe("settling");
+    await advance(PULL_SPREAD_MAX_MS);
     expect(h.state()).toBe("syncing");
     await h.pull(pulled(1));
     expect(h.pulls).toHaveLength(2);
@@ -461,6 +467,9 @@ describe("sync machine: deadlines", () => {
       h.sendFromFeed({ type: "CHANGE" });
       await advance(IO - 10);
       await h.pull(pulled(1));
+      // Past the first follow-up a burst is paced in settling; that wait is no pull's deadline.
+      if (i > 0) expect(h.state()).toBe("settling");
+      await advance(pullPacingMs(h.ctx().followUps, 0.5));
       expect(h.state()).toBe("syncing");
     }
     await h.pull(pulled(0));
@@ -560,5 +569,111 @@ describe("sync machine: feed health and purity", () => {
     await h.pull(pulled(0));
     expect(h.ctx().lastSyncAt).toBe(1_234_567);
     expect(random).not.toHaveBeenCalled();
+  });
+});
+
+describe("sync machine: pacing a fleet", () => {
+  test("pullPacingMs adds a spread of 0 to PULL_SPREAD_MAX_MS to every wait, and paces follow-ups from the second one, doubling up to the cap.", () => {
+    expect([pullPacingMs(0, 0), pullPacingMs(0, 0.999_999), pullPacingMs(1, 0)]).toEqual([0, PULL_SPREAD_MAX_MS, 0]);
+    const gaps = Array.from({ length: 10 }, (_, k) => pullPacingMs(k + 2, 0));
+    expect(gaps.slice(0, 3)).toEqual([FOLLOW_UP_BASE_MS, 2 * FOLLOW_UP_BASE_MS, 4 * FOLLOW_UP_BASE_MS]);
+    expect(Math.max(...gaps)).toBe(FOLLOW_UP_MAX_MS);
+    for (const k of [0, 1, 2, 5, 50]) for (const r of [0, 0.3, 0.999_999]) expect(pullPacingMs(k, r) - pullPacingMs(k, 0)).toBeLessThanOrEqual(PULL_SPREAD_MAX_MS);
+  });
+
+  test("A CHANGE in idle waits the spread drawn from the injected random, and a burst that arrives meanwhile is one pull.", async () => {
+    const random = vi.spyOn(Math, "random");
+    let r = 0.5;
+    const h = harness({ random: () => r });
+    await h.toIdle();
+    r = 0.999_999; // the longest spread
+    h.sendFromFeed({ type: "CHANGE" });
+    for (let i = 0; i < 20; i++) h.sendFromFeed({ type: "CHANGE" });
+    await advance(PULL_SPREAD_MAX_MS - 1);
+    expect([h.state(), h.pulls.length]).toEqual(["settling", 1]);
+    await advance(1);
+    expect([h.state(), h.pulls.length]).toEqual(["syncing", 2]);
+    await h.pull(pulled(21));
+    expect(h.state()).toBe("idle");
+    r = 0; // no spread: the pull starts on the next turn of the timers
+    h.sendFromFeed({ type: "CHANGE" });
+    await flush();
+    expect([h.state(), h.pulls.length]).toEqual(["syncing", 3]);
+    expect(random).not.toHaveBeenCalled();
+  });
+
+  test("A long burst costs one pull per pull's worth of changes: the first follow-up at once, then waits that double up to FOLLOW_UP_MAX_MS, kept through a short lull and reset by a quiet one.", async () => {
+    const h = harness({ random: () => 0 });
+    await h.toIdle();
+    h.sendFromFeed({ type: "CHANGE" });
+    await flush();
+    expect(h.pulls).toHaveLength(2);
+    const waits: number[] = [];
+    for (let round = 0; round < 8; round++) {
+      // Any number of changes during a pull…
+      for (let i = 0; i < 50; i++) h.sendFromFeed({ type: "CHANGE" });
+      const before = h.pulls.length;
+      await h.pull(pulled(50));
+      // …is exactly one follow-up, after the wait it measures here.
+      let waited = 0;
+      while (h.pulls.length === before) {
+        expect(h.state()).toBe("settling");
+        await advance(1);
+        waited++;
+      }
+      expect(h.pulls).toHaveLength(before + 1);
+      waits.push(waited);
+    }
+    // With the shipped constants: 0, 10, 20, 40, 80, 160, 200, 200 ms.
+    expect(waits).toEqual([0, ...[0, 1, 2, 3, 4, 5, 6].map((j) => Math.min(FOLLOW_UP_MAX_MS, FOLLOW_UP_BASE_MS * 2 ** j))]);
+    await h.pull(pulled(0));
+    expect(h.state()).toBe("idle");
+    // The burst pauses for less than a pace: it is the same burst, at the same pace.
+    await advance(FOLLOW_UP_MAX_MS - 1);
+    h.sendFromFeed({ type: "CHANGE" });
+    await advance(FOLLOW_UP_MAX_MS - 1);
+    expect([h.state(), h.pulls.length]).toEqual(["settling", 10]);
+    await advance(1);
+    await h.pull(pulled(1));
+    // After a quiet pace, a commit is a lone commit again: no pacing.
+    await advance(FOLLOW_UP_MAX_MS);
+    h.sendFromFeed({ type: "CHANGE" });
+    await flush();
+    expect([h.state(), h.ctx().followUps]).toEqual(["syncing", 0]);
+  });
+
+  test("Lone changes are never paced, however often they come: each finds the machine idle and is pulled after the spread alone.", async () => {
+    const h = harness({ random: () => 0 });
+    await h.toIdle();
+    for (let i = 0; i < 30; i++) {
+      h.sendFromFeed({ type: "CHANGE" });
+      await flush();
+      expect(h.state()).toBe("syncing");
+      await h.pull(pulled(1));
+      expect(h.state()).toBe("idle");
+      await advance(1);
+    }
+    expect(h.pulls).toHaveLength(31);
+  });
+
+  test("In settling a FORCE_SYNC pulls at once and is answered by that pull, and a lost feed checks the master at once.", async () => {
+    const h = harness({ random: () => 0 });
+    await h.toIdle();
+    h.sendFromFeed({ type: "CHANGE" });
+    await flush();
+    h.sendFromFeed({ type: "CHANGE" });
+    await h.pull(pulled(1)); // first follow-up: at once
+    h.sendFromFeed({ type: "CHANGE" });
+    await h.pull(pulled(1));
+    expect(h.state()).toBe("settling");
+    h.actor.send({ type: "FORCE_SYNC", requestId: "r1" });
+    expect(h.state()).toBe("syncing");
+    await h.pull(pulled(4));
+    expect(h.done).toEqual([{ type: "forceSyncDone", requestIds: ["r1"], applied: 4 }]);
+    expect(h.state()).toBe("idle");
+    h.sendFromFeed({ type: "CHANGE" });
+    h.sendFromFeed({ type: "FEED_DISCONNECTED", error: "connection lost" });
+    expect(h.state()).toBe("awaitingPool");
+    expect(h.ctx().feedConnected).toBe(false);
   });
 });

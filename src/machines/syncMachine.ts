@@ -4,7 +4,8 @@
  * can drive it with fake actors and fake time.
  *
  *   awaitingPool ──connected──▶ empty (copying) ──▶ syncing ⇄ idle
- *        ▲                         │                 │
+ *        ▲                         │                 │ ⇅      │ change
+ *        │                         │                 │ settling ◀┘  (the fleet's spread; a burst's pace)
  *        └──── backoff ◀───────────┴─ error/deadline ┘
  *
  * Every step that waits on the master has a deadline (deadlines.ts); the copy's restarts on
@@ -58,6 +59,8 @@ export interface SyncContext extends SyncMachineInput {
   readonly feedHealthy: boolean;
   /** Something changed during the pull in flight: pull again right after it. */
   readonly dirty: boolean;
+  /** Pulls in a row that the previous one's changes asked for: paces a long burst (0 once it is over). */
+  readonly followUps: number;
   /** The next copy starts from scratch (forced full sync). */
   readonly restartSnapshot: boolean;
   /** Force-sync requests waiting for a sync that starts after them. */
@@ -85,7 +88,30 @@ export type SyncEmitted =
   | { type: "forceSyncDone"; requestIds: string[]; applied: number }
   | { type: "forceSyncFailed"; requestIds: string[]; error: string };
 
-export type SyncStateName = "awaitingPool" | "empty" | "syncing" | "idle" | "backoff" | "stopped";
+export type SyncStateName = "awaitingPool" | "empty" | "settling" | "syncing" | "idle" | "backoff" | "stopped";
+
+/**
+ * Pull pacing, so that a fleet of replicas shares one master (issue 13; measured with
+ * bench/fleet.ts). A change wakes every replica with the same NOTIFY: from idle each waits a
+ * random 0–PULL_SPREAD_MAX_MS in `settling` before its pull, so they do not all query in the
+ * same millisecond (0 turns the spread off; keep it to a few ms, it is added to every lone
+ * commit's latency). What arrives during a pull is one follow-up pull, at once. A burst that
+ * keeps the pulls dirty is paced: the k-th follow-up in a row (k ≥ 2) first waits in
+ * `settling` FOLLOW_UP_BASE_MS·2^(k−2), at most FOLLOW_UP_MAX_MS (plus the spread) — so a
+ * stream of commits costs each replica at most ~1000/FOLLOW_UP_MAX_MS pulls a second and
+ * leaves it at most about that far behind. A paced burst that pauses for less than
+ * FOLLOW_UP_MAX_MS keeps its pace. Lone commits are not paced, however often they come: it
+ * takes changes arriving during two pulls in a row.
+ */
+export const PULL_SPREAD_MAX_MS = 5;
+export const FOLLOW_UP_BASE_MS = 10;
+export const FOLLOW_UP_MAX_MS = 200;
+
+/** The wait in `settling` before the `followUps`-th follow-up pull in a row (0: a change seen in idle); `random` in [0, 1). */
+export function pullPacingMs(followUps: number, random: number): number {
+  const gap = followUps < 2 ? 0 : Math.min(FOLLOW_UP_MAX_MS, FOLLOW_UP_BASE_MS * 2 ** (followUps - 2));
+  return gap + Math.floor(random * (PULL_SPREAD_MAX_MS + 1));
+}
 
 export { backoffDelayMs, errorMessage } from "./backoff.ts";
 import { backoffDelayMs, errorMessage } from "./backoff.ts";
@@ -112,12 +138,17 @@ export const syncMachine = setup({
     backoff: ({ context }) => backoffDelayMs(context.attempt, context.backoffBaseMs, context.backoffMaxMs, context.random()),
     connectDeadline: ({ context }) => connectDeadlineMs(context),
     ioDeadline: ({ context }) => ioDeadlineMs(context),
+    pullPacing: ({ context }) => pullPacingMs(context.followUps, context.random()),
   },
   guards: {
     hasCompleteSnapshot: ({ context, event }) => (event as unknown as { output: ConnectOutput }).output.snapshotComplete && !context.restartSnapshot,
     epochChanged: ({ event }) => (event as unknown as { output: PullOutput }).output.epochChanged,
     restartRequested: ({ context }) => context.restartSnapshot,
-    moreToPull: ({ context }) => context.dirty || context.pending.length > 0,
+    forceWaiting: ({ context }) => context.pending.length > 0,
+    changedMeanwhile: ({ context }) => context.dirty,
+    firstFollowUp: ({ context }) => context.dirty && context.followUps === 0,
+    // Paced already (≥ 2 follow-ups in a row) and the last pull ended less than a pace ago.
+    burstGoesOn: ({ context }) => context.followUps >= 2 && context.lastSyncAt !== null && context.now() - context.lastSyncAt < FOLLOW_UP_MAX_MS,
     isFull: ({ event }) => event.type === "FORCE_SYNC" && event.full === true,
   },
   actions: {
@@ -130,6 +161,8 @@ export const syncMachine = setup({
         : {},
     ),
     markDirty: assign({ dirty: true }),
+    countFollowUp: assign({ followUps: ({ context }) => context.followUps + 1 }),
+    resetFollowUps: assign({ followUps: 0 }),
     startServing: assign(({ context }) => ({
       serving: [...context.serving, ...context.pending],
       pending: [],
@@ -182,6 +215,7 @@ export const syncMachine = setup({
     feedConnected: false,
     feedHealthy: false,
     dirty: false,
+    followUps: 0,
     restartSnapshot: false,
     pending: [],
     serving: [],
@@ -200,6 +234,7 @@ export const syncMachine = setup({
   },
   states: {
     awaitingPool: {
+      entry: "resetFollowUps",
       invoke: {
         src: "connect",
         onDone: [
@@ -211,7 +246,7 @@ export const syncMachine = setup({
       after: { connectDeadline: { target: "backoff", actions: [{ type: "timedOut", params: { step: "connect" } }, "answerFailed", "clearAll"] } },
     },
     empty: {
-      entry: ["startServing", "armCopyDeadline"],
+      entry: ["startServing", "armCopyDeadline", "resetFollowUps"],
       exit: "disarmCopyDeadline",
       on: {
         // A full sync asked for during a copy restarts the copy: the one running began earlier.
@@ -241,25 +276,45 @@ export const syncMachine = setup({
         onDone: [
           { guard: "epochChanged", target: "awaitingPool", actions: "countApplied" },
           { guard: "restartRequested", target: "empty", actions: ["countApplied", "pullDone"] },
-          { guard: "moreToPull", target: "syncing", reenter: true, actions: ["countApplied", "pullDone", "answerServed", "clearServed"] },
+          // A force-sync asked for during the pull is answered by a pull that starts now.
+          { guard: "forceWaiting", target: "syncing", reenter: true, actions: ["countApplied", "pullDone", "answerServed", "clearServed"] },
+          { guard: "firstFollowUp", target: "syncing", reenter: true, actions: ["countApplied", "pullDone", "answerServed", "clearServed", "countFollowUp"] },
+          { guard: "changedMeanwhile", target: "settling", actions: ["countApplied", "pullDone", "answerServed", "clearServed", "countFollowUp"] },
           { target: "idle", actions: ["countApplied", "pullDone", "answerServed", "clearServed"] },
         ],
         onError: { target: "backoff", actions: ["failed", "answerFailed", "clearAll"] },
       },
     },
-    idle: {
-      after: { idleInterval: "syncing" },
+    // Waits pullPacingMs before a pull: the fleet's spread, or a long burst's pace. Changes
+    // arriving meanwhile need nothing: the pull to come reads them.
+    settling: {
+      after: { pullPacing: "syncing" },
       on: {
-        CHANGE: "syncing",
-        FEED_CONNECTED: { target: "syncing", actions: assign({ feedConnected: true }) },
+        FEED_DISCONNECTED: { target: "awaitingPool", actions: "feedLost" },
+        FORCE_SYNC: [
+          { guard: "isFull", target: "empty", actions: "enqueueForce" },
+          { target: "syncing", actions: "enqueueForce" },
+        ],
+      },
+    },
+    idle: {
+      after: { idleInterval: { target: "syncing", actions: "resetFollowUps" } },
+      on: {
+        // A paced burst goes on through a short lull (its pulls caught up for a moment);
+        // otherwise this is a lone change, pulled after the spread alone.
+        CHANGE: [
+          { guard: "burstGoesOn", target: "settling", actions: "countFollowUp" },
+          { target: "settling", actions: "resetFollowUps" },
+        ],
+        FEED_CONNECTED: { target: "syncing", actions: [assign({ feedConnected: true }), "resetFollowUps"] },
         // The listener lost its connection: most likely the master went away. Check now
         // rather than at the next timer pull, so the state (and pool_connected) says so.
         FEED_DISCONNECTED: { target: "awaitingPool", actions: "feedLost" },
         // Notifications were not arriving: catch up now, then poll (idleInterval).
-        FEED_UNHEALTHY: { target: "syncing", actions: assign({ feedHealthy: false }) },
+        FEED_UNHEALTHY: { target: "syncing", actions: [assign({ feedHealthy: false }), "resetFollowUps"] },
         FORCE_SYNC: [
-          { guard: "isFull", target: "empty", actions: "enqueueForce" },
-          { target: "syncing", actions: "enqueueForce" },
+          { guard: "isFull", target: "empty", actions: ["enqueueForce", "resetFollowUps"] },
+          { target: "syncing", actions: ["enqueueForce", "resetFollowUps"] },
         ],
       },
     },

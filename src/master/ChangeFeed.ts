@@ -34,6 +34,7 @@ import { clientConfig } from "./connection.ts";
 import { describeDatabaseUrl, Master } from "./Master.ts";
 import { endWithin, probeChannelName, probeWaiters, sendProbe, trackedSockets } from "./feedProbe.ts";
 import { feedHealth, NOT_SUBSCRIBED, type ChangeFeedStatus } from "./feedHealth.ts";
+import { ReadSource } from "./readPool.ts";
 import type { Logger } from "../observability/logger.ts";
 
 export type { ChangeFeedStatus } from "./feedHealth.ts";
@@ -86,6 +87,14 @@ export interface ChangeFeedOptions {
   /** How long that round trip (and the self-test on each connect) may take. */
   readonly notifyTimeoutMs: number;
   readonly logger: Logger;
+  /** Told the committing transaction's id a notification carries (a standby read waits for it). */
+  readonly onCommit?: (xid: string) => void;
+}
+
+/** A payload is `schema.table` and, from triggers that carry it, ` <xid8>` of the committing transaction. */
+export function parseChangePayload(payload: string): { table: string; xid: string | undefined } {
+  const m = /^(.*) (\d+)$/s.exec(payload);
+  return m ? { table: m[1]!, xid: m[2]! } : { table: payload, xid: undefined };
 }
 
 const message = (e: unknown) => (e instanceof Error ? e.message : String(e));
@@ -231,7 +240,11 @@ export function makeChangeFeed(o: ChangeFeedOptions): ChangeFeedShape & { closeA
         health.connecting(message(error));
         void teardown().then(() => retryLater(error));
       });
-      s.notifications.on(CHANGE_CHANNEL, (payload: string) => h.change(payload));
+      s.notifications.on(CHANGE_CHANNEL, (payload: string) => {
+        const { table, xid } = parseChangePayload(payload);
+        if (xid !== undefined) o.onCommit?.(xid);
+        h.change(table);
+      });
       s.notifications.on(channel, (token: string) => waiters.arrived(token));
       try {
         await s.connect();
@@ -280,9 +293,11 @@ export function changeFeedOnMasterLayer(o: Omit<ChangeFeedOptions, "sendNotify">
     ChangeFeed,
     Effect.gen(function* () {
       const master = yield* Master;
+      const reads = yield* Effect.serviceOption(ReadSource);
+      const onCommit = reads._tag === "Some" ? reads.value.noteCommit : undefined;
       const sendNotify = (channel: string, payload: string) => Effect.runPromise(Effect.asVoid(master.query("SELECT pg_notify($1, $2)", [channel, payload])));
       return yield* Effect.acquireRelease(
-        Effect.sync(() => makeChangeFeed({ ...o, sendNotify })),
+        Effect.sync(() => makeChangeFeed({ ...o, sendNotify, ...(onCommit ? { onCommit } : {}) })),
         (feed) => Effect.promise(() => feed.closeAll()),
       );
     }),

@@ -3,11 +3,11 @@
  * channel name lives here and nowhere else: the trigger SQL and the listener both take it
  * from `CHANGE_CHANNEL`.
  */
-import type { ColumnSpec, TableDescriptor } from "../schema/tableDescriptor.ts";
+import { acceptsType, EXPECTED_TYPES, type ColumnSpec, type TableDescriptor } from "../schema/tableDescriptor.ts";
 import { embeddingSelect } from "./pgvector.ts";
 
 export const SCHEMA = "embedded_memory";
-/** The one NOTIFY channel; its payload is the changed table's name (a hint, never the data). */
+/** The one NOTIFY channel; its payload is the changed table's name and the committing xid (a hint, never the data). */
 export const CHANGE_CHANNEL = "embedded_memory_changes";
 /**
  * Version of the objects below; bumped when they change shape. 2: the capture trigger records
@@ -49,13 +49,69 @@ export interface MasterColumn {
   readonly udt: string;
   /** The type's schema: pgvector's send functions live there, often off the search_path (`extensions`). */
   readonly udtSchema?: string;
+  /** pg_type.typcategory of the type (of its base type, for a domain): see `acceptsType`. */
+  readonly category?: string;
+  /** The type's oid as text: with the name, what `columnsSignature` is made of. */
+  readonly typeOid?: string;
 }
 
 export const introspectColumnsSql = `
-  SELECT a.attname AS name, t.typname AS udt, tn.nspname AS "udtSchema"
+  SELECT a.attname AS name, t.typname AS udt, tn.nspname AS "udtSchema",
+         coalesce(bt.typcategory, t.typcategory)::text AS category, a.atttypid::text AS "typeOid"
   FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid JOIN pg_namespace tn ON tn.oid = t.typnamespace
+    LEFT JOIN pg_type bt ON t.typtype = 'd' AND bt.oid = t.typbasetype
   WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped
   ORDER BY a.attnum`;
+
+/**
+ * The table's columns in one string (name:type oid, in order), computed by the pull's first
+ * statement at no extra round trip: when it differs from the queries' own, the columns changed
+ * (added, dropped, retyped) and the queries are rebuilt before they are used.
+ */
+const columnsSignatureExpr = (tableParam: number) => `(SELECT coalesce(string_agg(a.attname || ':' || a.atttypid::text, ',' ORDER BY a.attnum), '')
+     FROM pg_attribute a WHERE a.attrelid = to_regclass($${tableParam}) AND a.attnum > 0 AND NOT a.attisdropped)`;
+
+export const columnsSignature = (columns: readonly MasterColumn[]): string => columns.map((c) => `${c.name}:${c.typeOid ?? "?"}`).join(",");
+
+/** A column the replica needs that the master lacks, or a column of a type it cannot read. */
+export interface ColumnProblem {
+  readonly column: string;
+  readonly problem: "missing" | "incompatible";
+  readonly expected: string;
+  /** The master's type, for an incompatible column. */
+  readonly found?: string;
+}
+
+/**
+ * Checks the master's columns against the descriptor: a required column missing, or any known
+ * column of a type its kind cannot read (e.g. an embedding retyped to text). Columns the
+ * descriptor does not know are never a problem; optional ones may be missing.
+ */
+export function columnProblems(d: TableDescriptor, columns: readonly MasterColumn[]): ColumnProblem[] {
+  const byName = new Map(columns.map((c) => [c.name, c]));
+  const problems: ColumnProblem[] = [];
+  for (const spec of d.columns) {
+    const m = byName.get(spec.name);
+    const expected = spec.name === d.key ? `${EXPECTED_TYPES[spec.kind]}, the key` : EXPECTED_TYPES[spec.kind];
+    if (!m) {
+      if (spec.required || spec.name === d.key) problems.push({ column: spec.name, problem: "missing", expected });
+    } else if (m.category !== undefined && !acceptsType(spec.kind, m)) {
+      problems.push({ column: spec.name, problem: "incompatible", expected, found: m.udt });
+    }
+  }
+  return problems;
+}
+
+/** The message for a problem: names the table, the column, what was expected and what to do. */
+export function columnProblemMessage(d: TableDescriptor, p: ColumnProblem): string {
+  const spec = d.columns.find((c) => c.name === p.column)!;
+  const type = spec.createAs.split(" ")[0];
+  const fix =
+    p.problem === "missing"
+      ? `the master table ${d.masterTable} has no column ${p.column} (${p.expected} expected): restore it (ALTER TABLE ${d.masterTable} ADD COLUMN ${p.column} ${type}), or set MEMORY_TABLE to a table that has it`
+      : `the master table ${d.masterTable}'s column ${p.column} is of type ${p.found} (${p.expected} expected): change it back (ALTER TABLE ${d.masterTable} ALTER COLUMN ${p.column} TYPE ${type} USING …)${spec.required ? "" : ", or drop it (the replica syncs without it)"}`;
+  return `${fix}; sync waits in backoff, retrying, and resumes without a restart once it is fixed`;
+}
 
 /** `$1` the table, `$2` its capture function's signature (`captureFunction(table) + "()"`). */
 export const checkObjectsSql = `
@@ -75,7 +131,9 @@ export const pullStartSql = `SELECT pg_current_snapshot()::text AS snapshot, (${
   COALESCE((SELECT value::xid8 FROM ${SCHEMA}.meta WHERE key = 'pruned_xid') >= pg_snapshot_xmin($1::pg_snapshot), false) AS cursor_expired,
   -- The oldest write transaction still open: the cursor waits on it (for the lag metric).
   (SELECT coalesce(extract(epoch FROM max(clock_timestamp() - xact_start)), 0)::float8 FROM pg_stat_activity
-     WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()) AS oldest_open_xact_s`;
+     WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()) AS oldest_open_xact_s,
+  -- $2 the replicated table: its columns now, so a pull never runs queries built for others.
+  ${columnsSignatureExpr(2)} AS columns`;
 export const receiptSql = `INSERT INTO ${SCHEMA}.upload_receipts (replica_id, seq) VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING`;
 /** Receipts for a whole batch; returns the seqs that were new (not applied before). */
 export const receiptsSql = `INSERT INTO ${SCHEMA}.upload_receipts (replica_id, seq) SELECT $1::uuid, unnest($2::bigint[]) ON CONFLICT DO NOTHING RETURNING seq`;
@@ -156,14 +214,15 @@ END $fn$`,
     `CREATE OR REPLACE FUNCTION ${SCHEMA}.notify_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
   -- One small wake-up per statement; identical payloads in a transaction collapse into one.
-  PERFORM pg_notify('${CHANGE_CHANNEL}', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME);
+  -- The transaction's id lets a replica reading a standby wait until the standby has replayed it.
+  PERFORM pg_notify('${CHANGE_CHANNEL}', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME || ' ' || pg_current_xact_id()::text);
   RETURN NULL;
 END $fn$`,
     `CREATE OR REPLACE FUNCTION ${SCHEMA}.new_epoch() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
   -- TRUNCATE fires no row triggers: a new epoch makes every replica copy the table anew.
   UPDATE ${SCHEMA}.meta SET value = gen_random_uuid()::text WHERE key = 'epoch';
-  PERFORM pg_notify('${CHANGE_CHANNEL}', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME);
+  PERFORM pg_notify('${CHANGE_CHANNEL}', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME || ' ' || pg_current_xact_id()::text);
   RETURN NULL;
 END $fn$`,
     `CREATE OR REPLACE FUNCTION ${capture}() RETURNS trigger LANGUAGE plpgsql AS $fn$
@@ -386,6 +445,23 @@ export class TableQueries {
     const values: unknown[] = [keys];
     const tenantParam = this.tenantId ? values.push(this.tenantId) : undefined;
     return { text: `SELECT ${this.selectList} FROM ${this.table} t WHERE ${this.key} = ANY($1::${this.keyType}[]) AND ${this.filter(tenantParam)}`, values };
+  }
+
+  /** What the pull's first statement compares with (see `columnsSignature`). */
+  get signature(): string {
+    return columnsSignature(this.masterColumns);
+  }
+
+  /**
+   * One keyset chunk of the keys of replicated rows that hold a value in any of `columns`:
+   * rows copied before the master had those columns, whose local copy lacks the value.
+   */
+  keysWithValues(columns: readonly string[], afterKey: string | null, limit: number): { text: string; values: unknown[] } {
+    const values: unknown[] = [];
+    const tenantParam = this.tenantId ? values.push(this.tenantId) : undefined;
+    let where = `${this.filter(tenantParam)} AND (${columns.map((c) => `t.${quoteIdent(c)} IS NOT NULL`).join(" OR ")})`;
+    if (afterKey !== null) where += ` AND ${this.keyOrder} > $${values.push(afterKey)}::${this.keyType}`;
+    return { text: `SELECT ${this.key}::text AS key FROM ${this.table} t WHERE ${where} ORDER BY ${this.keyOrder} LIMIT $${values.push(limit)}`, values };
   }
 
   /** Every replicated row in key order (for verify). */

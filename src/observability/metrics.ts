@@ -10,11 +10,13 @@ export interface MetricsSources {
   readonly outbox: () => { pending: number; parked: number };
   /** Whether the change feed is `listening` (its NOTIFY self-test passed). Absent: reads as 0. */
   readonly notifyHealthy?: () => boolean;
+  /** With DATABASE_READ_URL: the standby's replay lag (ms; null before its first read). Absent: no gauge. */
+  readonly standbyLagMs?: () => number | null;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
 
-const SYNC_STATES = ["awaitingPool", "empty", "syncing", "idle", "backoff", "stopped"];
+const SYNC_STATES = ["awaitingPool", "empty", "settling", "syncing", "idle", "backoff", "stopped"];
 const UPLOAD_STATES = ["awaitingPool", "uploading", "idle", "backoff", "stopped"];
 
 const DEFAULT_PREFIX = "embedded_memory_process_";
@@ -65,6 +67,17 @@ export function createMetrics(sources: MetricsSources, options: { defaultMetrics
       this.set(sources.notifyHealthy?.() ? 1 : 0);
     },
   });
+  if (sources.standbyLagMs) {
+    const lag = sources.standbyLagMs;
+    new Gauge({
+      name: "embedded_memory_standby_replay_lag_seconds",
+      help: "How far the read standby (DATABASE_READ_URL) is behind in replaying the WAL it received, as of the last pull",
+      ...r,
+      collect() {
+        this.set((lag() ?? 0) / 1000);
+      },
+    });
+  }
   new Gauge({ name: "embedded_memory_outbox_parked", help: "Local writes the master refused for good", ...r, collect() { this.set(sources.outbox().parked); } });
   return metrics;
 }

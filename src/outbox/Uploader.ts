@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect";
 import { LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
 import { classifyMasterError, MasterQueryError, type MasterClient, type MasterError, type MasterShape } from "../master/Master.ts";
 import { receiptSql, receiptsSql, type TableQueries } from "../master/masterSql.ts";
-import type { ReplicatorShape, SyncError } from "../sync/Replicator.ts";
+import { isColumnDriftError, type ReplicatorShape, type SyncError } from "../sync/Replicator.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Row } from "../schema/tableDescriptor.ts";
 import { outboxTable, type OutboxCounts, type OutboxEntry as Entry } from "./outboxTable.ts";
@@ -40,7 +40,12 @@ export interface Uploader {
 /** SQLSTATE classes the master will refuse again however often asked: park, do not retry. */
 const PERMANENT = /^(22|23|42|P0)/;
 
-const isPermanent = (e: MasterError): e is MasterQueryError => e._tag === "MasterQueryError" && PERMANENT.test(e.code ?? "");
+/**
+ * A refusal that no retry can fix: the entry is parked. A column the master lost (or retyped)
+ * is not one: the write is fine, the table drifted, and the sync machine waits for it in
+ * backoff (the entry stays pending and goes up once the column is back).
+ */
+const isPermanent = (e: MasterError): e is MasterQueryError => e._tag === "MasterQueryError" && PERMANENT.test(e.code ?? "") && !isColumnDriftError(e);
 
 /**
  * The batch's access entries as one delta per row: the sum of its deltas and the latest
@@ -120,7 +125,9 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
 
   const uploadBatch = (tq: TableQueries, batch: Entry[]) =>
     uploadSetBased(tq, distinctPrefix(batch)).pipe(
-      Effect.catch((e: MasterError) => (isPermanent(e) ? uploadEntries(tq, batch) : Effect.fail(e))),
+      Effect.catch((e: MasterError) =>
+        isColumnDriftError(e) ? replicator.recheckColumns().pipe(Effect.andThen(Effect.fail(e))) : isPermanent(e) ? uploadEntries(tq, batch) : Effect.fail(e),
+      ),
     );
 
   const uploadEntries = (tq: TableQueries, batch: Entry[]) =>

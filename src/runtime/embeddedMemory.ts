@@ -188,7 +188,7 @@ export class EmbeddedMemory {
   /** Ready: the first snapshot is complete and the master is reachable. */
   ready(): boolean {
     const s = this.actor?.getSnapshot();
-    return !!s && !!this.o && (s.value === "idle" || s.value === "syncing") && s.context.poolConnected && this.o.store.syncState(this.o.replicator.descriptor).snapshotComplete;
+    return !!s && !!this.o && (s.value === "idle" || s.value === "settling" || s.value === "syncing") && s.context.poolConnected && this.o.store.syncState(this.o.replicator.descriptor).snapshotComplete;
   }
 
   stats(): MemoryStats {
@@ -198,6 +198,7 @@ export class EmbeddedMemory {
     const outbox = o.uploader.counts();
     return buildStats({
       changeFeed: this.feed?.status(),
+      standby: o.reads.status(),
       store: o.store,
       descriptor: o.replicator.descriptor,
       state: this.state(),

@@ -19,13 +19,21 @@ export interface TransitionEvent {
 export function logTransitions(machine: TransitionEvent["machine"], actor: AnyActorRef, logger: Logger, events: EventEmitter): void {
   const log = logger.child({ module: machine });
   let previous: string | null = null;
+  // A backoff with the error already warned about (a table that stays broken, a master that
+  // stays down) is logged at debug: one warning per distinct error until the machine is idle
+  // again. The state and the event stream still show every backoff.
+  let warned: string | null = null;
   actor.subscribe({
     next: (snapshot: { value: unknown; context: { attempt: number; lastError: string | null } }) => {
       const to = String(snapshot.value);
       if (to === previous) return;
       const { attempt, lastError } = snapshot.context;
       const failing = to === "backoff";
-      log[failing ? "warn" : previous === null || to === "idle" || to === "stopped" ? "info" : "debug"]({ from: previous, to, attempt, ...(failing ? { lastError } : {}) }, `${machine} ${to}`);
+      const repeated = failing && lastError === warned;
+      if (failing) warned = lastError;
+      else if (to === "idle") warned = null;
+      const level = failing ? (repeated ? "debug" : "warn") : previous === null || to === "idle" || to === "stopped" ? "info" : "debug";
+      log[level]({ from: previous, to, attempt, ...(failing ? { lastError } : {}) }, `${machine} ${to}`);
       const event: TransitionEvent = { machine, from: previous, to, at: new Date().toISOString(), attempt, lastError };
       previous = to;
       events.emit("transition", event);

@@ -13,6 +13,7 @@ import type { Logger } from "../observability/logger.ts";
 import { Master, masterLayer } from "../master/Master.ts";
 import { LocalStore, localStoreLayer, type LocalStoreShape } from "../store/LocalStore.ts";
 import { ChangeFeed, changeFeedOnMasterLayer } from "../master/ChangeFeed.ts";
+import { ReadSource, readSourceLayer, type ReadSourceShape } from "../master/readPool.ts";
 import { Replicator, replicatorLayer, type ReplicatorShape } from "../sync/Replicator.ts";
 import { memoryTableDescriptor } from "../schema/tableDescriptor.ts";
 import { embedderFromConfig } from "../search/embedding/Embedder.ts";
@@ -23,7 +24,7 @@ import { createMetrics, type Metrics } from "../observability/metrics.ts";
 import { BackgroundEmbedding } from "../search/embedding/backgroundEmbedding.ts";
 import type { SyncStateName } from "../machines/syncMachine.ts";
 
-export type Services = Master | LocalStore | ChangeFeed | Replicator | Replica;
+export type Services = Master | LocalStore | ChangeFeed | ReadSource | Replicator | Replica;
 
 export interface Opened {
   readonly store: LocalStoreShape;
@@ -33,6 +34,8 @@ export interface Opened {
   readonly uploader: Uploader;
   readonly embedding: BackgroundEmbedding | undefined;
   readonly metrics: Metrics;
+  /** Where pulls read (stats' `standby`). */
+  readonly reads: ReadSourceShape;
 }
 
 /** What the opened services need from the composition that owns them. */
@@ -56,7 +59,9 @@ function resourceLayer(c: Config, log: Logger) {
     notifyTimeoutMs: c.notifyTimeoutMs,
     logger: log,
   });
-  const base = Layer.mergeAll(Layer.provideMerge(feed, master), localStoreLayer(c.localPath));
+  // Pulls and the first copy read DATABASE_READ_URL's standby when set; the feed tells it which commits to wait for.
+  const reads = readSourceLayer({ databaseReadUrl: c.databaseReadUrl, connectTimeoutMs: c.connectTimeoutMs, statementTimeoutMs: c.statementTimeoutMs, maxConnections: c.masterPoolMax, logger: log });
+  const base = Layer.mergeAll(Layer.provideMerge(feed, Layer.provideMerge(reads, master)), localStoreLayer(c.localPath));
   const replicator = replicatorLayer({
     descriptor: memoryTableDescriptor(c.memoryTable),
     tenantId: c.tenantId,
@@ -77,7 +82,7 @@ export class Replica extends Context.Service<Replica, Opened>()("embedded-memory
  * embedding rows that have no vector. Its finalizer stops the embedding and closes the search
  * index; the runtime then releases the store, the feed and the pool, in reverse order.
  */
-function openedLayer(config: Config, hooks: OpenHooks): Layer.Layer<Replica, never, LocalStore | Replicator | Master | ChangeFeed> {
+function openedLayer(config: Config, hooks: OpenHooks): Layer.Layer<Replica, never, LocalStore | Replicator | Master | ChangeFeed | ReadSource> {
   const { log } = hooks;
   return Layer.effect(
     Replica,
@@ -87,6 +92,7 @@ function openedLayer(config: Config, hooks: OpenHooks): Layer.Layer<Replica, nev
         const replicator = yield* Replicator;
         const master = yield* Master;
         const feed = yield* ChangeFeed;
+        const reads = yield* ReadSource;
         const d = replicator.descriptor;
         const embedder = embedderFromConfig(config);
         const replicaId = store.meta.get("replica_id") ?? (store.meta.set("replica_id", randomUUID()), store.meta.get("replica_id")!);
@@ -96,7 +102,8 @@ function openedLayer(config: Config, hooks: OpenHooks): Layer.Layer<Replica, nev
           search: makeSearch({ store, table: d.localName, embedder, status: () => ({ state: hooks.syncState(), complete: store.syncState(d).snapshotComplete }), logger: log, minScore: config.searchMinScore }),
           writes: makeLocalWrites(store, d, { contentIsText: () => store.meta.get("master_content_udt") === "text", onWrite: hooks.onWrite }),
           uploader: makeUploader(master, store, replicator, { replicaId, batchSize: config.uploadBatchSize, deleteMode: config.deleteMode, logger: log }),
-          metrics: createMetrics({ memories: () => store.count(d), outbox: () => opened.uploader.counts(), notifyHealthy: () => feed.status().state === "listening" }),
+          metrics: createMetrics({ memories: () => store.count(d), outbox: () => opened.uploader.counts(), notifyHealthy: () => feed.status().state === "listening", ...(reads.status() ? { standbyLagMs: () => reads.status()?.replay_lag_ms ?? null } : {}) }),
+          reads,
           embedding: embedder ? new BackgroundEmbedding((n, signal) => opened.search.vectors.embedMissing(n, signal), embedder.model, log.child({ module: "embedder" })) : undefined,
         };
         if (opened.embedding) {

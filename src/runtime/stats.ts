@@ -8,6 +8,7 @@ import type { SyncStateName } from "../machines/syncMachine.ts";
 import type { VectorInfo } from "../search/vectors/vectorStore.ts";
 import { outboxTable, type OutboxCounts } from "../outbox/outboxTable.ts";
 import type { ChangeFeedStatus } from "../master/ChangeFeed.ts";
+import type { StandbyStatus } from "../master/readPool.ts";
 
 /** Before the machines run there is no subscription: the feed is not (yet) connecting. */
 const FEED_NOT_STARTED: ChangeFeedStatus = { state: "connecting", reason: "change feed not started", verified_at: null, checked_at: null };
@@ -32,6 +33,8 @@ export interface MemoryStats {
   readonly tenant_id: string | null;
   readonly attempt: number;
   readonly last_error: string | null;
+  /** Only with DATABASE_READ_URL: where pulls read, the standby's replay lag, and why a read went to the primary. */
+  readonly standby?: StandbyStatus;
 }
 
 export interface StatsInput {
@@ -48,6 +51,7 @@ export interface StatsInput {
   readonly vectors?: VectorInfo;
   readonly embeddingProvider?: string;
   readonly outbox?: MemoryStats["outbox"];
+  readonly standby?: StandbyStatus | undefined;
 }
 
 /** Timestamps are stored with microseconds; the API shows them as plain ISO-8601 (ms). */
@@ -86,6 +90,7 @@ export function buildStats(i: StatsInput): MemoryStats {
     tenant_id: i.tenantId ?? null,
     attempt: i.attempt,
     last_error: i.lastError,
+    ...(i.standby ? { standby: i.standby } : {}),
   };
 }
 

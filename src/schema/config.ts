@@ -99,6 +99,8 @@ export const ConfigSchema = Schema.Struct({
   searchMinScore: Schema.Number.check(Schema.makeFilter((n: number) => (n >= 0 && n <= 1) || `expected a number from 0 to 1, got ${n}`)),
   /** Where LISTEN goes (a direct connection or a session-mode pooler); default: databaseUrl. Holds a password. */
   listenDatabaseUrl: opt(PostgresUrl),
+  /** A streaming hot standby that pulls and the first copy read from (LISTEN, uploads and pruning stay on databaseUrl). Holds a password. */
+  databaseReadUrl: opt(PostgresUrl),
   /** Pull interval while NOTIFY is not delivering (change_feed.state `unavailable`). */
   pollIntervalMs: IntIn(10, MAX_MS),
   /** Pooled master connections for pulls and uploads; each replica holds this + 1 (the listener). */
@@ -150,7 +152,7 @@ export const DEFAULTS = Object.freeze({
   masterPoolMax: 2,
   listenHeartbeatMs: 30_000,
   notifyTimeoutMs: 3_000,
-} satisfies Omit<Config, "databaseUrl" | "listenDatabaseUrl" | "tenantId" | "embeddingBaseUrl" | "embeddingModel" | "embeddingApiKey" | "embeddingDim">);
+} satisfies Omit<Config, "databaseUrl" | "listenDatabaseUrl" | "databaseReadUrl" | "tenantId" | "embeddingBaseUrl" | "embeddingModel" | "embeddingApiKey" | "embeddingDim">);
 
 /**
  * Decodes a whole config. `nameOf` turns the field at fault into the name the caller knows it
@@ -237,7 +239,7 @@ export function loadConfig(env: Env): Config {
 export function secretsOf(config: Config): string[] {
   const secrets: string[] = apiKeysOf(config.apiKeys).map((k) => k.key);
   if (config.embeddingApiKey) secrets.push(config.embeddingApiKey);
-  for (const url of [config.databaseUrl, config.listenDatabaseUrl]) {
+  for (const url of [config.databaseUrl, config.listenDatabaseUrl, config.databaseReadUrl]) {
     if (!url) continue;
     try {
       const password = decodeURIComponent(new URL(url).password);

@@ -24,6 +24,7 @@ export const ENV_FIELD_OF = {
   UPLOAD_INTERVAL_MS: "uploadIntervalMs",
   DELETE_MODE: "deleteMode",
   LISTEN_DATABASE_URL: "listenDatabaseUrl",
+  DATABASE_READ_URL: "databaseReadUrl",
   POLL_INTERVAL_MS: "pollIntervalMs",
   MASTER_POOL_MAX: "masterPoolMax",
   MASTER_CONNECT_TIMEOUT_MS: "connectTimeoutMs",

@@ -21,7 +21,64 @@ export interface ColumnSpec {
   readonly kind: ColumnKind;
   /** The type used when this project creates the master table. */
   readonly createAs: string;
+  /**
+   * The replica cannot serve without it: a master table lacking it is an error state (backoff
+   * naming the column), never a silent sync without it. Other columns may be missing.
+   */
+  readonly required?: boolean;
 }
+
+/**
+ * A master column's type as the compatibility check sees it: `udt` its type name, `category`
+ * Postgres's typcategory of the type (of the base type, for a domain): S string, N numeric,
+ * D date/time, B boolean, A array, U user-defined (jsonb, vector), E enum.
+ */
+export interface MasterType {
+  readonly udt: string;
+  readonly category?: string | undefined;
+}
+
+const VECTOR_UDTS = new Set(["vector", "halfvec", "_float4", "_float8", "_numeric"]);
+
+/**
+ * Whether the select expression for a kind (TableQueries.expr) reads a column of this type
+ * meaningfully. Text takes anything (every type has a text form: enums, domains, citext).
+ */
+export function acceptsType(kind: ColumnKind, t: MasterType): boolean {
+  const c = t.category;
+  switch (kind) {
+    case "text":
+      return true;
+    case "uuid":
+      return t.udt === "uuid" || c === "S";
+    case "json":
+      return t.udt === "jsonb" || t.udt === "json" || c === "S";
+    case "textArray":
+      return c === "A" || t.udt === "jsonb" || t.udt === "json" || c === "S";
+    case "real":
+    case "int":
+      return c === "N";
+    case "timestamp":
+      return c === "D";
+    case "bool":
+      return c === "B";
+    case "vector":
+      return VECTOR_UDTS.has(t.udt);
+  }
+}
+
+/** What a kind expects, for the error that names an incompatible column. */
+export const EXPECTED_TYPES: Record<ColumnKind, string> = {
+  uuid: "uuid or text",
+  text: "text",
+  json: "jsonb, json or text",
+  textArray: "text[] or jsonb",
+  real: "real or double precision",
+  int: "integer or bigint",
+  timestamp: "timestamptz or timestamp",
+  bool: "boolean",
+  vector: "vector, halfvec, real[] or double precision[]",
+};
 
 export interface TableDescriptor {
   /** The master table, optionally schema-qualified. */
@@ -40,17 +97,21 @@ export interface TableDescriptor {
   readonly embeddingColumn?: string;
 }
 
-const col = (name: string, kind: ColumnKind, createAs: string): ColumnSpec => ({ name, kind, createAs });
+const col = (name: string, kind: ColumnKind, createAs: string, required = false): ColumnSpec => (required ? { name, kind, createAs, required } : { name, kind, createAs });
 
-/** The reference shape of the agents' memory table (CONTRACT.md). */
+/**
+ * The reference shape of the agents' memory table (CONTRACT.md). Required: the key, what a
+ * memory is (type, content) and the importance that searches filter and rank by; tables of
+ * other shapes (no tenant, no counters, no embedding…) replicate without the rest.
+ */
 export const MEMORY_COLUMNS: readonly ColumnSpec[] = [
-  col("id", "uuid", "uuid PRIMARY KEY DEFAULT gen_random_uuid()"),
-  col("memory_type", "text", "text NOT NULL"),
-  col("content", "json", "jsonb NOT NULL"),
+  col("id", "uuid", "uuid PRIMARY KEY DEFAULT gen_random_uuid()", true),
+  col("memory_type", "text", "text NOT NULL", true),
+  col("content", "json", "jsonb NOT NULL", true),
   col("source_system", "text", "text"),
   col("source_agent", "text", "text"),
   col("created_by", "text", "text"),
-  col("importance_score", "real", "real DEFAULT 0.5 CHECK (importance_score >= 0 AND importance_score <= 1)"),
+  col("importance_score", "real", "real DEFAULT 0.5 CHECK (importance_score >= 0 AND importance_score <= 1)", true),
   col("tags", "textArray", "text[] NOT NULL DEFAULT '{}'"),
   col("metadata", "json", "jsonb NOT NULL DEFAULT '{}'"),
   col("context_id", "uuid", "uuid"),

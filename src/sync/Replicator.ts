@@ -4,17 +4,33 @@
  * method is one Effect, run by one of the sync machine's actors.
  */
 import * as Context from "effect/Context";
+import * as Data from "effect/Data";
 import * as Effect from "effect/Effect";
 import * as Fiber from "effect/Fiber";
 import * as Layer from "effect/Layer";
 import { Master, type MasterError, type MasterShape } from "../master/Master.ts";
 import { LocalStore, LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
-import { TableQueries, currentSnapshotSql, pruneChangesSql, pullStartSql, readEpochSql } from "../master/masterSql.ts";
+import {
+  TableQueries, columnProblemMessage, columnProblems, currentSnapshotSql, introspectColumnsSql, pruneChangesSql, pullStartSql, qualified, readEpochSql, type MasterColumn,
+} from "../master/masterSql.ts";
 import { ensureObjects, introspectColumns, MasterObjectsMissing } from "../master/masterObjects.ts";
+import { primaryReads, ReadSource, type ReadSourceShape } from "../master/readPool.ts";
 import type { Row, TableDescriptor } from "../schema/tableDescriptor.ts";
 import type { Logger } from "../observability/logger.ts";
 
-export type SyncError = MasterError | MasterObjectsMissing | LocalStoreError;
+/**
+ * The master's table lacks a column the replica needs, or has a column of a type it cannot
+ * read (schema drift). The message names the table, the column, the type expected and what to
+ * do; the machine waits in backoff and recovers by itself once the table is fixed.
+ */
+export class MasterSchemaDrift extends Data.TaggedError("MasterSchemaDrift")<{ readonly message: string; readonly table: string; readonly column: string }> {}
+
+export type SyncError = MasterError | MasterObjectsMissing | MasterSchemaDrift | LocalStoreError;
+
+/** undefined_column, datatype_mismatch: a statement built for columns the master no longer has. */
+const DRIFT_CODES = new Set(["42703", "42804"]);
+export const isColumnDriftError = (e: unknown): boolean =>
+  (e as { _tag?: string })?._tag === "MasterQueryError" && DRIFT_CODES.has((e as { code?: string }).code ?? "");
 
 export interface ConnectResult {
   /** The replica holds a complete copy for the master's current epoch. */
@@ -59,6 +75,12 @@ export interface ReplicatorShape {
   readonly pull: () => Effect.Effect<PullResult, SyncError>;
   /** The queries for the master's actual columns (known after `connect`). */
   readonly queries: () => Effect.Effect<TableQueries, SyncError>;
+  /**
+   * Reads the master's columns anew and rebuilds the queries (after a statement failed with
+   * undefined_column / datatype_mismatch): fails with MasterSchemaDrift when a column the
+   * replica needs is gone or retyped.
+   */
+  readonly recheckColumns: () => Effect.Effect<TableQueries, SyncError>;
   /** Applies the master's current state of some rows (after an upload settled them). */
   readonly refresh: (keys: readonly string[]) => Effect.Effect<number, SyncError>;
   /**
@@ -90,12 +112,17 @@ const PRUNE_LOCK_TIMEOUT_MS = 500;
 const local = <A>(what: string, f: () => A): Effect.Effect<A, LocalStoreError> =>
   Effect.try({ try: f, catch: (cause) => new LocalStoreError({ message: `${what}: ${(cause as Error).message}`, cause }) });
 
-export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: ReplicatorOptions): ReplicatorShape {
+/** `reads`: where pulls and the first copy read (DATABASE_READ_URL's standby); default the master. */
+export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: ReplicatorOptions, reads: ReadSourceShape = primaryReads(master)): ReplicatorShape {
   const d = o.descriptor;
   const log = o.logger.child({ module: "replicator", table: d.masterTable });
   const source = `${master.describe}|${d.masterTable}|tenant=${o.tenantId ?? "*"}`;
   let cached: TableQueries | undefined;
+  /** The signature of the columns whose newcomers were last filled in (see pickUpColumns). */
+  let pickedUp: string | undefined;
   let lastPruneAt = 0;
+  /** replica_meta: the descriptor's columns the local rows were read with (a JSON array). */
+  const readColumnsKey = `master_columns:${d.localName}`;
 
   // Housekeeping after a pull: failure only logs (it is retried an hour later). It runs inside
   // the sync step, so it never waits on a lock (an upload holding the receipts table would
@@ -114,16 +141,73 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
         )
       : Effect.void;
 
-  const queries = () =>
-    cached
-      ? Effect.succeed(cached)
-      : introspectColumns(master, d).pipe(
-          Effect.flatMap((cols) =>
-            cols.length === 0
-              ? Effect.fail(new MasterObjectsMissing({ message: `the master has no table ${d.masterTable}: run \`embedded-memory migrate\`` }))
-              : Effect.succeed((cached = new TableQueries(d, cols, o.tenantId))),
-          ),
-        );
+  /** Queries for these columns, once they pass the check; a failed check leaves none cached. */
+  const build = (cols: readonly MasterColumn[]): Effect.Effect<TableQueries, MasterObjectsMissing | MasterSchemaDrift | LocalStoreError> => {
+    if (cols.length === 0) {
+      cached = undefined;
+      return Effect.fail(new MasterObjectsMissing({ message: `the master has no table ${d.masterTable}: run \`embedded-memory migrate\`` }));
+    }
+    const problems = columnProblems(d, cols);
+    if (problems.length > 0) {
+      cached = undefined;
+      pickedUp = undefined;
+      // The local values of these columns can no longer be kept current: once the master has
+      // them again (restored, retyped back) they count as gained and are filled in anew.
+      const unread = new Set(problems.map((p) => p.column));
+      const forget = local("recording the columns read", () => {
+        const before = store.meta.get(readColumnsKey);
+        const read = before === null ? [] : (JSON.parse(before) as string[]);
+        if (read.some((n) => unread.has(n))) store.meta.set(readColumnsKey, JSON.stringify(read.filter((n) => !unread.has(n))));
+      });
+      const more = problems.length > 1 ? ` (also: ${problems.slice(1).map((p) => `${p.column} ${p.problem}`).join(", ")})` : "";
+      const drift = new MasterSchemaDrift({ message: columnProblemMessage(d, problems[0]!) + more, table: d.masterTable, column: problems[0]!.column });
+      return forget.pipe(Effect.andThen(Effect.fail(drift)));
+    }
+    const tq = new TableQueries(d, cols, o.tenantId);
+    if (cached && cached.signature !== tq.signature) {
+      const names = (t: TableQueries) => t.present.map((c) => c.name);
+      log.info({ gained: names(tq).filter((n) => !names(cached!).includes(n)), lost: names(cached).filter((n) => !names(tq).includes(n)) }, "the master's columns changed: queries rebuilt");
+    }
+    return Effect.succeed((cached = tq));
+  };
+
+  const queries = () => (cached ? Effect.succeed(cached) : introspectColumns(master, d).pipe(Effect.flatMap(build)));
+
+  const recheckColumns = () =>
+    Effect.suspend(() => {
+      cached = undefined;
+      return queries();
+    });
+
+  /** Runs `work`; a statement that met columns changed under it re-reads them and runs it once more. */
+  const onDrift = <A>(work: () => Effect.Effect<A, SyncError>): Effect.Effect<A, SyncError> =>
+    work().pipe(Effect.catchIf(isColumnDriftError, () => recheckColumns().pipe(Effect.andThen(work))));
+
+  /**
+   * Columns the replica knows that the master gained (after an upgrade, or restored) are filled
+   * in without a new copy: rows holding a value in them are refreshed whole, in keyset chunks (a
+   * column added with no default costs one scan that finds none). Columns the master lost keep
+   * their local values. Recorded once done, so an interrupted fill starts over at the next pull.
+   */
+  const pickUpColumns = (tq: TableQueries) =>
+    Effect.gen(function* () {
+      if (pickedUp === tq.signature) return;
+      const now = tq.present.map((c) => c.name);
+      const before = yield* local("reading the columns read", () => store.meta.get(readColumnsKey));
+      const gained = before === null ? [] : now.filter((n) => !(JSON.parse(before) as string[]).includes(n));
+      let filled = 0;
+      for (let after: string | null = null; gained.length > 0; ) {
+        const { text, values } = tq.keysWithValues(gained, after, o.snapshotChunkRows);
+        const { rows } = yield* master.query<{ key: string }>(text, values);
+        if (rows.length > 0) filled += yield* refresh(rows.map((r) => r.key));
+        if (rows.length < o.snapshotChunkRows) break;
+        after = rows[rows.length - 1]!.key;
+      }
+      if (gained.length > 0) log.info({ columns: gained, rows: filled }, "columns the master gained filled in on rows copied before");
+      const record = JSON.stringify(now);
+      if (before !== record) yield* local("recording the columns read", () => store.meta.set(readColumnsKey, record));
+      pickedUp = tq.signature;
+    });
 
   const connect = () =>
     Effect.gen(function* () {
@@ -150,10 +234,12 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       return { snapshotComplete: after.snapshotComplete && after.cursor !== null, epoch };
     });
 
-  const snapshot = (options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) =>
+  const snapshot = (options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) => onDrift(() => copy(options));
+
+  const copy = (options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) =>
     Effect.gen(function* () {
       const tq = yield* queries();
-      const { rows: snap } = yield* master.query<{ snapshot: string; epoch: string }>(currentSnapshotSql);
+      const { rows: snap } = yield* reads.query<{ snapshot: string; epoch: string }>(null, currentSnapshotSql);
       let state = yield* local("reading sync state", () => store.syncState(d));
       if (options.restart || state.snapshotCursor === null || state.epoch !== snap[0]!.epoch) {
         // The cursor is taken *before* copying: whatever changes during the copy is
@@ -166,7 +252,8 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       }
       const fetch = (after: string | null) => {
         const { text, values } = tq.snapshotChunk(after, o.snapshotChunkRows);
-        return master.query<Row>(text, values).pipe(Effect.map((r) => r.rows));
+        // Rows no older than the copy's cursor: a standby that lags behind it waits.
+        return reads.query<Row>(state.snapshotCursor, text, values).pipe(Effect.map((r) => r.rows));
       };
       let after = state.snapshotAfterKey;
       let copied = state.snapshotRows;
@@ -206,19 +293,30 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
         });
 
   const pull = () =>
+    onDrift(pullOnce).pipe(
+      // After the pull's own refresh: rows copied before the master gained a column get it.
+      Effect.tap(() => (cached ? pickUpColumns(cached) : Effect.void)),
+    );
+
+  const pullOnce = () =>
     Effect.gen(function* () {
       const mark = settleSeq;
       const recheck = new Set<string>();
-      const tq = yield* queries();
+      let tq = yield* queries();
       const state = yield* local("reading sync state", () => store.syncState(d));
       const none = { applied: 0, epochChanged: true, cursor: null, bytes: 0, oldestChangeAtMs: null, oldestOpenXactSeconds: 0, countersApplied: 0 };
       if (state.cursor === null) return none;
       // One REPEATABLE READ transaction: its snapshot is the new cursor, and the changes
       // read are exactly those of transactions that became visible since the old one.
-      return yield* master.transaction("ISOLATION LEVEL REPEATABLE READ READ ONLY", (client) =>
+      return yield* reads.transaction(state.cursor, (client) =>
         Effect.gen(function* () {
-          const { rows } = yield* client.query<{ snapshot: string; epoch: string; cursor_expired: boolean; oldest_open_xact_s: number }>(pullStartSql, [state.cursor]);
-          const { snapshot: cursor, epoch, cursor_expired, oldest_open_xact_s } = rows[0]!;
+          const { rows } = yield* client.query<{ snapshot: string; epoch: string; cursor_expired: boolean; oldest_open_xact_s: number; columns: string }>(pullStartSql, [
+            state.cursor,
+            qualified(d.masterTable),
+          ]);
+          const { snapshot: cursor, epoch, cursor_expired, oldest_open_xact_s, columns } = rows[0]!;
+          // Columns added, dropped or retyped since the queries were built: build them anew.
+          if (columns !== tq.signature) tq = yield* build((yield* client.query<MasterColumn>(introspectColumnsSql, [qualified(d.masterTable)])).rows);
           if (epoch !== state.epoch || cursor_expired) {
             if (cursor_expired) {
               log.warn({ cursor: state.cursor }, "changes this replica had not pulled were pruned from the changelog: copying the table anew");
@@ -276,7 +374,9 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       );
     });
 
-  const refresh = (keys: readonly string[]) =>
+  const refresh = (keys: readonly string[]) => onDrift(() => refreshOnce(keys));
+
+  const refreshOnce = (keys: readonly string[]) =>
     Effect.gen(function* () {
       if (keys.length === 0) return 0;
       const tq = yield* queries();
@@ -286,14 +386,15 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       return yield* local("refreshing rows", () => store.applyChanges(d, tq.present, rows, keys.filter((k) => !found.has(k))));
     });
 
-  return { descriptor: d, connect, snapshot, pull, queries, refresh, settled };
+  return { descriptor: d, connect, snapshot, pull, queries, recheckColumns, refresh, settled };
 }
 
 export function replicatorLayer(o: ReplicatorOptions): Layer.Layer<Replicator, never, Master | LocalStore> {
   return Layer.effect(
     Replicator,
     Effect.gen(function* () {
-      return makeReplicator(yield* Master, yield* LocalStore, o);
+      const reads = yield* Effect.serviceOption(ReadSource);
+      return makeReplicator(yield* Master, yield* LocalStore, o, reads._tag === "Some" ? reads.value : undefined);
     }),
   );
 }

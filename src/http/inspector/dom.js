@@ -39,6 +39,7 @@ export function tone(name) {
   switch (name) {
     case "idle":
       return "t-ok";
+    case "settling":
     case "syncing":
     case "uploading":
       return "t-busy";

@@ -1,0 +1,116 @@
+/**
+ * Child-process entry for the fleet benchmark (bench/fleet.ts): one replica, running the
+ * library as an agent process would, driven over IPC. It reports when it holds a watched row
+ * or a row count, timestamped here with the system-wide monotonic clock
+ * (`process.hrtime`, CLOCK_MONOTONIC on Linux) so the parent can subtract its own commit
+ * times. It looks only after each pull (the sync machine's `done.*` events), not on a busy
+ * poll: twenty polling processes on two cores would measure their own polling.
+ */
+import Database from "better-sqlite3";
+import { makeConfig, type ConfigInput } from "../src/schema/config.ts";
+import { EmbeddedMemory, type MachineEvent } from "../src/runtime/embeddedMemory.ts";
+import { createLogger } from "../src/observability/logger.ts";
+
+export type FleetCommand =
+  | { readonly kind: "init"; readonly config: ConfigInput & { databaseUrl: string; localPath: string } }
+  | { readonly kind: "watch"; readonly id: string }
+  | { readonly kind: "awaitCount"; readonly count: number }
+  | { readonly kind: "stats" }
+  | { readonly kind: "stop" };
+
+export type FleetReply =
+  | { readonly kind: "ready"; readonly pid: number }
+  | { readonly kind: "watching"; readonly id: string }
+  | { readonly kind: "seen"; readonly id: string; readonly atMs: number }
+  | { readonly kind: "counted"; readonly count: number; readonly atMs: number }
+  | { readonly kind: "stats"; readonly totalPulls: number; readonly state: string; readonly rows: number }
+  | { readonly kind: "stopped" }
+  | { readonly kind: "failed"; readonly error: string };
+
+/** Milliseconds on the system-wide monotonic clock, comparable across processes. */
+export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+
+let memory: EmbeddedMemory | undefined;
+let reader: Database.Database | undefined;
+let hasRow: ((id: string) => boolean) | undefined;
+let rowCount: (() => number) | undefined;
+const watched = new Set<string>();
+let awaitedCount: number | null = null;
+
+const send = (reply: FleetReply) => process.send!(reply);
+
+function look(): void {
+  if (!hasRow || !rowCount) return;
+  for (const id of watched) {
+    if (!hasRow(id)) continue;
+    watched.delete(id);
+    send({ kind: "seen", id, atMs: monotonicMs() });
+  }
+  if (awaitedCount !== null) {
+    const n = rowCount();
+    if (n >= awaitedCount) {
+      awaitedCount = null;
+      send({ kind: "counted", count: n, atMs: monotonicMs() });
+    }
+  }
+}
+
+async function waitUntil(check: () => boolean, what: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`replica ${process.pid}: timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+async function handle(cmd: FleetCommand): Promise<FleetReply | null> {
+  switch (cmd.kind) {
+    case "init": {
+      // The timer out of play: every pull here is one NOTIFY asked for.
+      const m = new EmbeddedMemory(makeConfig({ syncIntervalMs: 3_600_000, logLevel: "silent", ...cmd.config }), { logger: createLogger({ level: "silent" }) });
+      memory = m;
+      m.events.on("event", (e: MachineEvent) => {
+        if (e.machine === "sync" && e.event.startsWith("done.")) look();
+      });
+      await m.start();
+      await waitUntil(() => m.state() === "idle" && m.stats().change_feed.state === "listening", "idle with a proven change feed");
+      reader = new Database(cmd.config.localPath, { readonly: true, fileMustExist: true });
+      const one = reader.prepare("SELECT 1 FROM unified_ai_memory WHERE id = ?").pluck();
+      const count = reader.prepare("SELECT count(*) FROM unified_ai_memory").pluck();
+      hasRow = (id) => one.get(id) !== undefined;
+      rowCount = () => count.get() as number;
+      return { kind: "ready", pid: process.pid };
+    }
+    case "watch":
+      watched.add(cmd.id);
+      send({ kind: "watching", id: cmd.id });
+      look();
+      return null;
+    case "awaitCount":
+      awaitedCount = cmd.count;
+      look();
+      return null;
+    case "stats": {
+      const s = memory!.stats();
+      return { kind: "stats", totalPulls: s.sync_metadata.total_pulls, state: s.state, rows: rowCount!() };
+    }
+    case "stop":
+      reader?.close();
+      await memory?.stop();
+      return { kind: "stopped" };
+  }
+}
+
+process.on("message", (cmd: FleetCommand) => {
+  handle(cmd)
+    .catch((e: unknown): FleetReply => ({ kind: "failed", error: e instanceof Error ? (e.stack ?? e.message) : String(e) }))
+    .then((reply) => {
+      if (reply) send(reply);
+      if (reply?.kind === "stopped") process.disconnect();
+    });
+});
+// The parent going away ends this replica too.
+process.on("disconnect", () => {
+  reader?.close();
+  void (memory?.stop() ?? Promise.resolve()).finally(() => process.exit(0));
+});

