@@ -19,27 +19,11 @@
  */
 import { performance } from "node:perf_hooks";
 import type pg from "pg";
-import { prng } from "../src/dev/prng.ts";
+import { gaussian, prng } from "../src/dev/prng.ts";
 
 /** The project's seeded PRNG (src/prng.ts). */
 export const rng = prng;
 
-function gaussian(rand: () => number): () => number {
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const s = spare;
-      spare = undefined;
-      return s;
-    }
-    let u = 0;
-    while (u === 0) u = rand();
-    const v = rand();
-    const r = Math.sqrt(-2 * Math.log(u));
-    spare = r * Math.sin(2 * Math.PI * v);
-    return r * Math.cos(2 * Math.PI * v);
-  };
-}
 
 export function normalise(v: Float32Array): Float32Array {
   let n = 0;

@@ -11,35 +11,13 @@
  *   a few "rogue" dimensions with a large mean and variance.
  * Queries: held-out points drawn like the rows (never stored), and stored rows' own vectors.
  */
-import { prng } from "../src/dev/prng.ts";
+import { gaussian, prng } from "../src/dev/prng.ts";
+import { normalise } from "./searchData.ts";
 
 export const DISTRIBUTIONS = ["centred", "positive", "anisotropic"] as const;
 export type DistName = (typeof DISTRIBUTIONS)[number];
 
-export function gaussian(rand: () => number): () => number {
-  let spare: number | undefined;
-  return () => {
-    if (spare !== undefined) {
-      const s = spare;
-      spare = undefined;
-      return s;
-    }
-    let u = 0;
-    while (u === 0) u = rand();
-    const r = Math.sqrt(-2 * Math.log(u));
-    const t = 2 * Math.PI * rand();
-    spare = r * Math.sin(t);
-    return r * Math.cos(t);
-  };
-}
 
-function normalise(v: Float32Array): Float32Array {
-  let n = 0;
-  for (let i = 0; i < v.length; i++) n += v[i]! * v[i]!;
-  const s = n > 0 ? 1 / Math.sqrt(n) : 0;
-  for (let i = 0; i < v.length; i++) v[i]! *= s;
-  return v;
-}
 
 export interface DataSet {
   readonly dim: number;
