@@ -137,7 +137,13 @@ export const pullStartSql = `SELECT pg_current_snapshot()::text AS snapshot, (${
 export const receiptSql = `INSERT INTO ${SCHEMA}.upload_receipts (replica_id, seq) VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING`;
 /** Receipts for a whole batch; returns the seqs that were new (not applied before). */
 export const receiptsSql = `INSERT INTO ${SCHEMA}.upload_receipts (replica_id, seq) SELECT $1::uuid, unnest($2::bigint[]) ON CONFLICT DO NOTHING RETURNING seq`;
-export const pruneChangesSql = `SELECT ${SCHEMA}.prune_changes(make_interval(secs => $1)) AS removed`;
+/** The advisory lock one prune holds at a time (the function takes it too: it is reentrant). */
+export const PRUNE_LOCK = `hashtext('${SCHEMA}.prune')`;
+/**
+ * NULL when another session is pruning (it does the same work: this one need not wait). The
+ * lock is taken here too so that a master whose function predates it is pruned one at a time.
+ */
+export const pruneChangesSql = `SELECT CASE WHEN pg_try_advisory_xact_lock(${PRUNE_LOCK}) THEN ${SCHEMA}.prune_changes(make_interval(secs => $1)) END AS removed`;
 
 /** The statements `migrate` runs (and `migrate --print` shows), in one transaction. */
 export function installStatements(d: TableDescriptor, columns: readonly MasterColumn[] | undefined): string[] {
@@ -195,16 +201,19 @@ END $do$`;
     // Drops changelog rows older than the retention whose transactions every snapshot now
     // sees, and records the newest xid dropped: a replica whose cursor predates it may have
     // missed a dropped change, so it copies the table anew instead of trusting its cursor.
+    // One prune at a time (any number of replicas run it): a second returns NULL at once.
     `CREATE OR REPLACE FUNCTION ${SCHEMA}.prune_changes(retention interval) RETURNS bigint LANGUAGE plpgsql AS $fn$
 DECLARE
   horizon xid8;
   removed bigint;
 BEGIN
+  IF NOT pg_try_advisory_xact_lock(${PRUNE_LOCK}) THEN RETURN NULL; END IF;
   SELECT max(xid) INTO horizon FROM ${SCHEMA}.changes
     WHERE changed_at < now() - retention AND xid < pg_snapshot_xmin(pg_current_snapshot());
   DELETE FROM ${SCHEMA}.upload_receipts WHERE applied_at < now() - retention;
   IF horizon IS NULL THEN RETURN 0; END IF;
   UPDATE ${SCHEMA}.meta SET value = horizon::text WHERE key = 'pruned_xid' AND value::xid8 < horizon;
+  INSERT INTO ${SCHEMA}.meta (key, value) VALUES ('pruned_at', now()::text) ON CONFLICT (key) DO UPDATE SET value = excluded.value;
   DELETE FROM ${SCHEMA}.changes WHERE xid <= horizon;
   GET DIAGNOSTICS removed = ROW_COUNT;
   RETURN removed;

@@ -68,6 +68,7 @@ const SEARCH_OUT: Json = {
     search_method: { type: "string" },
     state: { type: "string", description: "the sync state when the search ran" },
     complete: { type: "boolean", description: "the replica holds a complete copy of the master table" },
+    stale: { type: "boolean", description: "the replica answers from an older copy while a new one is made (it was away past the changelog retention)" },
   },
 };
 const IdInput = Schema.Struct({ id: MemoryId });

@@ -185,18 +185,24 @@ export class EmbeddedMemory {
     await waitForFirstCopy(this.events, () => o.store.syncState(o.replicator.descriptor).snapshotComplete, !!this.stopping, options.signal);
   }
 
-  /** Ready: the first snapshot is complete and the master is reachable. */
+  /**
+   * Ready: a complete copy answers and the master is reachable — also while a stale replica
+   * copies the table anew into a new file (its old copy keeps answering until the swap).
+   */
   ready(): boolean {
     const s = this.actor?.getSnapshot();
-    return !!s && !!this.o && (s.value === "idle" || s.value === "settling" || s.value === "syncing") && s.context.poolConnected && this.o.store.syncState(this.o.replicator.descriptor).snapshotComplete;
+    if (!s || !this.o || !s.context.poolConnected) return false;
+    const serving = s.value === "idle" || s.value === "settling" || s.value === "syncing" || (s.value === "empty" && this.o.replicator.stale());
+    return serving && this.o.store.syncState(this.o.replicator.descriptor).snapshotComplete;
   }
 
-  stats(): MemoryStats {
+  /** `stale`: the replica was away past the changelog retention and answers from its older copy while a new one is made. */
+  stats(): MemoryStats & { readonly stale: boolean } {
     const o = this.o!;
     const ctx = this.actor?.getSnapshot().context;
     const up = this.uploadActor?.getSnapshot().context;
     const outbox = o.uploader.counts();
-    return buildStats({
+    const stats = buildStats({
       changeFeed: this.feed?.status(),
       standby: o.reads.status(),
       store: o.store,
@@ -212,6 +218,7 @@ export class EmbeddedMemory {
       embeddingProvider: this.config.embeddingProvider,
       outbox: { ...outbox, last_error: up?.lastError ?? outbox.last_error, state: this.uploadState(), uploaded: up?.uploaded ?? 0 },
     });
+    return { ...stats, stale: o.replicator.stale() };
   }
 
   /** Runs a sync that starts after this call and answers when it ends (CONTRACT: force-sync). */

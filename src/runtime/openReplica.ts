@@ -84,6 +84,7 @@ export class Replica extends Context.Service<Replica, Opened>()("embedded-memory
  */
 function openedLayer(config: Config, hooks: OpenHooks): Layer.Layer<Replica, never, LocalStore | Replicator | Master | ChangeFeed | ReadSource> {
   const { log } = hooks;
+  let closed = false;
   return Layer.effect(
     Replica,
     Effect.acquireRelease(
@@ -99,7 +100,7 @@ function openedLayer(config: Config, hooks: OpenHooks): Layer.Layer<Replica, nev
         const opened: Opened = {
           store,
           replicator,
-          search: makeSearch({ store, table: d.localName, embedder, status: () => ({ state: hooks.syncState(), complete: store.syncState(d).snapshotComplete }), logger: log, minScore: config.searchMinScore }),
+          search: makeSearch({ store, table: d.localName, embedder, status: () => ({ state: hooks.syncState(), complete: store.syncState(d).snapshotComplete, stale: replicator.stale() }), logger: log, minScore: config.searchMinScore }),
           writes: makeLocalWrites(store, d, { contentIsText: () => store.meta.get("master_content_udt") === "text", onWrite: hooks.onWrite }),
           uploader: makeUploader(master, store, replicator, { replicaId, batchSize: config.uploadBatchSize, deleteMode: config.deleteMode, logger: log }),
           metrics: createMetrics({ memories: () => store.count(d), outbox: () => opened.uploader.counts(), notifyHealthy: () => feed.status().state === "listening", ...(reads.status() ? { standbyLagMs: () => reads.status()?.replay_lag_ms ?? null } : {}) }),
@@ -110,10 +111,17 @@ function openedLayer(config: Config, hooks: OpenHooks): Layer.Layer<Replica, nev
           store.onChange(() => opened.embedding!.trigger());
           opened.embedding.trigger();
         }
+        // A re-copy swapped in: its vector index is built on a later turn, and rows it holds
+        // without a vector are embedded.
+        store.onReplaced(() => {
+          opened.embedding?.trigger();
+          warmVectorIndex(opened.search, log, () => closed);
+        });
         return opened;
       }),
       (opened) =>
         Effect.promise(async () => {
+          closed = true;
           await opened.embedding?.stop();
           opened.search.close();
         }),

@@ -55,6 +55,8 @@ export interface SearchResponse {
   /** The sync state when the search ran, and whether the replica holds a complete copy. */
   readonly state: string;
   readonly complete: boolean;
+  /** The replica was away past the changelog retention: this answer is from its older copy while a new one is made. */
+  readonly stale: boolean;
 }
 
 export interface SearchService {
@@ -68,7 +70,7 @@ export interface SearchDeps {
   readonly store: LocalStoreShape;
   readonly table: string;
   readonly embedder: Embedder | undefined;
-  readonly status: () => { state: string; complete: boolean };
+  readonly status: () => { state: string; complete: boolean; stale?: boolean };
   readonly logger: Logger;
   readonly weights?: Partial<RankWeights>;
   /** The floor when a request names none (config searchMinScore). */
@@ -223,7 +225,7 @@ export function makeSearch(deps: SearchDeps): SearchService {
     if (req.trackAccess !== false && results.length) countAccess(results.map((r) => r.id));
     const status = deps.status();
     const searchMethod: SearchMethod = usedFts && usedVector ? "hybrid" : usedVector ? "vector" : usedFts ? "fts" : listing ? "filter" : "fts";
-    return { results, total: results.length, query, search_method: searchMethod, state: status.state, complete: status.complete };
+    return { results, total: results.length, query, search_method: searchMethod, state: status.state, complete: status.complete, stale: status.stale === true };
   };
 
   return { search, vectors, vectorInfo: () => vectors.info(), close: () => vectors.close() };

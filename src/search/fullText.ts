@@ -71,12 +71,13 @@ export function makeFullText(store: LocalStoreShape, table: string): FullText {
     statement(scoredSql(limited).replace("%WHERE%", where)).all(match, ...params) as Scored[];
 
   // Document frequencies cost a walk of each term's postings: kept until the file changes
-  // (another connection's commit moves data_version, this connection's writes total_changes).
+  // (another connection's commit moves data_version, this connection's writes total_changes,
+  // a re-copy swapped in the store's generation).
   let statsKey = "";
   let rows = 0;
   const dfCache = new Map<string, number>();
   const refreshStats = () => {
-    const key = pluck("SELECT (SELECT data_version FROM pragma_data_version()) || ':' || total_changes()").get() as string;
+    const key = `${store.generation()}:${pluck("SELECT (SELECT data_version FROM pragma_data_version()) || ':' || total_changes()").get() as string}`;
     if (key === statsKey && dfCache.size < STATS_CACHE_TERMS) return;
     statsKey = key;
     dfCache.clear();

@@ -9,6 +9,7 @@ import * as Data from "effect/Data";
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import { openReplicaFile } from "./migrations.ts";
+import { swapInRecopy } from "./recopy.ts";
 import { makeStatements, PENDING_WRITES_SQL, type Statements } from "./statements.ts";
 import { syncStateFromRow, type StateRow, type SyncState } from "./syncState.ts";
 import type { ColumnSpec, Row, TableDescriptor } from "../schema/tableDescriptor.ts";
@@ -77,6 +78,16 @@ export interface LocalStoreShape extends Statements {
    * after the commit. Returns the keys that were deleted.
    */
   readonly writeLocal: (d: TableDescriptor, columns: readonly ColumnSpec[], upserts: readonly Row[], deletes: readonly string[], extra: () => void) => string[];
+  /**
+   * Puts the complete re-copy (recopy.ts) in place of this file, carrying over this replica's
+   * outbox, access deltas, identity and pending rows, and reopens: every statement handed out
+   * prepares itself again, and `onReplaced` listeners rebuild what they keep in memory.
+   */
+  readonly replaceWith: (d: TableDescriptor) => void;
+  /** Called after the file was replaced (caches of its contents are void). Returns an unsubscribe function. */
+  readonly onReplaced: (listener: () => void) => () => void;
+  /** Counts replacements of the file: a cache keyed by the handle's counters adds it to its key. */
+  readonly generation: () => number;
   /** Small key/value facts about this replica (replica_meta). */
   readonly meta: { get(key: string): string | null; set(key: string, value: string): void };
 }
@@ -91,9 +102,10 @@ export const isoMicros = (d: Date = new Date()): string => d.toISOString().repla
 const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 
 export function makeLocalStore(file: string): LocalStoreShape & { close(): void } {
-  const db = openReplicaFile(file);
-  const statements = makeStatements(db);
-  const { statement: prepare, pluck } = statements;
+  let db = openReplicaFile(file);
+  let generation = 0;
+  const statements = makeStatements(() => db);
+  const { statement: prepare, pluck, transaction } = statements;
 
   const syncState = (d: TableDescriptor): SyncState => {
     // Read first: searches ask for it every time, and a write per read costs.
@@ -172,6 +184,7 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       : 0;
 
   const listeners = new Set<ChangeListener>();
+  const replaced = new Set<() => void>();
   const notify = (d: TableDescriptor, upserts: readonly Row[], deleted: readonly string[]) => {
     if (upserts.length === 0 && deleted.length === 0) return;
     for (const l of listeners) l(d.localName, upserts, deleted);
@@ -188,7 +201,7 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
     ).run(cursor, isoMicros(), lastSyncCount, d.localName);
   };
 
-  const applySnapshotChunkTx = db.transaction(
+  const applySnapshotChunkTx = transaction(
     (d: TableDescriptor, columns: readonly ColumnSpec[], rows: readonly Row[], afterKey: string | null, last: boolean, deleted: string[]): number => {
       const key = q(d.key);
       const table = q(d.localName);
@@ -219,7 +232,7 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
     },
   );
 
-  const applyChangesTx = db.transaction(
+  const applyChangesTx = transaction(
     (
       d: TableDescriptor,
       columns: readonly ColumnSpec[],
@@ -270,6 +283,23 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       notify(d, upserts, deleted);
       return applied;
     },
+    replaceWith: (d) => {
+      try {
+        swapInRecopy(db, file, d);
+      } finally {
+        // Reopened whether the swap happened or failed after closing the old handle.
+        if (!db.open) {
+          db = openReplicaFile(file);
+          generation++;
+          for (const l of replaced) l();
+        }
+      }
+    },
+    onReplaced: (listener) => {
+      replaced.add(listener);
+      return () => replaced.delete(listener);
+    },
+    generation: () => generation,
     writeLocal: (d, columns, upserts, deletes, extra) => {
       const deleted: string[] = [];
       db.transaction(() => {

@@ -39,20 +39,49 @@ export interface Statements {
  */
 export const PENDING_WRITES_SQL = "SELECT memory_id FROM outbox WHERE parked_at IS NULL AND op <> 'access'";
 
-export function makeStatements(db: Database.Database): Statements {
+/**
+ * `current` is the open handle, which a re-copy swap replaces (LocalStore.replaceWith): every
+ * statement and transaction handed out prepares itself again on the new handle at its next
+ * use, so callers that keep them from set-up go on working. The check is one comparison.
+ */
+export function makeStatements(current: () => Database.Database): Statements {
+  const live = (sql: string, pluck: boolean): Statement => {
+    let db = current();
+    let s = pluck ? db.prepare(sql).pluck() : db.prepare(sql);
+    const now = (): Database.Statement => {
+      if (db !== current()) {
+        db = current();
+        s = pluck ? db.prepare(sql).pluck() : db.prepare(sql);
+      }
+      return s;
+    };
+    return {
+      run: (...p) => now().run(...p),
+      get: (...p) => now().get(...p),
+      all: (...p) => now().all(...p),
+      iterate: (...p) => now().iterate(...p) as IterableIterator<unknown>,
+    };
+  };
   const rows = new Map<string, Statement>();
   const plucked = new Map<string, Statement>();
   return {
     statement: (sql) => {
       let s = rows.get(sql);
-      if (!s) rows.set(sql, (s = db.prepare(sql)));
+      if (!s) rows.set(sql, (s = live(sql, false)));
       return s;
     },
     pluck: (sql) => {
       let s = plucked.get(sql);
-      if (!s) plucked.set(sql, (s = db.prepare(sql).pluck()));
+      if (!s) plucked.set(sql, (s = live(sql, true)));
       return s;
     },
-    transaction: (fn) => db.transaction(fn),
+    transaction: <A extends unknown[], R>(fn: (...args: A) => R) => {
+      let db = current();
+      let tx = db.transaction(fn);
+      return (...args: A): R => {
+        if (db !== current()) tx = (db = current()).transaction(fn);
+        return tx(...args);
+      };
+    },
   };
 }

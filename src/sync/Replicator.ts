@@ -9,7 +9,8 @@ import * as Effect from "effect/Effect";
 import * as Fiber from "effect/Fiber";
 import * as Layer from "effect/Layer";
 import { Master, type MasterError, type MasterShape } from "../master/Master.ts";
-import { LocalStore, LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
+import { LocalStore, LocalStoreError, makeLocalStore, type LocalStoreShape } from "../store/LocalStore.ts";
+import { recopyKey, recopyPath, removeRecopy } from "../store/recopy.ts";
 import {
   TableQueries, columnProblemMessage, columnProblems, currentSnapshotSql, introspectColumnsSql, pruneChangesSql, pullStartSql, qualified, readEpochSql, type MasterColumn,
 } from "../master/masterSql.ts";
@@ -89,6 +90,11 @@ export interface ReplicatorShape {
    * deleted here would come back), so it skips them and refreshes them once it has committed.
    */
   readonly settled: (keys: readonly string[]) => void;
+  /**
+   * The replica was away longer than the changelog retention: the table is being copied anew
+   * into a second file, and until it is swapped in, reads answer from this older copy.
+   */
+  readonly stale: () => boolean;
 }
 
 export class Replicator extends Context.Service<Replicator, ReplicatorShape>()("embedded-memory/Replicator") {}
@@ -130,11 +136,13 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
   const pruneIfDue = () =>
     o.changelogRetentionMs > 0 && Date.now() - lastPruneAt > PRUNE_EVERY_MS
       ? master.transaction("READ WRITE", (c) =>
-          c.query(`SET LOCAL lock_timeout = ${PRUNE_LOCK_TIMEOUT_MS}`).pipe(Effect.andThen(c.query<{ removed: string }>(pruneChangesSql, [o.changelogRetentionMs / 1000]))),
+          c.query(`SET LOCAL lock_timeout = ${PRUNE_LOCK_TIMEOUT_MS}`).pipe(Effect.andThen(c.query<{ removed: string | null }>(pruneChangesSql, [o.changelogRetentionMs / 1000]))),
         ).pipe(
           Effect.tap(({ rows }) => Effect.sync(() => {
             lastPruneAt = Date.now();
-            log.info({ removed: Number(rows[0]!.removed) }, "changelog pruned");
+            const removed = rows[0]!.removed;
+            if (removed === null) log.debug("another session is pruning the changelog");
+            else log.info({ removed: Number(removed) }, "changelog pruned");
           })),
           Effect.catch((err) => Effect.sync(() => log.warn({ err }, "changelog prune failed"))),
           Effect.asVoid,
@@ -231,12 +239,48 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
         yield* local("resetting sync state", () => store.resetSync(d, source, epoch));
       }
       const after = yield* local("reading sync state", () => store.syncState(d));
-      return { snapshotComplete: after.snapshotComplete && after.cursor !== null, epoch };
+      return { snapshotComplete: after.snapshotComplete && after.cursor !== null && !stale(), epoch };
     });
 
-  const snapshot = (options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) => onDrift(() => copy(options));
+  const stale = () => store.meta.get(recopyKey(d)) !== null;
 
-  const copy = (options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) =>
+  const snapshot = (options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) =>
+    Effect.suspend(() => (stale() ? recopy(options) : onDrift(() => copy(store, options))));
+
+  /**
+   * The copy of a replica whose cursor expired goes to a second file, so that this one keeps
+   * answering (stale) and no reader sees a table half old and half new; complete, it is swapped
+   * in. An interrupted re-copy resumes from its own sync state.
+   */
+  const recopy = (options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) =>
+    Effect.acquireUseRelease(
+      local("opening the re-copy file", () => {
+        if (options.restart) removeRecopy(store.path);
+        let next = makeLocalStore(recopyPath(store.path));
+        if (next.syncState(d).source !== source) {
+          // Left by another configuration (or never started): begun anew for this source.
+          next.close();
+          removeRecopy(store.path);
+          next = makeLocalStore(recopyPath(store.path));
+          next.resetSync(d, source, store.syncState(d).epoch ?? "");
+        }
+        return next;
+      }),
+      (next) =>
+        Effect.gen(function* () {
+          const done = yield* local("reading the re-copy's state", () => next.syncState(d));
+          const applied = done.snapshotComplete && done.cursor !== null ? 0 : yield* onDrift(() => copy(next, options));
+          yield* local("swapping in the re-copy", () => {
+            next.close();
+            store.replaceWith(d);
+          });
+          log.info({ rows: store.count(d) }, "the re-copy replaced the replica file");
+          return applied;
+        }),
+      (next) => Effect.sync(() => next.close()),
+    );
+
+  const copy = (store: LocalStoreShape, options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) =>
     Effect.gen(function* () {
       const tq = yield* queries();
       const { rows: snap } = yield* reads.query<{ snapshot: string; epoch: string }>(null, currentSnapshotSql);
@@ -319,8 +363,11 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
           if (columns !== tq.signature) tq = yield* build((yield* client.query<MasterColumn>(introspectColumnsSql, [qualified(d.masterTable)])).rows);
           if (epoch !== state.epoch || cursor_expired) {
             if (cursor_expired) {
-              log.warn({ cursor: state.cursor }, "changes this replica had not pulled were pruned from the changelog: copying the table anew");
-              yield* local("resetting sync state", () => store.resetSync(d, source, epoch));
+              log.warn({ cursor: state.cursor }, "changes this replica had not pulled were pruned from the changelog: copying the table anew into a new file (reads answer from this one, stale, meanwhile)");
+              yield* local("marking the replica stale", () => {
+                removeRecopy(store.path); // a re-copy left from an earlier absence holds an older state
+                store.meta.set(recopyKey(d), epoch);
+              });
             }
             return none;
           }
@@ -386,7 +433,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       return yield* local("refreshing rows", () => store.applyChanges(d, tq.present, rows, keys.filter((k) => !found.has(k))));
     });
 
-  return { descriptor: d, connect, snapshot, pull, queries, recheckColumns, refresh, settled };
+  return { descriptor: d, connect, snapshot, pull, queries, recheckColumns, refresh, settled, stale };
 }
 
 export function replicatorLayer(o: ReplicatorOptions): Layer.Layer<Replicator, never, Master | LocalStore> {

@@ -124,6 +124,13 @@ export function makeVectorStore(store: LocalStoreShape, table: string, embedder:
     }
   });
 
+  // A re-copy swapped in holds other rows: the index is built from it anew when next asked for.
+  const unsubscribeReplaced = store.onReplaced(() => {
+    index = undefined;
+    built = false;
+    skipped = 0;
+  });
+
   const lookupStmt = statement(`SELECT m.id AS id, ${VECTOR_SQL} AS v FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE m.id IN (SELECT value FROM json_each(?))`);
   const missing = statement(`SELECT m.id AS id, m.content AS content, m.search_text AS search_text FROM ${table} m LEFT JOIN local_embeddings l ON l.id = m.id WHERE m.embedding IS NULL AND l.id IS NULL LIMIT ?`);
   const insertLocal = statement(
@@ -155,6 +162,9 @@ export function makeVectorStore(store: LocalStoreShape, table: string, embedder:
       if (built) rows.forEach((r, i) => add(r.id, vectorToBlob(vectors[i]!)));
       return rows.length;
     },
-    close: () => unsubscribe(),
+    close: () => {
+      unsubscribe();
+      unsubscribeReplaced();
+    },
   };
 }
