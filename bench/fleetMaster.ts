@@ -1,9 +1,10 @@
 /**
- * What the fleet costs the master, read from the master's own side: its connections
- * (pg_stat_activity) and the CPU time of the whole cluster (/proc, Linux only).
+ * What the fleet costs a server it uses (the master, and the read standby when pulls go there),
+ * read from that server's own side: its connections (pg_stat_activity) and the CPU time of the
+ * whole cluster (/proc, Linux only).
  */
 import { readdirSync, readFileSync } from "node:fs";
-import type pg from "pg";
+import pg from "pg";
 
 /** Kernel clock ticks per second (`getconf CLK_TCK`): 100 on every Linux this runs on. */
 const CLK_TCK = 100;
@@ -87,4 +88,41 @@ export function sampleConnections(client: pg.Client, intervalMs = 25) {
       return peak;
     },
   };
+}
+
+/** One server the fleet uses, watched on one kept connection (which also names its postmaster). */
+export interface WatchedServer {
+  readonly client: pg.Client;
+  readonly postmaster: number;
+  readonly cpuSeconds: () => number;
+  readonly close: () => Promise<void>;
+}
+
+export async function watchServer(url: string): Promise<WatchedServer> {
+  const client = new pg.Client({ connectionString: url });
+  client.on("error", () => undefined);
+  await client.connect();
+  try {
+    const postmaster = await postmasterPid(client);
+    return { client, postmaster, cpuSeconds: () => clusterCpuSeconds(postmaster), close: () => client.end().catch(() => undefined) };
+  } catch (e) {
+    await client.end().catch(() => undefined);
+    throw e;
+  }
+}
+
+/**
+ * With pulls on a standby the replicas' pools on the primary serve only the start (objects,
+ * epoch) and maintenance, and close after the pool's idle timeout (10 s): waits, polling, until
+ * they have (or `timeoutMs` passed), so what the primary holds at rest and in a burst is the
+ * steady state, not the start's leftovers. Returns the connections then, and how long it took.
+ */
+export async function awaitIdlePools(client: pg.Client, timeoutMs = 15_000): Promise<{ connections: Connections; waitedMs: number }> {
+  const t0 = Date.now();
+  for (;;) {
+    const connections = await replicaConnections(client);
+    const waitedMs = Date.now() - t0;
+    if (!connections.byApplication["embedded-memory"] || waitedMs >= timeoutMs) return { connections, waitedMs };
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }

@@ -23,7 +23,14 @@ export type FleetReply =
   | { readonly kind: "watching"; readonly id: string }
   | { readonly kind: "seen"; readonly id: string; readonly atMs: number }
   | { readonly kind: "counted"; readonly count: number; readonly atMs: number }
-  | { readonly kind: "stats"; readonly totalPulls: number; readonly state: string; readonly rows: number }
+  | {
+      readonly kind: "stats";
+      readonly totalPulls: number;
+      readonly state: string;
+      readonly rows: number;
+      /** With a read standby: reads that went to the primary instead (null without one). */
+      readonly readFallbacks: number | null;
+    }
   | { readonly kind: "stopped" }
   | { readonly kind: "failed"; readonly error: string };
 
@@ -92,7 +99,7 @@ async function handle(cmd: FleetCommand): Promise<FleetReply | null> {
       return null;
     case "stats": {
       const s = memory!.stats();
-      return { kind: "stats", totalPulls: s.sync_metadata.total_pulls, state: s.state, rows: rowCount!() };
+      return { kind: "stats", totalPulls: s.sync_metadata.total_pulls, state: s.state, rows: rowCount!(), readFallbacks: s.standby?.fallbacks ?? null };
     }
     case "stop":
       reader?.close();

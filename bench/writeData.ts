@@ -5,7 +5,8 @@
  * the uploader's upsert).
  */
 import { randomUUID } from "node:crypto";
-import type { MasterColumn, TableQueries } from "../src/master/masterSql.ts";
+import type { MasterColumn } from "../src/master/columnsSql.ts";
+import type { TableQueries } from "../src/master/tableQueries.ts";
 import { qualified, quoteIdent } from "../src/master/masterSql.ts";
 import type { ColumnSpec } from "../src/schema/tableDescriptor.ts";
 import { prng } from "../src/dev/prng.ts";

@@ -22,7 +22,7 @@ export type { Config, ConfigInput, EmbeddingProvider, LogLevel, Env } from "./sc
 
 export { InvalidInputError, decodeInput } from "./schema/decode.ts";
 export { ReplicaLockedError } from "./store/locked.ts";
-export { MasterSchemaDrift } from "./sync/Replicator.ts";
+export { MasterSchemaDrift } from "./sync/columns.ts";
 export { scopeToTenant, TenantScopeError, MemoryNotFoundError, type MemoryApi } from "./runtime/scoped.ts";
 export { MemoryWrite, MemoryId } from "./schema/memory.ts";
 export { SearchRequest, SearchFilters, SearchQuery, ForceSyncQuery, searchRequestFromQuery } from "./schema/search.ts";

@@ -4,7 +4,7 @@ import { test, expect, eventually } from "./support/fixtures.ts";
 import { installMaster, seedMemories } from "./support/seed.ts";
 import type { TestPostgres } from "./support/postgres.ts";
 import type { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
-import { installStatements } from "../src/master/masterSql.ts";
+import { installStatements } from "../src/master/installSql.ts";
 import { memoryTableDescriptor } from "../src/schema/tableDescriptor.ts";
 
 /** The capture function as versions before counters-only changes installed it (schema version 1). */

@@ -7,7 +7,7 @@ import { installMaster, seedMemories, memoryCount } from "./support/seed.ts";
 import type { TestPostgres } from "./support/postgres.ts";
 import type { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
 import type { SearchResponse } from "../src/search/Search.ts";
-import { pruneChangesSql } from "../src/master/masterSql.ts";
+import { pruneChangesSql } from "../src/master/installSql.ts";
 
 const LIVE = "NOT archived AND (expires_at IS NULL OR expires_at > now())";
 

@@ -4,7 +4,8 @@ import type { Config } from "../schema/config.ts";
 import type { Logger } from "../observability/logger.ts";
 import { Master, masterLayer } from "../master/Master.ts";
 import { checkObjects, installObjects, introspectColumns } from "../master/masterObjects.ts";
-import { installStatements, type MasterColumn } from "../master/masterSql.ts";
+import type { MasterColumn } from "../master/columnsSql.ts";
+import { installStatements } from "../master/installSql.ts";
 import { memoryTableDescriptor } from "../schema/tableDescriptor.ts";
 
 export async function runMigrate(config: Config, logger: Logger, print: boolean, out: (t: string) => void): Promise<number> {

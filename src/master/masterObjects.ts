@@ -5,7 +5,9 @@
  */
 import * as Data from "effect/Data";
 import * as Effect from "effect/Effect";
-import { captureFunction, checkObjectsSql, installStatements, introspectColumnsSql, MASTER_SCHEMA_VERSION, qualified, type MasterColumn } from "./masterSql.ts";
+import { introspectColumnsSql, type MasterColumn } from "./columnsSql.ts";
+import { captureFunction, checkObjectsSql, installStatements, MASTER_SCHEMA_VERSION } from "./installSql.ts";
+import { qualified } from "./masterSql.ts";
 import type { MasterError, MasterShape } from "./Master.ts";
 import type { TableDescriptor } from "../schema/tableDescriptor.ts";
 

@@ -5,7 +5,8 @@
  * through the upload machine.
  */
 import { randomUUID } from "node:crypto";
-import { isoMicros, type LocalStoreShape } from "../store/LocalStore.ts";
+import type { LocalStoreShape } from "../store/LocalStore.ts";
+import { isoMicros } from "../store/statements.ts";
 import { MEMORY_COLUMNS, type Row, type TableDescriptor } from "../schema/tableDescriptor.ts";
 import { blobToVector, vectorToBlob } from "../search/vectors/VectorIndex.ts";
 import { outboxTable, recordAccess } from "./outboxTable.ts";

@@ -10,8 +10,10 @@
 import * as Effect from "effect/Effect";
 import { LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
 import { classifyMasterError, MasterQueryError, type MasterClient, type MasterError, type MasterShape } from "../master/Master.ts";
-import { receiptSql, receiptsSql, type TableQueries } from "../master/masterSql.ts";
-import { isColumnDriftError, type ReplicatorShape, type SyncError } from "../sync/Replicator.ts";
+import { receiptSql, receiptsSql } from "../master/masterSql.ts";
+import type { TableQueries } from "../master/tableQueries.ts";
+import { isColumnDriftError } from "../sync/columns.ts";
+import type { ReplicatorShape, SyncError } from "../sync/Replicator.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { Row } from "../schema/tableDescriptor.ts";
 import { outboxTable, type OutboxCounts, type OutboxEntry as Entry } from "./outboxTable.ts";

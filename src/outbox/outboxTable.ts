@@ -5,8 +5,8 @@
  * src/store/statements.ts): LocalStore's apply transactions check it, and store/ may not
  * import outbox/, so the text lives there and the pending statements here are built from it.
  */
-import { isoMicros, type LocalStoreShape } from "../store/LocalStore.ts";
-import { PENDING_WRITES_SQL, type Statement } from "../store/statements.ts";
+import type { LocalStoreShape } from "../store/LocalStore.ts";
+import { isoMicros, PENDING_WRITES_SQL, type Statement } from "../store/statements.ts";
 
 export interface OutboxEntry {
   readonly seq: number;

@@ -3,7 +3,7 @@
  * before any ranking, never to a result list afterwards. Expired and archived rows are
  * never returned.
  */
-import { isoMicros } from "../store/LocalStore.ts";
+import { isoMicros } from "../store/statements.ts";
 import type { SearchFilters } from "../schema/search.ts";
 
 /**

@@ -33,11 +33,14 @@ export interface Statements {
 /**
  * The outbox entries that hold their row against pulls: local writes (not access counts)
  * neither acknowledged nor parked. Every other outbox statement lives in
- * src/outbox/outboxTable.ts; this one is here because the apply transactions in
- * LocalStore check it and store/ may not import outbox/. The outbox module builds its
+ * src/outbox/outboxTable.ts; this one is here because the apply transactions (apply.ts)
+ * check it and store/ may not import outbox/. The outbox module builds its
  * pending-for-id statements from this same text.
  */
 export const PENDING_WRITES_SQL = "SELECT memory_id FROM outbox WHERE parked_at IS NULL AND op <> 'access'";
+
+/** ISO-8601 UTC with microseconds, the form timestamps are stored in (text-comparable). */
+export const isoMicros = (d: Date = new Date()): string => d.toISOString().replace("Z", "000Z");
 
 /**
  * `current` is the open handle, which a re-copy swap replaces (LocalStore.replaceWith): every

@@ -1,37 +1,29 @@
 /**
  * The sync protocol (DESIGN.md): connect (check objects, epoch, replica identity), the
  * chunked resumable snapshot, and the incremental pull with the snapshot cursor. Each
- * method is one Effect, run by one of the sync machine's actors.
+ * method is one Effect, run by one of the sync machine's actors. The master's columns and their
+ * drift (columns.ts), the re-copy of a replica away past the retention (recopy.ts) and the
+ * changelog prune (prune.ts) are modules of their own.
  */
 import * as Context from "effect/Context";
-import * as Data from "effect/Data";
 import * as Effect from "effect/Effect";
 import * as Fiber from "effect/Fiber";
 import * as Layer from "effect/Layer";
 import { Master, type MasterError, type MasterShape } from "../master/Master.ts";
-import { LocalStore, LocalStoreError, makeLocalStore, type LocalStoreShape } from "../store/LocalStore.ts";
-import { recopyKey, recopyPath, removeRecopy } from "../store/recopy.ts";
-import {
-  TableQueries, columnProblemMessage, columnProblems, currentSnapshotSql, introspectColumnsSql, pruneChangesSql, pullStartSql, qualified, readEpochSql, type MasterColumn,
-} from "../master/masterSql.ts";
-import { ensureObjects, introspectColumns, MasterObjectsMissing } from "../master/masterObjects.ts";
+import { LocalStore, type LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
+import { introspectColumnsSql, type MasterColumn } from "../master/columnsSql.ts";
+import { currentSnapshotSql, pullStartSql, qualified, readEpochSql } from "../master/masterSql.ts";
+import type { TableQueries } from "../master/tableQueries.ts";
+import { ensureObjects, type MasterObjectsMissing } from "../master/masterObjects.ts";
 import { primaryReads, ReadSource, type ReadSourceShape } from "../master/readPool.ts";
 import type { Row, TableDescriptor } from "../schema/tableDescriptor.ts";
 import type { Logger } from "../observability/logger.ts";
-
-/**
- * The master's table lacks a column the replica needs, or has a column of a type it cannot
- * read (schema drift). The message names the table, the column, the type expected and what to
- * do; the machine waits in backoff and recovers by itself once the table is fixed.
- */
-export class MasterSchemaDrift extends Data.TaggedError("MasterSchemaDrift")<{ readonly message: string; readonly table: string; readonly column: string }> {}
+import { makeColumns, type MasterSchemaDrift } from "./columns.ts";
+import { local } from "./local.ts";
+import { makePruneIfDue } from "./prune.ts";
+import { isStale, markStale, recopy } from "./recopy.ts";
 
 export type SyncError = MasterError | MasterObjectsMissing | MasterSchemaDrift | LocalStoreError;
-
-/** undefined_column, datatype_mismatch: a statement built for columns the master no longer has. */
-const DRIFT_CODES = new Set(["42703", "42804"]);
-export const isColumnDriftError = (e: unknown): boolean =>
-  (e as { _tag?: string })?._tag === "MasterQueryError" && DRIFT_CODES.has((e as { code?: string }).code ?? "");
 
 export interface ConnectResult {
   /** The replica holds a complete copy for the master's current epoch. */
@@ -110,112 +102,14 @@ export interface ReplicatorOptions {
   readonly logger: Logger;
 }
 
-/** How often one process prunes the master's changelog. */
-const PRUNE_EVERY_MS = 60 * 60 * 1000;
-/** The prune gives up on a lock held longer than this (it is housekeeping: the next pull retries). */
-const PRUNE_LOCK_TIMEOUT_MS = 500;
-
-const local = <A>(what: string, f: () => A): Effect.Effect<A, LocalStoreError> =>
-  Effect.try({ try: f, catch: (cause) => new LocalStoreError({ message: `${what}: ${(cause as Error).message}`, cause }) });
-
 /** `reads`: where pulls and the first copy read (DATABASE_READ_URL's standby); default the master. */
 export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: ReplicatorOptions, reads: ReadSourceShape = primaryReads(master)): ReplicatorShape {
   const d = o.descriptor;
   const log = o.logger.child({ module: "replicator", table: d.masterTable });
   const source = `${master.describe}|${d.masterTable}|tenant=${o.tenantId ?? "*"}`;
-  let cached: TableQueries | undefined;
-  /** The signature of the columns whose newcomers were last filled in (see pickUpColumns). */
-  let pickedUp: string | undefined;
-  let lastPruneAt = 0;
-  /** replica_meta: the descriptor's columns the local rows were read with (a JSON array). */
-  const readColumnsKey = `master_columns:${d.localName}`;
-
-  // Housekeeping after a pull: failure only logs (it is retried an hour later). It runs inside
-  // the sync step, so it never waits on a lock (an upload holding the receipts table would
-  // otherwise hold the pull for the whole statement timeout).
-  const pruneIfDue = () =>
-    o.changelogRetentionMs > 0 && Date.now() - lastPruneAt > PRUNE_EVERY_MS
-      ? master.transaction("READ WRITE", (c) =>
-          c.query(`SET LOCAL lock_timeout = ${PRUNE_LOCK_TIMEOUT_MS}`).pipe(Effect.andThen(c.query<{ removed: string | null }>(pruneChangesSql, [o.changelogRetentionMs / 1000]))),
-        ).pipe(
-          Effect.tap(({ rows }) => Effect.sync(() => {
-            lastPruneAt = Date.now();
-            const removed = rows[0]!.removed;
-            if (removed === null) log.debug("another session is pruning the changelog");
-            else log.info({ removed: Number(removed) }, "changelog pruned");
-          })),
-          Effect.catch((err) => Effect.sync(() => log.warn({ err }, "changelog prune failed"))),
-          Effect.asVoid,
-        )
-      : Effect.void;
-
-  /** Queries for these columns, once they pass the check; a failed check leaves none cached. */
-  const build = (cols: readonly MasterColumn[]): Effect.Effect<TableQueries, MasterObjectsMissing | MasterSchemaDrift | LocalStoreError> => {
-    if (cols.length === 0) {
-      cached = undefined;
-      return Effect.fail(new MasterObjectsMissing({ message: `the master has no table ${d.masterTable}: run \`embedded-memory migrate\`` }));
-    }
-    const problems = columnProblems(d, cols);
-    if (problems.length > 0) {
-      cached = undefined;
-      pickedUp = undefined;
-      // The local values of these columns can no longer be kept current: once the master has
-      // them again (restored, retyped back) they count as gained and are filled in anew.
-      const unread = new Set(problems.map((p) => p.column));
-      const forget = local("recording the columns read", () => {
-        const before = store.meta.get(readColumnsKey);
-        const read = before === null ? [] : (JSON.parse(before) as string[]);
-        if (read.some((n) => unread.has(n))) store.meta.set(readColumnsKey, JSON.stringify(read.filter((n) => !unread.has(n))));
-      });
-      const more = problems.length > 1 ? ` (also: ${problems.slice(1).map((p) => `${p.column} ${p.problem}`).join(", ")})` : "";
-      const drift = new MasterSchemaDrift({ message: columnProblemMessage(d, problems[0]!) + more, table: d.masterTable, column: problems[0]!.column });
-      return forget.pipe(Effect.andThen(Effect.fail(drift)));
-    }
-    const tq = new TableQueries(d, cols, o.tenantId);
-    if (cached && cached.signature !== tq.signature) {
-      const names = (t: TableQueries) => t.present.map((c) => c.name);
-      log.info({ gained: names(tq).filter((n) => !names(cached!).includes(n)), lost: names(cached).filter((n) => !names(tq).includes(n)) }, "the master's columns changed: queries rebuilt");
-    }
-    return Effect.succeed((cached = tq));
-  };
-
-  const queries = () => (cached ? Effect.succeed(cached) : introspectColumns(master, d).pipe(Effect.flatMap(build)));
-
-  const recheckColumns = () =>
-    Effect.suspend(() => {
-      cached = undefined;
-      return queries();
-    });
-
-  /** Runs `work`; a statement that met columns changed under it re-reads them and runs it once more. */
-  const onDrift = <A>(work: () => Effect.Effect<A, SyncError>): Effect.Effect<A, SyncError> =>
-    work().pipe(Effect.catchIf(isColumnDriftError, () => recheckColumns().pipe(Effect.andThen(work))));
-
-  /**
-   * Columns the replica knows that the master gained (after an upgrade, or restored) are filled
-   * in without a new copy: rows holding a value in them are refreshed whole, in keyset chunks (a
-   * column added with no default costs one scan that finds none). Columns the master lost keep
-   * their local values. Recorded once done, so an interrupted fill starts over at the next pull.
-   */
-  const pickUpColumns = (tq: TableQueries) =>
-    Effect.gen(function* () {
-      if (pickedUp === tq.signature) return;
-      const now = tq.present.map((c) => c.name);
-      const before = yield* local("reading the columns read", () => store.meta.get(readColumnsKey));
-      const gained = before === null ? [] : now.filter((n) => !(JSON.parse(before) as string[]).includes(n));
-      let filled = 0;
-      for (let after: string | null = null; gained.length > 0; ) {
-        const { text, values } = tq.keysWithValues(gained, after, o.snapshotChunkRows);
-        const { rows } = yield* master.query<{ key: string }>(text, values);
-        if (rows.length > 0) filled += yield* refresh(rows.map((r) => r.key));
-        if (rows.length < o.snapshotChunkRows) break;
-        after = rows[rows.length - 1]!.key;
-      }
-      if (gained.length > 0) log.info({ columns: gained, rows: filled }, "columns the master gained filled in on rows copied before");
-      const record = JSON.stringify(now);
-      if (before !== record) yield* local("recording the columns read", () => store.meta.set(readColumnsKey, record));
-      pickedUp = tq.signature;
-    });
+  const pruneIfDue = makePruneIfDue(master, o.changelogRetentionMs, log);
+  const columns = makeColumns({ master, store, descriptor: d, tenantId: o.tenantId, chunkRows: o.snapshotChunkRows, log, refresh: (keys) => refresh(keys) });
+  const { queries, onDrift } = columns;
 
   const connect = () =>
     Effect.gen(function* () {
@@ -226,8 +120,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
           "the master's sync objects are of an earlier version: run `embedded-memory migrate` (until then every change, read counts included, is pulled as a whole row)",
         );
       }
-      cached = undefined; // the table may have been created or changed since the last connect
-      const tq = yield* queries();
+      const tq = yield* columns.recheck(); // the table may have been created or changed since the last connect
       // Local writes need to know whether string content goes to a text or a jsonb column.
       const contentUdt = tq.masterColumns.find((c) => c.name === "content")?.udt;
       if (contentUdt) yield* local("recording the master's content type", () => store.meta.get("master_content_udt") !== contentUdt && store.meta.set("master_content_udt", contentUdt));
@@ -242,42 +135,13 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       return { snapshotComplete: after.snapshotComplete && after.cursor !== null && !stale(), epoch };
     });
 
-  const stale = () => store.meta.get(recopyKey(d)) !== null;
+  const stale = () => isStale(store, d);
 
   const snapshot = (options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) =>
-    Effect.suspend(() => (stale() ? recopy(options) : onDrift(() => copy(store, options))));
-
-  /**
-   * The copy of a replica whose cursor expired goes to a second file, so that this one keeps
-   * answering (stale) and no reader sees a table half old and half new; complete, it is swapped
-   * in. An interrupted re-copy resumes from its own sync state.
-   */
-  const recopy = (options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) =>
-    Effect.acquireUseRelease(
-      local("opening the re-copy file", () => {
-        if (options.restart) removeRecopy(store.path);
-        let next = makeLocalStore(recopyPath(store.path));
-        if (next.syncState(d).source !== source) {
-          // Left by another configuration (or never started): begun anew for this source.
-          next.close();
-          removeRecopy(store.path);
-          next = makeLocalStore(recopyPath(store.path));
-          next.resetSync(d, source, store.syncState(d).epoch ?? "");
-        }
-        return next;
-      }),
-      (next) =>
-        Effect.gen(function* () {
-          const done = yield* local("reading the re-copy's state", () => next.syncState(d));
-          const applied = done.snapshotComplete && done.cursor !== null ? 0 : yield* onDrift(() => copy(next, options));
-          yield* local("swapping in the re-copy", () => {
-            next.close();
-            store.replaceWith(d);
-          });
-          log.info({ rows: store.count(d) }, "the re-copy replaced the replica file");
-          return applied;
-        }),
-      (next) => Effect.sync(() => next.close()),
+    Effect.suspend(() =>
+      stale()
+        ? recopy({ store, descriptor: d, source, restart: options.restart, log, copy: (next) => onDrift(() => copy(next, options)) })
+        : onDrift(() => copy(store, options)),
     );
 
   const copy = (store: LocalStoreShape, options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) =>
@@ -339,7 +203,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
   const pull = () =>
     onDrift(pullOnce).pipe(
       // After the pull's own refresh: rows copied before the master gained a column get it.
-      Effect.tap(() => (cached ? pickUpColumns(cached) : Effect.void)),
+      Effect.tap(() => columns.pickUp()),
     );
 
   const pullOnce = () =>
@@ -358,16 +222,13 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
             state.cursor,
             qualified(d.masterTable),
           ]);
-          const { snapshot: cursor, epoch, cursor_expired, oldest_open_xact_s, columns } = rows[0]!;
+          const { snapshot: cursor, epoch, cursor_expired, oldest_open_xact_s, columns: signature } = rows[0]!;
           // Columns added, dropped or retyped since the queries were built: build them anew.
-          if (columns !== tq.signature) tq = yield* build((yield* client.query<MasterColumn>(introspectColumnsSql, [qualified(d.masterTable)])).rows);
+          if (signature !== tq.signature) tq = yield* columns.build((yield* client.query<MasterColumn>(introspectColumnsSql, [qualified(d.masterTable)])).rows);
           if (epoch !== state.epoch || cursor_expired) {
             if (cursor_expired) {
               log.warn({ cursor: state.cursor }, "changes this replica had not pulled were pruned from the changelog: copying the table anew into a new file (reads answer from this one, stale, meanwhile)");
-              yield* local("marking the replica stale", () => {
-                removeRecopy(store.path); // a re-copy left from an earlier absence holds an older state
-                store.meta.set(recopyKey(d), epoch);
-              });
+              yield* local("marking the replica stale", () => markStale(store, d, epoch));
             }
             return none;
           }
@@ -433,7 +294,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       return yield* local("refreshing rows", () => store.applyChanges(d, tq.present, rows, keys.filter((k) => !found.has(k))));
     });
 
-  return { descriptor: d, connect, snapshot, pull, queries, recheckColumns, refresh, settled, stale };
+  return { descriptor: d, connect, snapshot, pull, queries, recheckColumns: columns.recheck, refresh, settled, stale };
 }
 
 export function replicatorLayer(o: ReplicatorOptions): Layer.Layer<Replicator, never, Master | LocalStore> {

@@ -6,7 +6,7 @@ import { createHash } from "node:crypto";
 import * as Effect from "effect/Effect";
 import type { MasterError, MasterShape } from "../master/Master.ts";
 import { LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
-import type { TableQueries } from "../master/masterSql.ts";
+import type { TableQueries } from "../master/tableQueries.ts";
 import type { ColumnSpec, Row } from "../schema/tableDescriptor.ts";
 
 export interface VerifyReport {

@@ -29,7 +29,7 @@ export const memoryCount = async (pg: TestPostgres, where = "true"): Promise<num
 
 /** Installs the master objects (and the table when missing), as `migrate` does. */
 export async function installMaster(pg: TestPostgres, table = "unified_ai_memory"): Promise<void> {
-  const { installStatements } = await import("../../src/master/masterSql.ts");
+  const { installStatements } = await import("../../src/master/installSql.ts");
   const { memoryTableDescriptor } = await import("../../src/schema/tableDescriptor.ts");
   await pg.sql(["BEGIN", ...installStatements(memoryTableDescriptor(table), undefined), "COMMIT"].join(";\n"));
 }

@@ -1,0 +1,254 @@
+/**
+ * The statements of one replicated table, built for the master's actual columns: the snapshot's
+ * keyset chunks, the changes since a cursor, rows by key, and the uploads (upserts, deletes,
+ * access deltas). Each column is read through one normalising expression (see ColumnKind).
+ */
+import type { ColumnSpec, TableDescriptor } from "../schema/tableDescriptor.ts";
+import { columnsSignature, type MasterColumn } from "./columnsSql.ts";
+import { changeTableName, COUNTER_COLUMNS, COUNTERS_OP, qualified, quoteIdent, SCHEMA } from "./masterSql.ts";
+import { embeddingSelect } from "./pgvector.ts";
+
+/** Builds the SELECT list and row filter for a descriptor against the master's real columns. */
+export class TableQueries {
+  readonly present: readonly ColumnSpec[];
+  private readonly table: string;
+  private readonly key: string;
+  private readonly keyType: string;
+
+  constructor(
+    readonly descriptor: TableDescriptor,
+    readonly masterColumns: readonly MasterColumn[],
+    private readonly tenantId: string | undefined,
+  ) {
+    const byName = new Map(masterColumns.map((c) => [c.name, c]));
+    this.present = descriptor.columns.filter((c) => byName.has(c.name));
+    this.table = qualified(descriptor.masterTable);
+    this.key = `t.${quoteIdent(descriptor.key)}`;
+    this.keyType = byName.get(descriptor.key)?.udt ?? "text";
+  }
+
+  private udt(name: string): string {
+    return this.masterColumns.find((c) => c.name === name)?.udt ?? "text";
+  }
+
+  private udtSchema(name: string): string | undefined {
+    return this.masterColumns.find((c) => c.name === name)?.udtSchema;
+  }
+
+  private has(name: string | undefined): name is string {
+    return name !== undefined && this.present.some((c) => c.name === name);
+  }
+
+  /** The expression that yields a column's normalised value (see ColumnKind). */
+  private expr(c: ColumnSpec): string {
+    const ref = `t.${quoteIdent(c.name)}`;
+    const udt = this.udt(c.name);
+    switch (c.kind) {
+      case "uuid":
+      case "text":
+      case "json":
+        return `${ref}::text`;
+      case "textArray":
+        return udt.startsWith("_") ? `to_json(${ref})::text` : `${ref}::text`;
+      case "real":
+        return udt === "float4" || udt === "float8" ? ref : `${ref}::float8`;
+      case "int":
+        return udt === "int2" || udt === "int4" ? ref : `${ref}::float8`;
+      case "timestamp":
+        return udt === "timestamptz"
+          ? `to_char(${ref} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
+          : `to_char(${ref}, 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+      case "bool":
+        return `${ref}::int`;
+      case "vector":
+        // Always bytea, never text: formatting floats as text was most of a snapshot's time
+        // (≈1.8× the fetch rate, measured). pgvector's vector/halfvec go in their own send
+        // format (half the bytes of a real[] cast), arrays as array_send(::real[]);
+        // Master.rowTypes decodes either into a float32 BLOB (see pgvector.ts).
+        return embeddingSelect(ref, udt, this.udtSchema(c.name));
+    }
+  }
+
+  get selectList(): string {
+    return this.present.map((c) => `${this.expr(c)} AS ${quoteIdent(c.name)}`).join(", ");
+  }
+
+  /** The counter columns the master has; none unless it has access_count (see COUNTERS_OP). */
+  get counterColumns(): readonly ColumnSpec[] {
+    return this.has("access_count") ? this.present.filter((c) => COUNTER_COLUMNS.includes(c.name)) : [];
+  }
+
+  /** The select list where `counters` (an SQL boolean) leaves all but the key and the counters NULL. */
+  private selectListUnless(counters: string): string {
+    const keep = new Set([this.descriptor.key, ...this.counterColumns.map((c) => c.name)]);
+    return this.present
+      .map((c) => `${keep.has(c.name) ? this.expr(c) : `CASE WHEN ${counters} THEN NULL ELSE ${this.expr(c)} END`} AS ${quoteIdent(c.name)}`)
+      .join(", ");
+  }
+
+  /** Order keys the way SQLite's BINARY collation does, so keyset ranges agree. */
+  private get keyOrder(): string {
+    return this.keyType === "text" || this.keyType === "varchar" ? `${this.key} COLLATE "C"` : this.key;
+  }
+
+  /** The predicate a row must meet to be replicated; `$tenant` is the parameter index. */
+  private filter(tenantParam: number | undefined): string {
+    const d = this.descriptor;
+    const parts: string[] = [];
+    if (this.has(d.archivedColumn)) parts.push(`t.${quoteIdent(d.archivedColumn)} IS NOT TRUE`);
+    if (this.has(d.expiresColumn)) parts.push(`(t.${quoteIdent(d.expiresColumn)} IS NULL OR t.${quoteIdent(d.expiresColumn)} > now())`);
+    if (tenantParam !== undefined && this.has(d.tenantColumn)) {
+      parts.push(`(t.${quoteIdent(d.tenantColumn)}::text = $${tenantParam} OR t.${quoteIdent(d.tenantColumn)} IS NULL)`);
+    }
+    return parts.length ? parts.join(" AND ") : "true";
+  }
+
+  /** One keyset chunk of the initial copy. */
+  snapshotChunk(afterKey: string | null, limit: number): { text: string; values: unknown[] } {
+    const values: unknown[] = [];
+    const tenantParam = this.tenantId ? values.push(this.tenantId) : undefined;
+    let where = this.filter(tenantParam);
+    if (afterKey !== null) where += ` AND ${this.keyOrder} > $${values.push(afterKey)}::${this.keyType}`;
+    const text = `SELECT ${this.selectList} FROM ${this.table} t WHERE ${where} ORDER BY ${this.keyOrder} LIMIT $${values.push(limit)}`;
+    return { text, values };
+  }
+
+  /**
+   * The type a parameter is cast to for a column (`_text` → `text[]`). Vectors go as real[]
+   * whatever the column: pgvector's real[] → vector/halfvec casts are assignment casts, so
+   * the INSERT/UPDATE converts (and checks the dimension) on the master.
+   */
+  private paramType(c: ColumnSpec): string {
+    if (c.kind === "vector") return "real[]";
+    const udt = this.udt(c.name);
+    return udt.startsWith("_") ? `${udt.slice(1)}[]` : udt;
+  }
+
+  /**
+   * Upload of one local write: insert, or update when the incoming version is not older
+   * (last writer wins on updated_at; a tie goes to the incoming write, so a retry is
+   * harmless). Access counts are never written here (see `accessDelta`).
+   */
+  upsert(columns: readonly string[]): { text: string; columns: ColumnSpec[] } {
+    const cols = this.present.filter((c) => columns.includes(c.name) && c.name !== "access_count" && c.name !== "last_accessed");
+    const k = this.descriptor.key;
+    const names = cols.map((c) => quoteIdent(c.name));
+    const params = cols.map((c, i) => `$${i + 1}::${this.paramType(c)}`);
+    const updates = cols.filter((c) => c.name !== k && c.name !== "created_at").map((c) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`);
+    const lww = this.has("updated_at") && cols.some((c) => c.name === "updated_at") ? ` WHERE t.updated_at IS NULL OR t.updated_at <= EXCLUDED.updated_at` : "";
+    const text = `INSERT INTO ${this.table} AS t (${names.join(", ")}) VALUES (${params.join(", ")})
+      ON CONFLICT (${quoteIdent(k)}) DO UPDATE SET ${updates.join(", ")}${lww}`;
+    return { text, columns: cols };
+  }
+
+  /**
+   * The same upload for many rows at once (distinct keys), from a JSON array of payloads:
+   * scalars travel as JSON text and are cast here; tags and vectors as JSON arrays.
+   */
+  upsertMany(columns: readonly string[]): { text: string } {
+    const { columns: cols } = this.upsert(columns);
+    const k = this.descriptor.key;
+    const recordType = (c: ColumnSpec) => (c.kind === "textArray" && this.udt(c.name).startsWith("_") ? "text[]" : c.kind === "vector" ? "real[]" : "text");
+    const value = (c: ColumnSpec) => (recordType(c) === "text" ? `r.${quoteIdent(c.name)}::${this.paramType(c)}` : `r.${quoteIdent(c.name)}`);
+    const updates = cols.filter((c) => c.name !== k && c.name !== "created_at").map((c) => `${quoteIdent(c.name)} = EXCLUDED.${quoteIdent(c.name)}`);
+    const lww = this.has("updated_at") && cols.some((c) => c.name === "updated_at") ? ` WHERE t.updated_at IS NULL OR t.updated_at <= EXCLUDED.updated_at` : "";
+    const text = `INSERT INTO ${this.table} AS t (${cols.map((c) => quoteIdent(c.name)).join(", ")})
+      SELECT ${cols.map(value).join(", ")} FROM jsonb_to_recordset($1::jsonb) AS r(${cols.map((c) => `${quoteIdent(c.name)} ${recordType(c)}`).join(", ")})
+      ON CONFLICT (${quoteIdent(k)}) DO UPDATE SET ${updates.join(", ")}${lww}`;
+    return { text };
+  }
+
+  /** Many deletes at once: `$1` a JSON array of {id, deleted_at}. */
+  removeMany(mode: "hard" | "soft"): string {
+    const newer = this.has("updated_at") ? ` AND (t.updated_at IS NULL OR t.updated_at <= r.deleted_at)` : "";
+    const match = `FROM jsonb_to_recordset($1::jsonb) AS r(id text, deleted_at timestamptz) WHERE ${this.key} = r.id::${this.keyType}${newer}`;
+    if (mode === "soft" && this.has(this.descriptor.expiresColumn)) return `UPDATE ${this.table} AS t SET ${quoteIdent(this.descriptor.expiresColumn)} = now() ${match}`;
+    return `DELETE FROM ${this.table} AS t USING (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id text, deleted_at timestamptz)) AS r WHERE ${this.key} = r.id::${this.keyType}${newer}`;
+  }
+
+  /** Many access deltas at once: `$1` a JSON array of {id, delta, last_accessed}. */
+  get accessDeltaMany(): string | undefined {
+    if (!this.has("access_count")) return undefined;
+    const last = this.has("last_accessed") ? `, last_accessed = greatest(t.last_accessed, r.last_accessed)` : "";
+    return `UPDATE ${this.table} AS t SET access_count = coalesce(t.access_count, 0) + r.delta${last}
+      FROM jsonb_to_recordset($1::jsonb) AS r(id text, delta int, last_accessed timestamptz) WHERE ${this.key} = r.id::${this.keyType}`;
+  }
+
+  /** A local delete: hard, or soft (expires_at = now()) — unless the master's row is newer. */
+  remove(mode: "hard" | "soft"): string {
+    const newer = this.has("updated_at") ? ` AND (t.updated_at IS NULL OR t.updated_at <= $2::timestamptz)` : ` AND $2::timestamptz IS NOT NULL`;
+    if (mode === "soft" && this.has(this.descriptor.expiresColumn)) {
+      return `UPDATE ${this.table} AS t SET ${quoteIdent(this.descriptor.expiresColumn)} = now() WHERE ${this.key} = $1::${this.keyType}${newer}`;
+    }
+    return `DELETE FROM ${this.table} AS t WHERE ${this.key} = $1::${this.keyType}${newer}`;
+  }
+
+  /** Adds an access delta: never overwrites another replica's count. */
+  get accessDelta(): string | undefined {
+    if (!this.has("access_count")) return undefined;
+    const last = this.has("last_accessed") ? `, last_accessed = greatest(t.last_accessed, $3::timestamptz)` : "";
+    return `UPDATE ${this.table} AS t SET access_count = coalesce(t.access_count, 0) + $2${last} WHERE ${this.key} = $1::${this.keyType}`;
+  }
+
+  /** Current state of some rows (refresh after an upload): absent or filtered rows are missing. */
+  rowsByKey(keys: readonly string[]): { text: string; values: unknown[] } {
+    const values: unknown[] = [keys];
+    const tenantParam = this.tenantId ? values.push(this.tenantId) : undefined;
+    return { text: `SELECT ${this.selectList} FROM ${this.table} t WHERE ${this.key} = ANY($1::${this.keyType}[]) AND ${this.filter(tenantParam)}`, values };
+  }
+
+  /** What the pull's first statement compares with (see `columnsSignature`). */
+  get signature(): string {
+    return columnsSignature(this.masterColumns);
+  }
+
+  /**
+   * One keyset chunk of the keys of replicated rows that hold a value in any of `columns`:
+   * rows copied before the master had those columns, whose local copy lacks the value.
+   */
+  keysWithValues(columns: readonly string[], afterKey: string | null, limit: number): { text: string; values: unknown[] } {
+    const values: unknown[] = [];
+    const tenantParam = this.tenantId ? values.push(this.tenantId) : undefined;
+    let where = `${this.filter(tenantParam)} AND (${columns.map((c) => `t.${quoteIdent(c)} IS NOT NULL`).join(" OR ")})`;
+    if (afterKey !== null) where += ` AND ${this.keyOrder} > $${values.push(afterKey)}::${this.keyType}`;
+    return { text: `SELECT ${this.key}::text AS key FROM ${this.table} t WHERE ${where} ORDER BY ${this.keyOrder} LIMIT $${values.push(limit)}`, values };
+  }
+
+  /** Every replicated row in key order (for verify). */
+  allRows(): { text: string; values: unknown[] } {
+    const values: unknown[] = [];
+    const tenantParam = this.tenantId ? values.push(this.tenantId) : undefined;
+    return { text: `SELECT ${this.selectList} FROM ${this.table} t WHERE ${this.filter(tenantParam)} ORDER BY ${this.keyOrder}`, values };
+  }
+
+  /**
+   * The rows changed by transactions that became visible since `prev` (a pg_snapshot
+   * text), joined with their current state: a NULL key means "not here any more". A row
+   * whose every change in that set is counters-only (`_counters`) comes with its key and
+   * counters alone: the other columns are NULL and never read (a 6 KB embedding stays put).
+   * Run inside a REPEATABLE READ transaction whose snapshot is the new cursor.
+   */
+  changesSince(prev: string): { text: string; values: unknown[] } {
+    const values: unknown[] = [changeTableName(this.descriptor.masterTable), prev];
+    const tenantParam = this.tenantId ? values.push(this.tenantId) : undefined;
+    const tenantChanges = tenantParam ? ` AND (c.tenant_id = $${tenantParam} OR c.tenant_id IS NULL)` : "";
+    // Masters installed by an earlier version never write op 'c': every row comes whole.
+    const counters = this.counterColumns.length > 0;
+    const text = `
+      WITH ids AS (
+        SELECT c.row_id, min(c.changed_at) AS changed_at${counters ? `, bool_and(c.op = '${COUNTERS_OP}') AS counters` : ""} FROM ${SCHEMA}.changes c
+        WHERE c.table_name = $1
+          -- "not visible in prev": at or past its xmax, or in progress then (its xip list).
+          -- The same set as xid >= xmin AND NOT pg_visible_in_snapshot(xid, prev), but two
+          -- index probes instead of a scan back to the oldest transaction open at prev.
+          AND (c.xid >= pg_snapshot_xmax($2::pg_snapshot)
+               OR c.xid IN (SELECT pg_snapshot_xip($2::pg_snapshot)))${tenantChanges}
+        GROUP BY c.row_id
+      )
+      SELECT ids.row_id AS "_changed_key", (extract(epoch FROM ids.changed_at) * 1000)::float8 AS "_changed_at_ms",
+        ${counters ? `ids.counters AS "_counters", ${this.selectListUnless("ids.counters")}` : `false AS "_counters", ${this.selectList}`}
+      FROM ids LEFT JOIN ${this.table} t
+        ON ${this.key} = ids.row_id::${this.keyType} AND ${this.filter(tenantParam)}`;
+    return { text, values };
+  }
+}
