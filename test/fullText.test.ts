@@ -131,6 +131,24 @@ describe("filters and hostile input", () => {
     });
   });
 
+  test("Without narrowing filters, archived and expired rows among the best matches give their slots to the next rows, as with the filters joined in.", () => {
+    withStore(tmpFile(), (store) => {
+      // The best BM25 rows (short, the term repeated) are archived or expired; the rest get longer.
+      const hidden = Array.from({ length: 6 }, (_, i) => text("lantern lantern lantern", i % 2 ? { archived: 1 } : { expires_at: "2000-01-01T00:00:00.000000Z" }));
+      const shown = Array.from({ length: 40 }, (_, i) => text(`lantern ${"filler ".repeat(1 + i)} meeting`));
+      writeRows(store, [...hidden, ...shown]);
+      const ft = makeFullText(store, TABLE);
+      const filter = filterSql({});
+      for (const q of ["lantern", "lantern meeting", "lanterns meetings nowhereword"]) {
+        const exact = ft.search(ftsTerms(q), { ...filter, narrowing: true }, 10);
+        const fast = ft.search(ftsTerms(q), filter, 10);
+        expect(fast).toEqual(exact);
+        expect(fast).toHaveLength(10);
+        expect(fast.some((h) => hidden.some((r) => r.id === h.id))).toBe(false);
+      }
+    });
+  });
+
   test("FTS syntax in terms is searched as words, never an error or an injection.", () => {
     withStore(tmpFile(), (store, search) => {
       writeRows(store, [text("near the end or not"), text("drop table notes")]);

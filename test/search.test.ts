@@ -131,6 +131,30 @@ describe("filters and lifecycle", () => {
     }
   });
 
+  test("Expired and archived rows among the most relevant candidates leave their places to the next ones, by every method.", async ({ tmp }) => {
+    const { store, search, close } = open(tmp);
+    try {
+      const base = Float32Array.from({ length: DIM }, (_, i) => Math.sin(i + 1));
+      // Row i points further from `base` as i grows; the hidden rows are the nearest and hold the term most often.
+      const near = (i: number) => vectorToBlob(Float32Array.from(base, (x, d) => x + 0.2 * i * Math.cos(3 * d + i)));
+      const hidden = Array.from({ length: 6 }, (_, i) =>
+        memoryRow({ content: JSON.stringify({ text: "lantern lantern lantern" }), embedding: near(i * 0.1), ...(i % 2 ? { archived: 1 } : { expires_at: "2000-01-01T00:00:00.000000Z" }) }),
+      );
+      const shown = Array.from({ length: 40 }, (_, i) => memoryRow({ content: JSON.stringify({ text: `lantern ${"filler ".repeat(1 + i)}` }), embedding: near(1 + i), importance_score: (i % 5) / 5 }));
+      writeRows(store, [...hidden, ...shown]);
+      const hiddenIds = new Set(hidden.map((r) => r.id));
+      for (const request of [{ query: "lantern" }, { embedding: Array.from(base) }, { query: "lantern", embedding: Array.from(base) }]) {
+        const top = await search.search({ ...request, limit: 3, trackAccess: false });
+        const wide = await search.search({ ...request, limit: 40, trackAccess: false });
+        expect(top.results).toHaveLength(3);
+        expect(top.results.some((m) => hiddenIds.has(m.id))).toBe(false);
+        expect(top.results).toEqual(wide.results.slice(0, 3));
+      }
+    } finally {
+      close();
+    }
+  });
+
   test("Returned memories are counted as local access deltas, not rewrites of the synced row.", async ({ tmp }) => {
     const { store, search, close } = open(tmp);
     try {

@@ -1,6 +1,7 @@
 /**
  * Local retrieval over the replica: FTS5 (BM25) and vector KNN candidates, filtered in SQL,
- * fused by reciprocal rank fusion and weighted by importance and recency (searchRank.ts).
+ * fused by relevance with importance and recency as a bounded tie-breaker (rank.ts); only the
+ * rows of candidates that can still place are read.
  * Each returned memory's access is counted locally as a delta, for the write path to add
  * on the master.
  */
@@ -123,6 +124,22 @@ function legacyLists(textHits: readonly TextHit[], vectorHits: readonly VectorHi
   ];
 }
 
+/** rel(d) per candidate (rank.ts): the real BM25 and cosine values, normalised per query. */
+function fusedRelevance(textHits: readonly TextHit[], vectorHits: readonly VectorHit[], usedText: boolean): Map<string, number> {
+  const text = textRelevance(new Map(textHits.map((h) => [h.id, h])));
+  const cosine = new Map(vectorHits.map((h) => [h.id, vectorRelevance(h.centred)]));
+  const usedVectors = vectorHits.length > 0;
+  const relevance = new Map<string, number>();
+  for (const id of new Set([...text.keys(), ...cosine.keys()])) {
+    relevance.set(id, fuseRelevance(usedText ? (text.get(id) ?? 0) : undefined, usedVectors ? (cosine.get(id) ?? 0) : undefined));
+  }
+  return relevance;
+}
+
+const rowsSql = (table: string, where: string) =>
+  `SELECT m.id, m.content, m.memory_type, m.source_agent, m.importance_score, m.created_at, m.metadata, m.tags, m.tenant_id
+   FROM ${table} m WHERE m.id IN (SELECT value FROM json_each(?)) AND ${where}`;
+
 export function makeSearch(deps: SearchDeps): SearchService {
   const { store, table } = deps;
   const log = deps.logger.child({ module: "search" });
@@ -147,6 +164,24 @@ export function makeSearch(deps: SearchDeps): SearchService {
     }
   };
 
+  const fetch = (where: string, params: unknown[], ids: readonly string[]): Row[] => (ids.length ? (prepare(rowsSql(table, where)).all(JSON.stringify(ids), ...params) as Row[]) : []);
+
+  /**
+   * The rows of the candidates that can be among the first `limit`. score(d) lies in
+   * [rel(d) / (1 + ε), rel(d)] (rank.ts), so once the `limit` most relevant candidates pass the
+   * filters, one whose rel(d) is below rel_limit / (1 + ε), or below the floor, cannot place:
+   * its row is not read. When a filter drops one of the first, every candidate above the floor is.
+   */
+  const fetchPlaceable = (relevance: ReadonlyMap<string, number>, limit: number, minScore: number, eps: number, where: string, params: unknown[]): Row[] => {
+    const ids = [...relevance.keys()];
+    if (!(eps >= 0)) return fetch(where, params, ids);
+    const rels = [...relevance.values()].sort((a, b) => b - a);
+    const cut = Math.max(minScore, rels.length >= limit ? rels[limit - 1]! / (1 + eps) : -Infinity);
+    const first = ids.filter((id) => relevance.get(id)! >= cut);
+    const rows = fetch(where, params, first);
+    return rows.length === first.length ? rows : fetch(where, params, ids.filter((id) => relevance.get(id)! >= minScore));
+  };
+
   const search = async (req: SearchRequest): Promise<SearchResponse> => {
     const query = req.query ?? "";
     const limit = clampLimit(req.limit);
@@ -159,7 +194,8 @@ export function makeSearch(deps: SearchDeps): SearchService {
     const want = Math.max(limit * 3, 30);
     const { where, params } = filterSql(filters);
 
-    const textHits = terms.length > 0 ? fullText.search(terms, { where, params }, want) : [];
+    const narrowing = hasNarrowingFilters(filters);
+    const textHits = terms.length > 0 ? fullText.search(terms, { where, params, narrowing }, want) : [];
     if (!queryVector && index && deps.embedder && query.trim() !== "" && method !== "fts") {
       try {
         const [v] = await deps.embedder.embed([query]);
@@ -171,34 +207,21 @@ export function makeSearch(deps: SearchDeps): SearchService {
     }
     let vectorHits: VectorHit[] = [];
     if (queryVector && index) {
-      const allowed = hasNarrowingFilters(filters) ? new Set(pluck(`SELECT m.id FROM ${table} m WHERE ${where}`).all(...params) as string[]) : undefined;
+      const allowed = narrowing ? new Set(pluck(`SELECT m.id FROM ${table} m WHERE ${where}`).all(...params) as string[]) : undefined;
       vectorHits = index.search(queryVector, want, want + 20, vectors.lookup, allowed);
     }
     const usedFts = terms.length > 0;
     const usedVector = queryVector !== undefined;
     const listing = !usedFts && !usedVector && query.trim() === "";
 
-    // Relevance per candidate (rank.ts): the real BM25 and cosine values, normalised per query.
-    const relevance = new Map<string, number>();
-    const text = textRelevance(new Map(textHits.map((h) => [h.id, h])));
-    const cosine = new Map(vectorHits.map((h) => [h.id, vectorRelevance(h.centred)]));
-    const usedText = usedFts;
-    const usedVectors = vectorHits.length > 0;
-    for (const id of new Set([...text.keys(), ...cosine.keys()])) {
-      relevance.set(id, fuseRelevance(usedText ? (text.get(id) ?? 0) : undefined, usedVectors ? (cosine.get(id) ?? 0) : undefined));
-    }
-    const ids = listing
-      ? (pluck(`SELECT m.id FROM ${table} m WHERE ${where} ORDER BY m.importance_score DESC, m.created_at DESC LIMIT ${want}`).all(...params) as string[])
-      : [...relevance.keys()];
-
-    const rows = ids.length
-      ? (prepare(
-          `SELECT m.id, m.content, m.memory_type, m.source_agent, m.importance_score, m.created_at, m.metadata, m.tags, m.tenant_id
-           FROM ${table} m WHERE m.id IN (SELECT value FROM json_each(?)) AND ${where}`,
-        ).all(JSON.stringify(ids), ...params) as Row[])
-      : [];
-    const now = Date.now();
+    const relevance = fusedRelevance(textHits, vectorHits, usedFts);
     const minScore = req.min_score ?? minScoreDefault;
+    const rows = listing
+      ? fetch(where, params, pluck(`SELECT m.id FROM ${table} m WHERE ${where} ORDER BY m.importance_score DESC, m.created_at DESC LIMIT ${want}`).all(...params) as string[])
+      : req.ranking === "legacy"
+        ? fetch(where, params, [...relevance.keys()])
+        : fetchPlaceable(relevance, limit, minScore, weights.tieBreak, where, params);
+    const now = Date.now();
     const legacy = req.ranking === "legacy" ? legacyScores(legacyLists(textHits, vectorHits, weights), rows, now) : undefined;
     const scored = rows.map((r) => {
       const b = boost(r.importance_score, r.created_at, weights, now);
