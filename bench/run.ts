@@ -41,7 +41,7 @@
  *                                     (issue 11); BENCH_RETRIEVAL_* (ROWS, QUERIES, HTTP_QUERIES, …)
  *   fleet      bench/fleet.ts         1, 5, 10, 20 replica processes on one master: commit→all,
  *                                     pulls per burst, connections, master CPU (issue 13); FLEET_*
- *                                     (SIZES, COMMITS, BURST, SEED, …)
+ *                                     (SIZES, COMMITS, BURST, SEED, PULLS_ON=both|primary|standby)
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
