@@ -70,6 +70,23 @@ describe("tenant-scoped keys", () => {
     expect(created.body.tenant_id).toBe(A);
     expect((await call(KEY_A, "POST", "/memory", { content: "into B", tenant_id: B })).status).toBe(403);
     expect((await call(KEY_A, "POST", "/memory", { id: ofA.id, content: "alpha, updated" })).status).toBe(201);
+    // A "__proto__" key in the JSON is a field like any other (refused as unknown), never a way
+    // to slip an id past the scope check (found in review: it overwrote tenant B's row).
+    const smuggled = await app.request("/memory", { method: "POST", headers: { "x-api-key": KEY_A, "content-type": "application/json" }, body: `{"content":"pwned","__proto__":{"id":"${ofB.id}"}}` });
+    expect(smuggled.status).toBe(400);
+    expect(((await smuggled.json()) as { error: string }).error).toMatch(/__proto__: unknown field/);
+    expect((await m.get(ofB.id))?.tenant_id).toBe(B);
+    const smuggledSearch = await app.request("/memory/search", { method: "POST", headers: { "x-api-key": KEY_A, "content-type": "application/json" }, body: `{"query":"kayaks","__proto__":{"filters":{"tenant_id":"${B}"}}}` });
+    expect(smuggledSearch.status).toBe(400);
+    // A scoped key's body is decoded exactly as the admin key's.
+    for (const body of ["null", "[]", '{"filters":[]}', '{"filters":{"tenant_id":5}}']) {
+      const res = await app.request("/memory/search", { method: "POST", headers: { "x-api-key": KEY_A, "content-type": "application/json" }, body });
+      expect(res.status, body).toBe(400);
+    }
+    // Deeply nested input is a 400, not a stack overflow.
+    const deep = `{"content":"x","metadata":${"[".repeat(5000)}${"]".repeat(5000)}}`;
+    expect((await app.request("/memory", { method: "POST", headers: { "x-api-key": ADMIN, "content-type": "application/json" }, body: deep })).status).toBe(400);
+
     // Shared rows are read-only for a scoped key.
     expect((await call(KEY_A, "DELETE", `/memory/${shared.id}`)).status).toBe(403);
     expect((await call(KEY_A, "DELETE", `/memory/${ofA.id}`)).status).toBe(200);

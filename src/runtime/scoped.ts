@@ -12,7 +12,8 @@ import type { SearchRequest } from "../schema/search.ts";
 import type { SearchOptions, SearchResponse } from "../search/Search.ts";
 import type { StoredMemory } from "../outbox/LocalWrites.ts";
 import { decodeInput } from "../schema/decode.ts";
-import { MemoryId } from "../schema/memory.ts";
+import { MemoryWrite as MemoryWriteSchema } from "../schema/memory.ts";
+import { SearchRequest as SearchRequestSchema } from "../schema/search.ts";
 
 /** The request reaches past its key's tenant (another tenant named, or a shared row written): HTTP 403. */
 export class TenantScopeError extends Data.TaggedError("TenantScopeError")<{ readonly message: string; readonly field: string }> {}
@@ -39,19 +40,23 @@ export function scopeToTenant(memory: MemoryApi, tenantRaw: string | null): Memo
     return row;
   };
   return {
-    search: (request: SearchRequest, options?: SearchOptions): Promise<SearchResponse> => {
-      const named = request?.filters?.tenant_id;
-      if (named !== undefined && typeof named === "string" && named.toLowerCase() !== tenant) refuse("filters.tenant_id", "this key is scoped to another tenant");
-      return memory.search({ ...request, filters: { ...request?.filters, tenant_id: tenant } }, options);
+    // Every check runs on the decoded input, never on the raw body: the schema is what decides
+    // what a field is (a raw `"__proto__": {"id": …}` once slipped an id past a raw check).
+    search: async (raw: SearchRequest, options?: SearchOptions): Promise<SearchResponse> => {
+      const request = decodeInput(SearchRequestSchema, raw);
+      const named = request.filters?.tenant_id;
+      if (named !== undefined && named.toLowerCase() !== tenant) refuse("filters.tenant_id", "this key is scoped to another tenant");
+      return memory.search({ ...request, filters: { ...request.filters, tenant_id: tenant } }, options);
     },
-    store: async (input: MemoryWrite): Promise<StoredMemory> => {
-      if (input && typeof input === "object" && "tenant_id" in input && input.tenant_id !== undefined && (input.tenant_id === null || String(input.tenant_id).toLowerCase() !== tenant)) {
+    store: async (raw: MemoryWrite): Promise<StoredMemory> => {
+      const input = decodeInput(MemoryWriteSchema, raw);
+      if (input.tenant_id !== undefined && (input.tenant_id === null || input.tenant_id.toLowerCase() !== tenant)) {
         refuse("tenant_id", "a tenant-scoped key stores into its own tenant only");
       }
       // With an id, a scoped store is an update: a missing id and another tenant's id are the
       // same 404 (were a missing id an insert, the difference would reveal the other's ids).
-      if (input && typeof input === "object" && typeof input.id === "string") {
-        const id = decodeInput(MemoryId, input.id, "id");
+      if (input.id !== undefined) {
+        const id = input.id.toLowerCase();
         if ((await writable(id)) === "absent") throw new MemoryNotFoundError({ id, message: `no memory ${id} in the replica` });
       }
       return memory.store({ ...input, tenant_id: tenant });

@@ -15,14 +15,25 @@ export const invalid = (field: string, message: string): never => {
   throw new InvalidInputError({ field, message: `${field}: ${message}` });
 };
 
+/** Deeper input is refused (no memory, filter or tool argument needs it; deep JSON would overflow the stack). */
+export const MAX_INPUT_DEPTH = 64;
+
 /**
- * A key set to `undefined` is an absent key, as JavaScript callers mean it (`{ query, limit:
- * opts.limit }`); JSON never has one, so HTTP input is unchanged. Plain objects only, recursively.
+ * A copy of the input in which a key set to `undefined` is absent, as JavaScript callers mean
+ * it (`{ query, limit: opts.limit }`); JSON never has one, so HTTP input is unchanged. Every key
+ * is copied as an own property (defineProperty): a JSON `"__proto__"` key stays a key — refused
+ * as unknown — and never becomes the copy's prototype, whose fields the decoder would then read.
  */
-function withoutUndefined(v: unknown): unknown {
-  if (v === null || typeof v !== "object" || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype) return v;
+function withoutUndefined(v: unknown, depth = 0): unknown {
+  if (depth > MAX_INPUT_DEPTH) return invalid("body", `nested more than ${MAX_INPUT_DEPTH} levels deep`);
+  if (v === null || typeof v !== "object") return v;
+  if (Array.isArray(v)) return v.map((x) => withoutUndefined(x, depth + 1));
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return v;
   const out: Record<string, unknown> = {};
-  for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = withoutUndefined(x);
+  for (const [k, x] of Object.entries(v)) {
+    if (x !== undefined) Object.defineProperty(out, k, { value: withoutUndefined(x, depth + 1), enumerable: true, writable: true, configurable: true });
+  }
   return out;
 }
 
