@@ -78,14 +78,40 @@ describe("pulls on a streaming standby", () => {
     expect(await m.metrics.registry.metrics()).toMatch(/^embedded_memory_standby_replay_lag_seconds \d/m);
   });
 
+  test("A write transaction still open on the primary while a pull reads the standby is not skipped when it commits (a standby's snapshot lists no open transactions).", async () => {
+    const before = Number((await db.sql<{ n: string }>("SELECT count(*) AS n FROM unified_ai_memory"))[0]!.n);
+    await pair.standby.caughtUp();
+    const m = replicaOnStandby("overlap");
+    await m.start();
+    await eventually(() => expect(m.stats().total_memories).toBe(before));
+    const open = new pg.Client({ connectionString: db.url });
+    await open.connect();
+    try {
+      await open.query("BEGIN");
+      await open.query("INSERT INTO unified_ai_memory (memory_type, content) VALUES ('semantic', '{\"text\":\"committed late\"}')");
+      // Another commit wakes the replica: it pulls while the first transaction is still open.
+      await seedMemories(db, 1, { startAt: 500 });
+      await eventually(() => expect(m.stats().total_memories).toBe(before + 1));
+      await open.query("COMMIT");
+    } finally {
+      await open.end();
+    }
+    await pair.standby.caughtUp();
+    await eventually(() => expect(m.stats().total_memories).toBe(before + 2));
+    expect(await m.verify()).toMatchObject({ identical: true });
+  });
+
   test("When the standby goes away, pulls read the primary and stats name the standby as unreachable.", async () => {
+    // The file's earlier tests left rows on the master: count from what is there.
+    const before = Number((await db.sql<{ n: string }>("SELECT count(*) AS n FROM unified_ai_memory"))[0]!.n);
+    await pair.standby.caughtUp();
     const m = replicaOnStandby("fallback");
     await m.start();
-    await eventually(() => expect(m.stats().total_memories).toBe(25));
+    await eventually(() => expect(m.stats().total_memories).toBe(before));
     await pair.standby.stop();
     try {
-      await seedMemories(db, 3, { startAt: 26 });
-      await eventually(() => expect(m.stats().total_memories).toBe(28));
+      await seedMemories(db, 3, { startAt: 1000 });
+      await eventually(() => expect(m.stats().total_memories).toBe(before + 3));
       expect(m.stats().standby).toMatchObject({ using: "primary", reason: expect.stringMatching(/standby not reachable/) });
       expect(m.stats().standby!.fallbacks).toBeGreaterThan(0);
     } finally {

@@ -34,9 +34,19 @@ export function changeTableName(table: string): string {
 }
 
 export const readEpochSql = `SELECT value AS epoch FROM ${SCHEMA}.meta WHERE key = 'epoch'`;
-export const currentSnapshotSql = `SELECT pg_current_snapshot()::text AS snapshot, (${readEpochSql}) AS epoch`;
+/**
+ * The snapshot a cursor is taken from. On a hot standby pg_current_snapshot() lists no
+ * in-progress transactions (its xip is empty while the primary still has some open), so a cursor
+ * taken there would skip a transaction that commits later: there the cursor is `xmin:xmin:` —
+ * only what is below every open transaction counts as seen, and the next pull re-reads the rest
+ * (applying state is idempotent). On a primary it is the snapshot itself.
+ */
+export const cursorSnapshotExpr = `CASE WHEN pg_is_in_recovery()
+  THEN (pg_snapshot_xmin(pg_current_snapshot())::text || ':' || pg_snapshot_xmin(pg_current_snapshot())::text || ':')
+  ELSE pg_current_snapshot()::text END`;
+export const currentSnapshotSql = `SELECT ${cursorSnapshotExpr} AS snapshot, (${readEpochSql}) AS epoch`;
 /** The pull's first statement: new cursor, epoch, and whether changes the old cursor still needs were pruned. */
-export const pullStartSql = `SELECT pg_current_snapshot()::text AS snapshot, (${readEpochSql}) AS epoch,
+export const pullStartSql = `SELECT ${cursorSnapshotExpr} AS snapshot, (${readEpochSql}) AS epoch,
   COALESCE((SELECT value::xid8 FROM ${SCHEMA}.meta WHERE key = 'pruned_xid') >= pg_snapshot_xmin($1::pg_snapshot), false) AS cursor_expired,
   -- The oldest write transaction still open: the cursor waits on it (for the lag metric).
   (SELECT coalesce(extract(epoch FROM max(clock_timestamp() - xact_start)), 0)::float8 FROM pg_stat_activity

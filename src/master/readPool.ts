@@ -56,9 +56,17 @@ class NotReplayed extends Data.TaggedError("NotReplayed")<{ readonly lagMs: numb
  * may be null) and the announced xid `$2`, and how far replay is behind what was received.
  */
 export const standbyReadySql = `SELECT
-  ($1::pg_snapshot IS NULL OR (pg_snapshot_xmax($1::pg_snapshot) <= pg_snapshot_xmax(pg_current_snapshot())
-     AND NOT EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) x WHERE pg_visible_in_snapshot(x, $1::pg_snapshot))))
-  AND ($2::xid8 IS NULL OR pg_visible_in_snapshot($2::xid8, pg_current_snapshot())) AS ready,
+  -- On a standby the snapshot's xip is empty (open transactions of the primary are not listed), so
+  -- only what is below its xmin is surely visible: the read must see past the previous cursor's
+  -- xmax and the announced xid by that measure (see cursorSnapshotExpr in masterSql.ts).
+  CASE WHEN pg_is_in_recovery() THEN
+    ($1::pg_snapshot IS NULL OR pg_snapshot_xmax($1::pg_snapshot) <= pg_snapshot_xmin(pg_current_snapshot()))
+    AND ($2::xid8 IS NULL OR $2::xid8 < pg_snapshot_xmin(pg_current_snapshot()))
+  ELSE
+    ($1::pg_snapshot IS NULL OR (pg_snapshot_xmax($1::pg_snapshot) <= pg_snapshot_xmax(pg_current_snapshot())
+       AND NOT EXISTS (SELECT 1 FROM pg_snapshot_xip(pg_current_snapshot()) x WHERE pg_visible_in_snapshot(x, $1::pg_snapshot))))
+    AND ($2::xid8 IS NULL OR pg_visible_in_snapshot($2::xid8, pg_current_snapshot()))
+  END AS ready,
   CASE WHEN NOT pg_is_in_recovery() OR pg_last_wal_receive_lsn() IS NOT DISTINCT FROM pg_last_wal_replay_lsn() THEN 0
        ELSE coalesce(extract(epoch FROM clock_timestamp() - pg_last_xact_replay_timestamp()) * 1000, 0) END::float8 AS lag_ms`;
 
