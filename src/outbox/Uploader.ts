@@ -173,7 +173,13 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
         const { acked, parked } = yield* uploadBatch(tq, batch).pipe(
           Effect.tapError((err) => local("counting the attempt", () => outbox.countAttempt(batch.map((e) => e.seq), err.message))),
         );
-        yield* local("settling the outbox", () => outbox.settle(acked, parked));
+        // Settled rows are owed a refresh (below); recorded first, so a refresh that fails is
+        // retried by the next pull rather than forgotten with the outbox entries.
+        const touchedKeys = [...new Set([...acked, ...parked.map((p) => p.entry)].filter((e) => e.op !== "access").map((e) => e.memory_id))];
+        yield* local("settling the outbox", () => {
+          store.refreshDue.add(touchedKeys);
+          outbox.settle(acked, parked);
+        });
         replicator.settled([...acked, ...parked.map((p) => p.entry)].filter((e) => e.op !== "access").map((e) => e.memory_id));
         for (const { entry, reason } of parked) log.warn({ seq: entry.seq, id: entry.memory_id, op: entry.op, reason }, "outbox entry parked: the master refused it");
         uploaded += acked.length;

@@ -72,6 +72,8 @@ export interface LocalStoreShape extends Statements {
   readonly generation: () => number;
   /** Small key/value facts about this replica (replica_meta). */
   readonly meta: { get(key: string): string | null; set(key: string, value: string): void };
+  /** Keys owed a refresh from the master (durable: see migration 6). */
+  readonly refreshDue: { add(keys: readonly string[]): void; list(limit: number): string[]; remove(keys: readonly string[]): void };
 }
 
 export type ChangeListener = (table: string, upserts: readonly Row[], deletedKeys: readonly string[]) => void;
@@ -166,6 +168,15 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
     meta: {
       get: (key) => (pluck("SELECT value FROM replica_meta WHERE key = ?").get(key) as string | undefined) ?? null,
       set: (key, value) => void prepare("INSERT INTO replica_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value),
+    },
+    refreshDue: {
+      add: (keys) => {
+        if (keys.length) prepare("INSERT OR IGNORE INTO refresh_due (key) SELECT value FROM json_each(?)").run(JSON.stringify(keys));
+      },
+      list: (limit) => (pluck("SELECT key FROM refresh_due LIMIT ?").all(limit) as unknown[]).map(String),
+      remove: (keys) => {
+        if (keys.length) prepare("DELETE FROM refresh_due WHERE key IN (SELECT value FROM json_each(?))").run(JSON.stringify(keys));
+      },
     },
     onChange: (listener) => {
       listeners.add(listener);

@@ -215,6 +215,17 @@ export const LOCAL_MIGRATIONS: readonly LocalMigration[] = [
         SELECT r.rid, ${ftsBody("m")}, ${ftsTags("m")} FROM unified_ai_memory m JOIN memory_rowids r ON r.id = m.id;
     `,
   },
+  {
+    version: 6,
+    name: "rows owed a refresh from the master",
+    sql: `
+      -- Keys whose master state must be read again (a pull skipped them because their upload
+      -- settled while it ran; an upload settled them). Written before the step that owes the
+      -- refresh commits, deleted by the refresh: a refresh that fails or never runs (a crash,
+      -- a deadline) is retried by the next pull instead of being forgotten.
+      CREATE TABLE refresh_due (key TEXT PRIMARY KEY) WITHOUT ROWID;
+    `,
+  },
 ];
 
 function migrate(db: Database.Database): void {

@@ -7,6 +7,7 @@
  */
 import * as Context from "effect/Context";
 import * as Effect from "effect/Effect";
+import * as Semaphore from "effect/Semaphore";
 import * as Fiber from "effect/Fiber";
 import * as Layer from "effect/Layer";
 import { Master, type MasterError, type MasterShape } from "../master/Master.ts";
@@ -88,6 +89,9 @@ export interface ReplicatorShape {
    */
   readonly stale: () => boolean;
 }
+
+/** Owed refreshes taken per pull (the rest wait for the next one). */
+const OWED_REFRESH_BATCH = 500;
 
 export class Replicator extends Context.Service<Replicator, ReplicatorShape>()("embedded-memory/Replicator") {}
 
@@ -200,8 +204,15 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
           return !late;
         });
 
+  /**
+   * Pulls and refreshes apply one at a time: a refresh reads the master and then applies, and a
+   * pull that applied a newer state in between would otherwise be overwritten by the refresh's
+   * older read (found in review). The pull's own refresh runs inside its turn.
+   */
+  const applyTurn = Semaphore.makeUnsafe(1);
+
   const pull = () =>
-    onDrift(pullOnce).pipe(
+    applyTurn.withPermits(1)(onDrift(pullOnce)).pipe(
       // After the pull's own refresh: rows copied before the master gained a column get it.
       Effect.tap(() => columns.pickUp()),
     );
@@ -260,7 +271,13 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
             const deletesNow = settledSince(mark, deletes, recheck);
             // A counters-only change of a row this replica lacks fetches the row whole (after the pull).
             const countersNow = counters.length ? { columns: counterColumns, rows: keep(counters), absent: [] as string[], applied: 0 } : undefined;
-            applied += yield* local("applying changes", () => store.applyChanges(d, tq.present, upsertsNow, deletesNow, commit, countersNow));
+            // Owed refreshes are recorded before the cursor that skips them commits (migration 6).
+            applied += yield* local("applying changes", () => {
+              store.refreshDue.add([...recheck]);
+              const n = store.applyChanges(d, tq.present, upsertsNow, deletesNow, commit, countersNow);
+              if (countersNow?.absent.length) store.refreshDue.add(countersNow.absent);
+              return n;
+            });
             if (countersNow) {
               countersApplied += countersNow.applied;
               for (const k of countersNow.absent) recheck.add(k);
@@ -270,8 +287,14 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
           return { applied, epochChanged: false, cursor, bytes, oldestChangeAtMs, oldestOpenXactSeconds: oldest_open_xact_s, countersApplied };
         }),
       ).pipe(
-        // Rows settled while this pull ran take the master's state as it is now.
-        Effect.tap(() => (recheck.size ? refresh([...recheck]) : Effect.void)),
+        // Rows settled while this pull ran, and any refresh still owed from before (one that
+        // failed or never ran), take the master's state as it is now.
+        Effect.tap(() =>
+          Effect.gen(function* () {
+            const owed = new Set([...recheck, ...(yield* local("reading owed refreshes", () => store.refreshDue.list(OWED_REFRESH_BATCH)))]);
+            if (owed.size) yield* onDrift(() => refreshOnce([...owed]));
+          }),
+        ),
         Effect.tap(() =>
           Effect.sync(() => {
             // Settles up to this pull's start are visible to every later pull: forget them.
@@ -282,7 +305,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       );
     });
 
-  const refresh = (keys: readonly string[]) => onDrift(() => refreshOnce(keys));
+  const refresh = (keys: readonly string[]) => applyTurn.withPermits(1)(onDrift(() => refreshOnce(keys)));
 
   const refreshOnce = (keys: readonly string[]) =>
     Effect.gen(function* () {
@@ -291,7 +314,11 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       const { text, values } = tq.rowsByKey(keys);
       const { rows } = yield* master.query<Row>(text, values);
       const found = new Set(rows.map((r) => String(r[d.key])));
-      return yield* local("refreshing rows", () => store.applyChanges(d, tq.present, rows, keys.filter((k) => !found.has(k))));
+      return yield* local("refreshing rows", () => {
+        const n = store.applyChanges(d, tq.present, rows, keys.filter((k) => !found.has(k)));
+        store.refreshDue.remove(keys);
+        return n;
+      });
     });
 
   return { descriptor: d, connect, snapshot, pull, queries, recheckColumns: columns.recheck, refresh, settled, stale };
