@@ -35,6 +35,8 @@ describe("configuration", () => {
       [{ memoryTable: "drop table;" }, "memoryTable", /table name/],
       [{ embeddingBaseUrl: "ftp://x" }, "embeddingBaseUrl", /http/],
       [{ colour: "red" }, "colour", /unknown setting/],
+      [{ databaseUrl: "postgres://u:hunter22@h/db?sslmode=requre" }, "databaseUrl", /sslmode=requre is not one of disable, allow, prefer, require/],
+      [{ listenDatabaseUrl: "mysql://x" }, "listenDatabaseUrl", /postgres:\/\//],
     ];
     for (const [input, field, message] of cases) {
       const e = (() => {
@@ -53,6 +55,7 @@ describe("configuration", () => {
     }
     expect(() => loadConfig({ SYNC_INTERVAL_MS: "5" })).toThrow(/^SYNC_INTERVAL_MS: expected a whole number from 10/);
     expect(() => loadConfig({ DATABASE_URL: "mysql://x" })).toThrow(/^DATABASE_URL: /);
+    expect(() => loadConfig({ DATABASE_READ_URL: "postgres://h/db?sslmode=nope" })).toThrow(/^DATABASE_READ_URL: sslmode=nope/);
     expect(() => loadConfig({ EMBEDDING_PROVIDER: "cohere" })).toThrow(/^EMBEDDING_PROVIDER: expected one of none, hash, openai/);
     const c = makeConfig({ databaseUrl: "postgres://u@127.0.0.1/db", tenantId: "AAAAAAAA-AAAA-4AAA-8AAA-AAAAAAAAAAAA" });
     expect(Object.isFrozen(c)).toBe(true);

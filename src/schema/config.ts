@@ -18,6 +18,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export type EmbeddingProvider = (typeof EMBEDDING_PROVIDERS)[number];
 
 const MAX_MS = 2 ** 31 - 1; // setTimeout's limit
+const SSL_MODE_NAMES: readonly string[] = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
 
 /** A whole number in [min, max], with a message that shows the value (numbers are never secret). */
 const IntIn = (min: number, max: number) =>
@@ -32,7 +33,11 @@ const PostgresUrl = Schema.String.check(
     } catch {
       return "not a valid URL (expected postgres://user:password@host:port/database)";
     }
-    return url.protocol === "postgres:" || url.protocol === "postgresql:" || `expected a postgres:// or postgresql:// URL, got the scheme ${url.protocol}`;
+    if (url.protocol !== "postgres:" && url.protocol !== "postgresql:") return `expected a postgres:// or postgresql:// URL, got the scheme ${url.protocol}`;
+    // libpq's sslmode values (src/master/connection.ts gives them their meaning): a typo is a
+    // configuration error naming the variable, not a start-up failure later.
+    const sslmode = url.searchParams.get("sslmode");
+    return sslmode === null || SSL_MODE_NAMES.includes(sslmode) || `sslmode=${sslmode} is not one of ${SSL_MODE_NAMES.join(", ")}`;
   }),
 );
 const HttpUrl = Schema.String.check(
