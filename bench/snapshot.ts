@@ -65,6 +65,7 @@ const SQLITE_TYPE: Record<ColumnKind, string> = {
   textArray: "TEXT",
   real: "REAL",
   int: "INTEGER",
+  bigint: "INTEGER",
   timestamp: "TEXT",
   bool: "INTEGER",
   vector: "BLOB",

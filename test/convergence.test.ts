@@ -22,6 +22,14 @@ type Action =
 
 /** Takes the row lock first without waiting: a row another open transaction holds fails this transaction at once. */
 const LOCK = "SELECT 1 FROM unified_ai_memory WHERE id = $1 FOR UPDATE NOWAIT";
+const TASK_LOCK = "SELECT 1 FROM agent_tasks WHERE id = $1 FOR UPDATE NOWAIT";
+
+/** A second replicated table, filtered: tasks move in and out of the replica as their status changes. */
+const TASKS_DDL = `CREATE TABLE agent_tasks (id uuid PRIMARY KEY, memory_id uuid, title text NOT NULL, status text NOT NULL,
+  priority int NOT NULL DEFAULT 3, updated_at timestamptz NOT NULL DEFAULT now());
+  CREATE INDEX agent_tasks_status ON agent_tasks (status)`;
+const TASKS = { name: "agent_tasks", filter: "status IN ('pending', 'in_progress')" };
+const STATUSES = ["pending", "in_progress", "done", "failed"];
 
 /** The whole run as a list of steps, from the seed alone. */
 function planRun(seed: number, transactions = TRANSACTIONS): Action[] {
@@ -33,7 +41,26 @@ function planRun(seed: number, transactions = TRANSACTIONS): Action[] {
   };
   const tenants = [uuid(), uuid(), null];
   const ids: string[] = [];
+  const taskIds: string[] = [];
+  /** A task statement: made with its memory in one transaction, moved in and out of the filter, deleted. */
+  const taskStatement = (worker: number): Action => {
+    const op = random();
+    if (op < 0.4 || taskIds.length < 10) {
+      const id = uuid();
+      taskIds.push(id);
+      return {
+        worker,
+        kind: "statement",
+        sql: "INSERT INTO agent_tasks (id, memory_id, title, status, priority) VALUES ($1, $2, $3, $4, $5)",
+        values: [id, ids.length ? pick(ids) : null, `task ${random()}`, pick(STATUSES), 1 + Math.floor(random() * 5)],
+      };
+    }
+    const id = pick(taskIds);
+    if (op < 0.9) return { worker, kind: "statement", lock: id, sql: "UPDATE agent_tasks SET status = $2, priority = $3, updated_at = now() WHERE id = $1", values: [id, pick(STATUSES), 1 + Math.floor(random() * 5)] };
+    return { worker, kind: "statement", lock: id, sql: "DELETE FROM agent_tasks WHERE id = $1", values: [id] };
+  };
   const statement = (worker: number): Action => {
+    if (random() < 0.3) return taskStatement(worker);
     const op = random();
     if (op < 0.45 || ids.length < 20) {
       const id = uuid();
@@ -87,7 +114,7 @@ async function execute(actions: readonly Action[], workers: readonly pg.Client[]
     else if (a.kind === "statement") {
       if (failed.has(a.worker)) continue;
       try {
-        if (a.lock) await c.query(LOCK, [a.lock]);
+        if (a.lock) await c.query(a.sql.includes("agent_tasks") ? TASK_LOCK : LOCK, [a.lock]);
         await c.query(a.sql, a.values as unknown[]);
         stats.statements++;
       } catch (e) {
@@ -110,7 +137,8 @@ async function execute(actions: readonly Action[], workers: readonly pg.Client[]
 /** The master's rows, without the columns the clock fills: equal for equal runs. */
 async function masterDigest(c: pg.Client): Promise<string> {
   const { rows } = await c.query("SELECT id, memory_type, content, importance_score, tenant_id, tags, embedding, expires_at, archived FROM unified_ai_memory ORDER BY id");
-  return createHash("sha256").update(JSON.stringify(rows)).digest("hex").slice(0, 16);
+  const { rows: tasks } = await c.query("SELECT id, memory_id, title, status, priority FROM agent_tasks ORDER BY id");
+  return createHash("sha256").update(JSON.stringify([rows, tasks])).digest("hex").slice(0, 16);
 }
 
 describe("convergence", () => {
@@ -121,10 +149,11 @@ describe("convergence", () => {
     expect(planRun(SEED + 1)).not.toEqual(run);
   });
 
-  test(`Random inserts, updates and deletes in overlapping transactions that commit in random order leave master and replica identical (seed ${SEED}).`, async ({ pg: master, replica }) => {
+  test(`Random inserts, updates and deletes of two tables in overlapping transactions that commit in random order leave master and replica identical for both (seed ${SEED}).`, async ({ pg: master, replica }) => {
     console.info(`convergence seed: ${SEED} (replay with CONVERGENCE_SEED=${SEED})`);
     await installMaster(master);
-    const m = replica({ syncIntervalMs: 3_600_000 });
+    await master.sql(TASKS_DDL);
+    const m = replica({ syncIntervalMs: 3_600_000, replicatedTables: [TASKS] });
     await m.start();
     await eventually(() => expect(m.state()).toBe("idle"));
 
@@ -147,5 +176,12 @@ describe("convergence", () => {
     const report = await m.verify();
     expect(report.master_count, `seed ${SEED}`).toBe(report.replica_count);
     expect(report.master_count, `seed ${SEED}`).toBeGreaterThan(0);
+    // The tasks converged too, and the filter mattered: some tasks on the master are not replicated.
+    const tasks = report.tables?.agent_tasks;
+    expect(tasks, `seed ${SEED}`).toMatchObject({ identical: true });
+    expect(tasks!.master_count, `seed ${SEED}`).toBeGreaterThan(0);
+    const all = await master.sql<{ n: number }>("SELECT count(*)::int AS n FROM agent_tasks");
+    expect(all[0]!.n, `seed ${SEED}`).toBeGreaterThan(tasks!.master_count);
+    expect(m.stats().tables.agent_tasks, `seed ${SEED}`).toMatchObject({ rows: tasks!.master_count, filter: TASKS.filter });
   });
 });

@@ -15,6 +15,12 @@ export async function runVerify(config: Config, logger: Logger, options: { reado
       for (const [label, ids] of [["missing in replica", r.missing], ["extra in replica", r.extra], ["different", r.different]] as const) {
         if (ids.length) out(`  ${label}: ${ids.join(", ")}`);
       }
+      for (const [name, t] of Object.entries(r.tables ?? {})) {
+        out(`${name}: master: ${t.master_count} rows, replica: ${t.replica_count} rows — ${t.identical ? "identical" : "DIFFERENT"}`);
+        for (const [label, ids] of [["missing in replica", t.missing], ["extra in replica", t.extra], ["different", t.different]] as const) {
+          if (ids.length) out(`  ${label}: ${ids.join(", ")}`);
+        }
+      }
       if (r.repaired) out(`repaired ${r.repaired} rows`);
     }
     return r.identical ? 0 : 1;

@@ -54,7 +54,7 @@ export function installStatements(d: TableDescriptor, columns: readonly MasterCo
   // 1536-d real[] embeddings (toasted): the image comparison adds ≈ 30 µs per counted row to the
   // old trigger's ≈ 15 µs; comparing to_jsonb(NEW) - counters with to_jsonb(OLD) cost 1.5–2.4 ms.
   // Without columns the table is the one created below, from the descriptor.
-  const counterCols = COUNTER_COLUMNS.filter((c) => (columns ?? d.columns).some((m) => m.name === c));
+  const counterCols = d.localWrites ? COUNTER_COLUMNS.filter((c) => (columns ?? d.columns).some((m) => m.name === c)) : [];
   const counters = counterCols.includes("access_count");
   const counterChanged = counterCols.map((c) => `NEW.${quoteIdent(c)} IS DISTINCT FROM OLD.${quoteIdent(c)}`).join(" OR ");
   const trigger = (tgname: string, timing: string, fn: string) => `
@@ -113,8 +113,10 @@ BEGIN
   GET DIAGNOSTICS removed = ROW_COUNT;
   RETURN removed;
 END $fn$`,
-    ...(schema ? [`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`] : []),
-    `CREATE TABLE IF NOT EXISTS ${table} (\n  ${d.columns.map((c: ColumnSpec) => `${quoteIdent(c.name)} ${c.createAs}`).join(",\n  ")}\n)`,
+    // The memory table is created when missing; a further table (REPLICATE_TABLES) is someone
+    // else's: it must exist, and only its triggers are installed.
+    ...(d.localWrites && schema ? [`CREATE SCHEMA IF NOT EXISTS ${quoteIdent(schema)}`] : []),
+    ...(d.localWrites ? [`CREATE TABLE IF NOT EXISTS ${table} (\n  ${d.columns.map((c: ColumnSpec) => `${quoteIdent(c.name)} ${c.createAs}`).join(",\n  ")}\n)`] : []),
     `CREATE OR REPLACE FUNCTION ${SCHEMA}.notify_change() RETURNS trigger LANGUAGE plpgsql AS $fn$
 BEGIN
   -- One small wake-up per statement; identical payloads in a transaction collapse into one.

@@ -54,6 +54,9 @@ export class TableQueries {
         return udt === "float4" || udt === "float8" ? ref : `${ref}::float8`;
       case "int":
         return udt === "int2" || udt === "int4" ? ref : `${ref}::float8`;
+      case "bigint":
+        // Text, not a JS number: exact past 2^53 (the local INTEGER column takes it back).
+        return `${ref}::text`;
       case "timestamp":
         return udt === "timestamptz"
           ? `to_char(${ref} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`
@@ -73,9 +76,12 @@ export class TableQueries {
     return this.present.map((c) => `${this.expr(c)} AS ${quoteIdent(c.name)}`).join(", ");
   }
 
-  /** The counter columns the master has; none unless it has access_count (see COUNTERS_OP). */
+  /**
+   * The counter columns the master has; none unless it has access_count (see COUNTERS_OP), and
+   * none for a further table (read-only here: its changes always come as whole rows).
+   */
   get counterColumns(): readonly ColumnSpec[] {
-    return this.has("access_count") ? this.present.filter((c) => COUNTER_COLUMNS.includes(c.name)) : [];
+    return this.descriptor.localWrites && this.has("access_count") ? this.present.filter((c) => COUNTER_COLUMNS.includes(c.name)) : [];
   }
 
   /** The select list where `counters` (an SQL boolean) leaves all but the key and the counters NULL. */
@@ -100,6 +106,8 @@ export class TableQueries {
     if (tenantParam !== undefined && this.has(d.tenantColumn)) {
       parts.push(`(t.${quoteIdent(d.tenantColumn)}::text = $${tenantParam} OR t.${quoteIdent(d.tenantColumn)} IS NULL)`);
     }
+    // The operator's predicate (REPLICATE_TABLES), planned by the master at connect (tableShape.ts).
+    if (d.filter !== undefined) parts.push(`(${d.filter})`);
     return parts.length ? parts.join(" AND ") : "true";
   }
 
@@ -236,7 +244,7 @@ export class TableQueries {
     const counters = this.counterColumns.length > 0;
     const text = `
       WITH ids AS (
-        SELECT c.row_id, min(c.changed_at) AS changed_at${counters ? `, bool_and(c.op = '${COUNTERS_OP}') AS counters` : ""} FROM ${SCHEMA}.changes c
+        SELECT c.row_id AS em_row_id, min(c.changed_at) AS em_changed_at${counters ? `, bool_and(c.op = '${COUNTERS_OP}') AS em_counters` : ""} FROM ${SCHEMA}.changes c
         WHERE c.table_name = $1
           -- "not visible in prev": at or past its xmax, or in progress then (its xip list).
           -- The same set as xid >= xmin AND NOT pg_visible_in_snapshot(xid, prev), but two
@@ -244,11 +252,11 @@ export class TableQueries {
           AND (c.xid >= pg_snapshot_xmax($2::pg_snapshot)
                OR c.xid IN (SELECT pg_snapshot_xip($2::pg_snapshot)))${tenantChanges}
         GROUP BY c.row_id
-      )
-      SELECT ids.row_id AS "_changed_key", (extract(epoch FROM ids.changed_at) * 1000)::float8 AS "_changed_at_ms",
-        ${counters ? `ids.counters AS "_counters", ${this.selectListUnless("ids.counters")}` : `false AS "_counters", ${this.selectList}`}
+      ) -- (em_ names: a row filter's unqualified columns must not meet these)
+      SELECT ids.em_row_id AS "_changed_key", (extract(epoch FROM ids.em_changed_at) * 1000)::float8 AS "_changed_at_ms",
+        ${counters ? `ids.em_counters AS "_counters", ${this.selectListUnless("ids.em_counters")}` : `false AS "_counters", ${this.selectList}`}
       FROM ids LEFT JOIN ${this.table} t
-        ON ${this.key} = ids.row_id::${this.keyType} AND ${this.filter(tenantParam)}`;
+        ON ${this.key} = ids.em_row_id::${this.keyType} AND ${this.filter(tenantParam)}`;
     return { text, values };
   }
 }

@@ -12,6 +12,8 @@ export interface MetricsSources {
   readonly notifyHealthy?: () => boolean;
   /** With DATABASE_READ_URL: the standby's replay lag (ms; null before its first read). Absent: no gauge. */
   readonly standbyLagMs?: () => number | null;
+  /** Rows in every replicated table (the memory table included), by local name. */
+  readonly tables?: () => Readonly<Record<string, number>>;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
@@ -43,6 +45,7 @@ export function createMetrics(sources: MetricsSources, options: { defaultMetrics
     registry,
     pulls: new Counter({ name: "embedded_memory_pulls_total", help: "Pulls (and first copies) by result", labelNames: ["result"], ...r }),
     rowsApplied: new Counter({ name: "embedded_memory_rows_applied_total", help: "Rows applied to the replica (upserts, deletes, expired rows swept)", ...r }),
+    tableRowsApplied: new Counter({ name: "embedded_memory_table_rows_applied_total", help: "Rows applied by pulls, per replicated table (the memory table included)", labelNames: ["table"], ...r }),
     bytesPulled: new Counter({ name: "embedded_memory_bytes_pulled_total", help: "Approximate bytes of row data read from the master", ...r }),
     pullDuration: new Histogram({ name: "embedded_memory_pull_duration_seconds", help: "Duration of one pull", buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30], ...r }),
     lag: new Gauge({ name: "embedded_memory_replication_lag_seconds", help: "From the master change to its local apply, for the oldest change of the last pull that applied any", ...r }),
@@ -58,6 +61,19 @@ export function createMetrics(sources: MetricsSources, options: { defaultMetrics
     setUploadState: (s: string) => setState(uploadState, UPLOAD_STATES, s),
   };
   new Gauge({ name: "embedded_memory_memories", help: "Rows in the replica", ...r, collect() { this.set(sources.memories()); } });
+  if (sources.tables) {
+    const tables = sources.tables;
+    new Gauge({
+      name: "embedded_memory_table_rows",
+      help: "Rows in each replicated table of the replica (the memory table included)",
+      labelNames: ["table"],
+      ...r,
+      collect() {
+        this.reset(); // a table dropped from REPLICATE_TABLES leaves no series behind
+        for (const [table, rows] of Object.entries(tables())) this.set({ table }, rows);
+      },
+    });
+  }
   new Gauge({ name: "embedded_memory_outbox_pending", help: "Local writes (and access deltas) not yet acknowledged by the master", ...r, collect() { this.set(sources.outbox().pending); } });
   new Gauge({
     name: "embedded_memory_notify_healthy",

@@ -23,7 +23,7 @@ import { SearchRequest } from "../schema/search.ts";
 import type { LogLevel } from "../schema/config.ts";
 import { Replica, replicaLayer, type Opened, type Services } from "./openReplica.ts";
 import { wireMachines, type Outcome } from "./wireMachines.ts";
-import { waitForFirstCopy } from "./firstCopy.ts";
+import { firstCopyComplete, waitForFirstCopy } from "./firstCopy.ts";
 import { withLockCheck } from "../store/locked.ts";
 import type { SyncMachine, SyncStateName } from "../machines/syncMachine.ts";
 import type { UploadMachine, UploadStateName } from "../machines/uploadMachine.ts";
@@ -176,13 +176,13 @@ export class EmbeddedMemory {
   }
 
   /**
-   * Resolves once the replica holds a complete first copy of the table (at once when the file
+   * Resolves once the replica holds a complete first copy of the table and of every further one (at once when the file
    * already does); rejects when `stop()` is called first, or when `signal` aborts. Call
    * `start()` too: this only waits, it does not sync.
    */
   async waitForFirstSync(options: { signal?: AbortSignal } = {}): Promise<void> {
     const o = await this.open();
-    await waitForFirstCopy(this.events, () => o.store.syncState(o.replicator.descriptor).snapshotComplete, !!this.stopping, options.signal);
+    await waitForFirstCopy(this.events, () => firstCopyComplete(o.store, o.replicator.descriptor, this.config.replicatedTables), !!this.stopping, options.signal);
   }
 
   /**
@@ -205,6 +205,7 @@ export class EmbeddedMemory {
     const stats = buildStats({
       changeFeed: this.feed?.status(),
       standby: o.reads.status(),
+      further: o.store.tables(),
       store: o.store,
       descriptor: o.replicator.descriptor,
       state: this.state(),

@@ -27,6 +27,7 @@ export function recordPull(metrics: Metrics, r: PullResult, seconds: number): vo
   metrics.pulls.inc({ result: "ok" });
   metrics.pullDuration.observe(seconds);
   metrics.rowsApplied.inc(r.applied);
+  for (const [table, n] of Object.entries(r.tables ?? {})) metrics.tableRowsApplied.inc({ table }, n);
   metrics.bytesPulled.inc(r.bytes);
   metrics.oldestOpenXact.set(r.oldestOpenXactSeconds);
   metrics.lastSync.set(Date.now() / 1000);

@@ -6,7 +6,7 @@ import * as Effect from "effect/Effect";
 import { Master } from "../master/Master.ts";
 import { LocalStore } from "../store/LocalStore.ts";
 import { Replicator } from "../sync/Replicator.ts";
-import { verifyReplica, type VerifyReport } from "../sync/verify.ts";
+import { verifyReplica, type TableVerifyReport, type VerifyReport } from "../sync/verify.ts";
 import type { Opened, Services } from "./openReplica.ts";
 
 export type Run = <A, E>(effect: Effect.Effect<A, E, Services>) => Promise<A>;
@@ -55,8 +55,15 @@ export function verify(run: Run, repair: boolean): Promise<VerifyReport> {
   return run(
     Effect.gen(function* () {
       const replicator = yield* Replicator;
+      const master = yield* Master;
+      const store = yield* LocalStore;
       yield* replicator.connect();
-      return yield* verifyReplica(yield* Master, yield* LocalStore, yield* replicator.queries(), repair);
+      const memories = yield* verifyReplica(master, store, yield* replicator.queries(), repair);
+      const further = yield* replicator.furtherQueries();
+      if (further.length === 0) return memories;
+      const tables: Record<string, TableVerifyReport> = {};
+      for (const tq of further) tables[tq.descriptor.localName] = yield* verifyReplica(master, store, tq, repair);
+      return { ...memories, identical: memories.identical && Object.values(tables).every((t) => t.identical), tables };
     }),
   );
 }

@@ -70,6 +70,7 @@ function resourceLayer(c: Config, log: Logger) {
     pullBatchRows: c.pullBatchRows,
     changelogRetentionMs: c.changelogRetentionMs,
     logger: log,
+    further: c.replicatedTables,
   });
   return Layer.provideMerge(replicator, base);
 }
@@ -103,7 +104,10 @@ function openedLayer(config: Config, hooks: OpenHooks): Layer.Layer<Replica, nev
           search: makeSearch({ store, table: d.localName, embedder, status: () => ({ state: hooks.syncState(), complete: store.syncState(d).snapshotComplete, stale: replicator.stale() }), logger: log, minScore: config.searchMinScore }),
           writes: makeLocalWrites(store, d, { contentIsText: () => store.meta.get("master_content_udt") === "text", onWrite: hooks.onWrite }),
           uploader: makeUploader(master, store, replicator, { replicaId, batchSize: config.uploadBatchSize, deleteMode: config.deleteMode, logger: log }),
-          metrics: createMetrics({ memories: () => store.count(d), outbox: () => opened.uploader.counts(), notifyHealthy: () => feed.status().state === "listening", ...(reads.status() ? { standbyLagMs: () => reads.status()?.replay_lag_ms ?? null } : {}) }),
+          metrics: createMetrics({
+            memories: () => store.count(d),
+            tables: () => Object.fromEntries([d, ...store.tables()].map((t) => [t.localName, store.count(t)])),
+            outbox: () => opened.uploader.counts(), notifyHealthy: () => feed.status().state === "listening", ...(reads.status() ? { standbyLagMs: () => reads.status()?.replay_lag_ms ?? null } : {}) }),
           reads,
           embedding: embedder ? new BackgroundEmbedding((n, signal) => opened.search.vectors.embedMissing(n, signal), embedder.model, log.child({ module: "embedder" })) : undefined,
         };

@@ -35,6 +35,21 @@ export interface MemoryStats {
   readonly last_error: string | null;
   /** Only with DATABASE_READ_URL: where pulls read, the standby's replay lag, and why a read went to the primary. */
   readonly standby?: StandbyStatus;
+  /** Every replicated table, the memory table first (its row is the fields above, again). */
+  readonly tables: Readonly<Record<string, TableStats>>;
+}
+
+/** One replicated table in `/memory/stats` (CONTRACT.md). */
+export interface TableStats {
+  /** The master table it copies. */
+  readonly master_table: string;
+  readonly rows: number;
+  readonly last_sync: string | null;
+  /** The master snapshot of its last pull. */
+  readonly cursor: string | null;
+  /** Its row filter (REPLICATE_TABLES); null: every row. */
+  readonly filter: string | null;
+  readonly snapshot_complete: boolean;
 }
 
 export interface StatsInput {
@@ -52,6 +67,8 @@ export interface StatsInput {
   readonly embeddingProvider?: string;
   readonly outbox?: MemoryStats["outbox"];
   readonly standby?: StandbyStatus | undefined;
+  /** The further tables (REPLICATE_TABLES) the file holds. */
+  readonly further?: readonly TableDescriptor[];
 }
 
 /** Timestamps are stored with microseconds; the API shows them as plain ISO-8601 (ms). */
@@ -91,7 +108,13 @@ export function buildStats(i: StatsInput): MemoryStats {
     attempt: i.attempt,
     last_error: i.lastError,
     ...(i.standby ? { standby: i.standby } : {}),
+    tables: Object.fromEntries([i.descriptor, ...(i.further ?? [])].map((d) => [d.localName, tableStats(i.store, d)])),
   };
+}
+
+function tableStats(store: LocalStoreShape, d: TableDescriptor): TableStats {
+  const s = store.syncState(d);
+  return { master_table: d.masterTable, rows: store.count(d), last_sync: toIso(s.lastSyncTime), cursor: s.cursor, filter: d.filter ?? null, snapshot_complete: s.snapshotComplete };
 }
 
 /** Pending and parked outbox entries, read from the file (access deltas count as pending). */

@@ -8,9 +8,12 @@ import * as Result from "effect/Result";
 import * as Schema from "effect/Schema";
 import { UUID_RE } from "./fields.ts";
 import { apiKeysOf, parseApiKey } from "./apiKeys.ts";
+import { ConfigError } from "./configError.ts";
 import { ENV_FIELD_OF, ENV_VARS, type Env, type EnvVar } from "./envVars.ts";
+import { replicatedTablesFromEnv } from "./replicateEnv.ts";
+import { decodeReplicatedTables, ReplicatedTable, type ReplicatedTableConfig, type TableSource } from "./replicatedTables.ts";
 
-export { ENV_VARS, type Env, type EnvVar };
+export { ConfigError, ENV_VARS, type Env, type EnvVar };
 
 export const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 export const EMBEDDING_PROVIDERS = ["none", "hash", "openai"] as const;
@@ -114,23 +117,13 @@ export const ConfigSchema = Schema.Struct({
   listenHeartbeatMs: IntIn(10, MAX_MS),
   /** How long a NOTIFY round trip (the self-test on connect, each heartbeat) may take. */
   notifyTimeoutMs: IntIn(10, MAX_MS),
+  /** Further master tables replicated beside the memory table (REPLICATE_TABLES, REPLICATE_CONFIG; schema/replicatedTables.ts). */
+  replicatedTables: Schema.Array(ReplicatedTable),
 });
 
 export type Config = typeof ConfigSchema.Type;
 /** What `makeConfig()` takes: any field, the rest from the defaults. */
 export type ConfigInput = Partial<Config>;
-
-/** Bad configuration: `variable` is the environment variable (CLI) or the Config field (makeConfig) at fault. */
-export class ConfigError extends Error {
-  readonly _tag = "ConfigError";
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`${variable}: ${message}`);
-    this.name = "ConfigError";
-  }
-}
 
 export const DEFAULTS = Object.freeze({
   localPath: "./data/ai-memory.db",
@@ -157,20 +150,27 @@ export const DEFAULTS = Object.freeze({
   masterPoolMax: 2,
   listenHeartbeatMs: 30_000,
   notifyTimeoutMs: 3_000,
+  replicatedTables: Object.freeze([]) as readonly ReplicatedTableConfig[],
 } satisfies Omit<Config, "databaseUrl" | "listenDatabaseUrl" | "databaseReadUrl" | "tenantId" | "embeddingBaseUrl" | "embeddingModel" | "embeddingApiKey" | "embeddingDim">);
 
 /**
  * Decodes a whole config. `nameOf` turns the field at fault into the name the caller knows it
- * by (the environment variable, for the CLI).
+ * by (the environment variable, for the CLI); `sourceOf` says where each replicated table came
+ * from (REPLICATE_TABLES or REPLICATE_CONFIG's file), for its errors.
  */
-export function decodeConfig(input: Record<string, unknown>, nameOf: (field: string) => string = (f) => f): Config {
+export function decodeConfig(input: Record<string, unknown>, nameOf: (field: string) => string = (f) => f, sourceOf?: (index: number) => TableSource): Config {
   // Absent optional values may arrive as undefined (`{ tenantId: undefined }`): drop them.
   const clean = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
-  const result = Schema.decodeUnknownResult(ConfigSchema)(clean, { onExcessProperty: "error" });
+  // The tables are decoded on their own after the rest (their errors show the entry, and one check needs memoryTable).
+  const rawTables = clean.replicatedTables;
+  if (rawTables !== undefined && !Array.isArray(rawTables)) throw new ConfigError(nameOf("replicatedTables"), "expected an array of tables");
+  const result = Schema.decodeUnknownResult(ConfigSchema)(rawTables === undefined ? clean : { ...clean, replicatedTables: [] }, { onExcessProperty: "error" });
   if (Result.isSuccess(result)) {
     const c = result.success;
     if (c.backoffMaxMs < c.backoffBaseMs) throw new ConfigError(nameOf("backoffMaxMs"), `must be at least backoffBaseMs (${c.backoffBaseMs})`);
-    return Object.freeze({ ...c, apiKeys: Object.freeze([...c.apiKeys]), ...(c.tenantId ? { tenantId: c.tenantId.toLowerCase() } : {}) });
+    const tables = decodeReplicatedTables((rawTables ?? []) as unknown[], { name: c.memoryTable, variable: nameOf("memoryTable") }, sourceOf ?? ((i) => ({ variable: nameOf("replicatedTables"), at: `[${i}]` })));
+    if ("problem" in tables) throw new ConfigError(tables.problem.variable, tables.problem.message);
+    return Object.freeze({ ...c, apiKeys: Object.freeze([...c.apiKeys]), replicatedTables: tables.tables, ...(c.tenantId ? { tenantId: c.tenantId.toLowerCase() } : {}) });
   }
   const [first = "invalid", second = ""] = String(result.failure.message).split("\n");
   const field = /\["?([^"\]]*)"?\]/.exec(second)?.[1] ?? "config";
@@ -187,7 +187,8 @@ export function makeConfig(overrides: ConfigInput = {}): Config {
 /** The Config field each environment variable sets (envVars.ts lists them with no imports, for the CLI's fast path). */
 const ENV_FIELDS = ENV_FIELD_OF satisfies Record<EnvVar, keyof Config>;
 
-const VARIABLE_OF: Record<string, string> = Object.fromEntries(Object.entries(ENV_FIELDS).map(([v, f]) => [f, v]));
+// Two variables set replicatedTables; its errors name their own (decodeConfig's sourceOf), this is the fallback.
+const VARIABLE_OF: Record<string, string> = { ...Object.fromEntries(Object.entries(ENV_FIELDS).map(([v, f]) => [f, v])), replicatedTables: "REPLICATE_TABLES" };
 
 /** Environment text → the value the schema decodes; a value that is not even the right kind names its variable. */
 function fromText(variable: EnvVar, raw: string): unknown {
@@ -234,10 +235,12 @@ export function loadConfig(env: Env): Config {
   const input: Record<string, unknown> = { ...DEFAULTS, logLevel: "info" };
   for (const variable of ENV_VARS) {
     const raw = env[variable];
-    if (raw === undefined || raw.trim() === "") continue;
+    if (raw === undefined || raw.trim() === "" || ENV_FIELDS[variable] === "replicatedTables") continue;
     input[ENV_FIELDS[variable]] = fromText(variable, raw);
   }
-  return decodeConfig(input, (field) => VARIABLE_OF[field] ?? field);
+  const tables = replicatedTablesFromEnv(env);
+  if (tables) input.replicatedTables = tables.entries;
+  return decodeConfig(input, (field) => VARIABLE_OF[field] ?? field, tables?.sourceOf);
 }
 
 /** The secrets a config holds, for scrubbing them out of any text that may be shown. */

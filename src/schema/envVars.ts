@@ -32,6 +32,9 @@ export const ENV_FIELD_OF = {
   LISTEN_HEARTBEAT_MS: "listenHeartbeatMs",
   NOTIFY_TIMEOUT_MS: "notifyTimeoutMs",
   SEARCH_MIN_SCORE: "searchMinScore",
+  // Both set replicatedTables (their union); loadConfig reads them itself (schema/replicateEnv.ts).
+  REPLICATE_TABLES: "replicatedTables",
+  REPLICATE_CONFIG: "replicatedTables",
 } as const;
 
 export type EnvVar = keyof typeof ENV_FIELD_OF;

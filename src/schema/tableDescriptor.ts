@@ -12,6 +12,7 @@ export type ColumnKind =
   | "textArray" // JSON array text
   | "real"
   | "int"
+  | "bigint" // int8: read as text (exact past 2^53), stored INTEGER
   | "timestamp" // ISO-8601 UTC with microseconds: 2026-01-02T03:04:05.123456Z
   | "bool" // 0/1
   | "vector"; // float32 little-endian BLOB
@@ -57,6 +58,7 @@ export function acceptsType(kind: ColumnKind, t: MasterType): boolean {
       return c === "A" || t.udt === "jsonb" || t.udt === "json" || c === "S";
     case "real":
     case "int":
+    case "bigint":
       return c === "N";
     case "timestamp":
       return c === "D";
@@ -75,6 +77,7 @@ export const EXPECTED_TYPES: Record<ColumnKind, string> = {
   textArray: "text[] or jsonb",
   real: "real or double precision",
   int: "integer or bigint",
+  bigint: "bigint",
   timestamp: "timestamptz or timestamp",
   bool: "boolean",
   vector: "vector, halfvec, real[] or double precision[]",
@@ -95,6 +98,16 @@ export interface TableDescriptor {
   readonly archivedColumn?: string;
   /** The column holding the row's embedding, if any. */
   readonly embeddingColumn?: string;
+  /**
+   * A further table's row filter (REPLICATE_TABLES): an SQL predicate on the master table's
+   * columns; a row that does not match is not replicated, and leaves the replica when it stops
+   * matching.
+   */
+  readonly filter?: string;
+  /** Local writes go through the outbox and hold their rows against pulls (the memory table only; the others are read-only here). */
+  readonly localWrites?: boolean;
+  /** Columns with a local index (besides the key): what `order_by` may name. */
+  readonly indexes?: readonly string[];
 }
 
 const col = (name: string, kind: ColumnKind, createAs: string, required = false): ColumnSpec => (required ? { name, kind, createAs, required } : { name, kind, createAs });
@@ -136,6 +149,7 @@ export function memoryTableDescriptor(masterTable: string): TableDescriptor {
     expiresColumn: "expires_at",
     archivedColumn: "archived",
     embeddingColumn: "embedding",
+    localWrites: true,
   });
 }
 

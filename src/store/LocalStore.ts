@@ -12,6 +12,7 @@ import * as Layer from "effect/Layer";
 import { makeApply, type CountersBatch, type PullCommit } from "./apply.ts";
 import { openReplicaFile } from "./migrations.ts";
 import { swapInRecopy } from "./recopy.ts";
+import { ensureTables, readCatalog } from "./tables.ts";
 import { isoMicros, makeStatements, type Statements } from "./statements.ts";
 import { syncStateFromRow, type StateRow, type SyncState } from "./syncState.ts";
 import type { ColumnSpec, Row, TableDescriptor } from "../schema/tableDescriptor.ts";
@@ -72,6 +73,10 @@ export interface LocalStoreShape extends Statements {
   readonly generation: () => number;
   /** Small key/value facts about this replica (replica_meta). */
   readonly meta: { get(key: string): string | null; set(key: string, value: string): void };
+  /** The further replicated tables this file holds (REPLICATE_TABLES), from its catalog (tables.ts). */
+  readonly tables: () => TableDescriptor[];
+  /** Makes the file hold exactly these further tables (tables.ts); returns the local names (re)created. */
+  readonly ensureTables: (tables: readonly TableDescriptor[]) => string[];
   /** Keys owed a refresh from the master (durable: see migration 6). */
   readonly refreshDue: { add(keys: readonly string[]): void; list(limit: number): string[]; remove(keys: readonly string[]): void };
 }
@@ -169,6 +174,8 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       get: (key) => (pluck("SELECT value FROM replica_meta WHERE key = ?").get(key) as string | undefined) ?? null,
       set: (key, value) => void prepare("INSERT INTO replica_meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value").run(key, value),
     },
+    tables: () => readCatalog(db),
+    ensureTables: (tables) => ensureTables(db, tables),
     refreshDue: {
       add: (keys) => {
         if (keys.length) prepare("INSERT OR IGNORE INTO refresh_due (key) SELECT value FROM json_each(?)").run(JSON.stringify(keys));
@@ -183,8 +190,11 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       return () => listeners.delete(listener);
     },
     count: (d) => (prepare(`SELECT count(*) AS n FROM ${q(d.localName)}`).get() as { n: number }).n,
+    // bigint columns as text, as the master sends them (exact past 2^53).
     rowsInKeyOrder: (d, columns) =>
-      db.prepare(`SELECT ${columns.map((c) => q(c.name)).join(", ")} FROM ${q(d.localName)} ORDER BY ${q(d.key)}`).iterate() as IterableIterator<Row>,
+      db
+        .prepare(`SELECT ${columns.map((c) => (c.kind === "bigint" ? `CAST(${q(c.name)} AS TEXT) AS ${q(c.name)}` : q(c.name))).join(", ")} FROM ${q(d.localName)} ORDER BY ${q(d.key)}`)
+        .iterate() as IterableIterator<Row>,
     close: () => {
       if (db.open) db.close();
     },

@@ -64,7 +64,8 @@ export function makeApply({ statement: prepare, pluck, transaction }: Statements
   const upsertAll = (d: TableDescriptor, columns: readonly ColumnSpec[], rows: readonly Row[], respectPending = true): number => {
     const stmt = prepare(upsertSql(d, columns));
     const values = new Array<unknown>(columns.length);
-    const guard = respectPending && anyPending();
+    // Only the memory table has local writes; a further table's key may equal a memory's id.
+    const guard = respectPending && d.localWrites === true && anyPending();
     let n = 0;
     for (const row of rows) {
       if (guard && isPending(row[d.key])) continue;
@@ -79,7 +80,7 @@ export function makeApply({ statement: prepare, pluck, transaction }: Statements
   const deleteKeys = (d: TableDescriptor, keys: readonly string[], deleted: string[], respectPending = true): number => {
     const stmt = prepare(`DELETE FROM ${q(d.localName)} WHERE ${q(d.key)} = ?`);
     let n = 0;
-    const guard = respectPending && keys.length > 0 && anyPending();
+    const guard = respectPending && d.localWrites === true && keys.length > 0 && anyPending();
     for (const k of keys) {
       if (guard && isPending(k)) continue;
       if (stmt.run(k).changes > 0) {
@@ -95,7 +96,7 @@ export function makeApply({ statement: prepare, pluck, transaction }: Statements
     if (c.rows.length === 0 || c.columns.length === 0) return 0;
     const stmt = prepare(`UPDATE ${q(d.localName)} SET ${c.columns.map((col) => `${q(col.name)} = ?`).join(", ")} WHERE ${q(d.key)} = ?`);
     const values = new Array<unknown>(c.columns.length + 1);
-    const guard = anyPending();
+    const guard = d.localWrites === true && anyPending();
     let n = 0;
     for (const row of c.rows) {
       const key = row[d.key];

@@ -8,34 +8,31 @@
 import * as Context from "effect/Context";
 import * as Effect from "effect/Effect";
 import * as Semaphore from "effect/Semaphore";
-import * as Fiber from "effect/Fiber";
 import * as Layer from "effect/Layer";
 import { Master, type MasterError, type MasterShape } from "../master/Master.ts";
 import { LocalStore, type LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
 import { introspectColumnsSql, type MasterColumn } from "../master/columnsSql.ts";
-import { currentSnapshotSql, pullStartSql, qualified, readEpochSql } from "../master/masterSql.ts";
+import { pullStartSql, qualified, readEpochSql } from "../master/masterSql.ts";
 import type { TableQueries } from "../master/tableQueries.ts";
 import { ensureObjects, type MasterObjectsMissing } from "../master/masterObjects.ts";
 import { primaryReads, ReadSource, type ReadSourceShape } from "../master/readPool.ts";
 import type { Row, TableDescriptor } from "../schema/tableDescriptor.ts";
 import type { Logger } from "../observability/logger.ts";
 import { makeColumns, type MasterSchemaDrift } from "./columns.ts";
+import { copyTable, rowBytes, type SnapshotProgress } from "./copyTable.ts";
+import { makeFurtherTables, type FurtherError } from "./furtherTables.ts";
+import type { ReplicatedTableConfig } from "../schema/replicatedTables.ts";
 import { local } from "./local.ts";
 import { makePruneIfDue } from "./prune.ts";
 import { isStale, markStale, recopy } from "./recopy.ts";
 
-export type SyncError = MasterError | MasterObjectsMissing | MasterSchemaDrift | LocalStoreError;
+export type SyncError = MasterError | MasterObjectsMissing | MasterSchemaDrift | LocalStoreError | FurtherError;
+export { rowBytes, type SnapshotProgress };
 
 export interface ConnectResult {
   /** The replica holds a complete copy for the master's current epoch. */
   readonly snapshotComplete: boolean;
   readonly epoch: string;
-}
-
-export interface SnapshotProgress {
-  readonly rowsCopied: number;
-  /** Approximate bytes of the chunk just written. */
-  readonly chunkBytes: number;
 }
 
 export interface PullResult {
@@ -52,13 +49,8 @@ export interface PullResult {
   readonly oldestOpenXactSeconds: number;
   /** Rows of `applied` whose counters alone were updated (counters-only changes). */
   readonly countersApplied: number;
-}
-
-/** Rough size of a row as read (for the bytes-pulled counter). */
-export function rowBytes(r: Row): number {
-  let n = 0;
-  for (const v of Object.values(r)) n += v === null ? 0 : typeof v === "string" ? v.length : Buffer.isBuffer(v) ? v.length : 8;
-  return n;
+  /** Rows applied per table by local name: the memory table's (`applied`) and each further table's (REPLICATE_TABLES). */
+  readonly tables?: Readonly<Record<string, number>>;
 }
 
 export interface ReplicatorShape {
@@ -88,6 +80,10 @@ export interface ReplicatorShape {
    * into a second file, and until it is swapped in, reads answer from this older copy.
    */
   readonly stale: () => boolean;
+  /** The further tables (REPLICATE_TABLES) as the master last described them (none before connect). */
+  readonly further: () => readonly TableDescriptor[];
+  /** The further tables' queries for the master's columns now (known after `connect`). */
+  readonly furtherQueries: () => Effect.Effect<TableQueries[], SyncError>;
 }
 
 /** Owed refreshes taken per pull (the rest wait for the next one). */
@@ -104,6 +100,8 @@ export interface ReplicatorOptions {
   /** Changelog rows older than this are pruned (by any replica, at most hourly); 0 = never. */
   readonly changelogRetentionMs: number;
   readonly logger: Logger;
+  /** Further master tables copied beside the memory table (REPLICATE_TABLES). */
+  readonly further?: readonly ReplicatedTableConfig[];
 }
 
 /** `reads`: where pulls and the first copy read (DATABASE_READ_URL's standby); default the master. */
@@ -114,6 +112,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
   const pruneIfDue = makePruneIfDue(master, o.changelogRetentionMs, log);
   const columns = makeColumns({ master, store, descriptor: d, tenantId: o.tenantId, chunkRows: o.snapshotChunkRows, log, refresh: (keys) => refresh(keys) });
   const { queries, onDrift } = columns;
+  const further = makeFurtherTables({ master, store, tables: o.further ?? [], autoMigrate: o.autoMigrate, chunkRows: o.snapshotChunkRows, pullBatchRows: o.pullBatchRows, log: o.logger });
 
   const connect = () =>
     Effect.gen(function* () {
@@ -135,8 +134,9 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
         if (state.source !== null) log.warn({ was: state.epoch, now: epoch }, "master epoch or replica source changed: copying the table anew");
         yield* local("resetting sync state", () => store.resetSync(d, source, epoch));
       }
+      yield* further.connect(epoch);
       const after = yield* local("reading sync state", () => store.syncState(d));
-      return { snapshotComplete: after.snapshotComplete && after.cursor !== null && !stale(), epoch };
+      return { snapshotComplete: after.snapshotComplete && after.cursor !== null && !stale() && further.complete(store), epoch };
     });
 
   const stale = () => isStale(store, d);
@@ -148,43 +148,13 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
         : onDrift(() => copy(store, options)),
     );
 
+  /** The memory table unless its copy is complete (or `restart`), then the further tables the file lacks. */
   const copy = (store: LocalStoreShape, options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) =>
     Effect.gen(function* () {
-      const tq = yield* queries();
-      const { rows: snap } = yield* reads.query<{ snapshot: string; epoch: string }>(null, currentSnapshotSql);
-      let state = yield* local("reading sync state", () => store.syncState(d));
-      if (options.restart || state.snapshotCursor === null || state.epoch !== snap[0]!.epoch) {
-        // The cursor is taken *before* copying: whatever changes during the copy is
-        // re-read by the first pull, and applying state is idempotent.
-        yield* local("starting snapshot", () => store.beginSnapshot(d, snap[0]!.snapshot, snap[0]!.epoch));
-        state = yield* local("reading sync state", () => store.syncState(d));
-        log.info({ snapshot: snap[0]!.snapshot }, "snapshot started");
-      } else {
-        log.info({ afterKey: state.snapshotAfterKey, rowsCopied: state.snapshotRows }, "snapshot resumed");
-      }
-      const fetch = (after: string | null) => {
-        const { text, values } = tq.snapshotChunk(after, o.snapshotChunkRows);
-        // Rows no older than the copy's cursor: a standby that lags behind it waits.
-        return reads.query<Row>(state.snapshotCursor, text, values).pipe(Effect.map((r) => r.rows));
-      };
-      let after = state.snapshotAfterKey;
-      let copied = state.snapshotRows;
-      let applied = 0;
-      let next = yield* Effect.forkChild(fetch(after));
-      for (;;) {
-        const rows = yield* Fiber.join(next);
-        const last = rows.length < o.snapshotChunkRows;
-        // Fetch the next chunk while this one is written: Postgres works while SQLite does.
-        if (!last) next = yield* Effect.forkChild(fetch(String(rows[rows.length - 1]![d.key])));
-        const from = after;
-        applied += yield* local("applying snapshot chunk", () => store.applySnapshotChunk(d, tq.present, rows, from, last));
-        copied += rows.length;
-        options.onProgress?.({ rowsCopied: copied, chunkBytes: rows.reduce((n, r) => n + rowBytes(r), 0) });
-        if (last) break;
-        after = String(rows[rows.length - 1]![d.key]);
-      }
-      log.info({ rows: copied }, "snapshot complete");
-      return applied;
+      const state = yield* local("reading sync state", () => store.syncState(d));
+      const c = { reads, chunkRows: o.snapshotChunkRows, restart: options.restart, onProgress: options.onProgress };
+      const applied = options.restart || !state.snapshotComplete || state.cursor === null ? yield* copyTable(store, d, yield* queries(), { ...c, log }) : 0;
+      return applied + (yield* further.copy(store, c));
     });
 
   // Settles by sequence number, so a pull knows which happened after it began.
@@ -284,7 +254,10 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
             }
             if (done) break;
           }
-          return { applied, epochChanged: false, cursor, bytes, oldestChangeAtMs, oldestOpenXactSeconds: oldest_open_xact_s, countersApplied };
+          // The further tables move to the same snapshot, after the memories: never ahead of them.
+          const more = yield* further.pull(client, cursor);
+          bytes += more.bytes;
+          return { applied, epochChanged: more.reconnect, cursor, bytes, oldestChangeAtMs, oldestOpenXactSeconds: oldest_open_xact_s, countersApplied, tables: { [d.localName]: applied, ...more.applied } };
         }),
       ).pipe(
         // Rows settled while this pull ran, and any refresh still owed from before (one that
@@ -321,7 +294,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       });
     });
 
-  return { descriptor: d, connect, snapshot, pull, queries, recheckColumns: columns.recheck, refresh, settled, stale };
+  return { descriptor: d, connect, snapshot, pull, queries, recheckColumns: columns.recheck, refresh, settled, stale, further: further.descriptors, furtherQueries: further.queries };
 }
 
 export function replicatorLayer(o: ReplicatorOptions): Layer.Layer<Replicator, never, Master | LocalStore> {

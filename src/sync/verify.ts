@@ -7,9 +7,15 @@ import * as Effect from "effect/Effect";
 import type { MasterError, MasterShape } from "../master/Master.ts";
 import { LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
 import type { TableQueries } from "../master/tableQueries.ts";
-import type { ColumnSpec, Row } from "../schema/tableDescriptor.ts";
+import type { ColumnSpec, Row, TableDescriptor } from "../schema/tableDescriptor.ts";
 
-export interface VerifyReport {
+export interface VerifyReport extends TableVerifyReport {
+  /** Every further table (REPLICATE_TABLES), by local name; `identical` above covers them too. */
+  readonly tables?: Readonly<Record<string, TableVerifyReport>>;
+}
+
+/** One table's comparison. */
+export interface TableVerifyReport {
   readonly identical: boolean;
   readonly master_count: number;
   readonly replica_count: number;
@@ -37,10 +43,18 @@ export function rowHash(row: Row, columns: readonly ColumnSpec[]): string {
   return h.digest("hex");
 }
 
-export const verifyReplica = (master: MasterShape, store: LocalStoreShape, tq: TableQueries, repair: boolean): Effect.Effect<VerifyReport, MasterError | LocalStoreError> => {
+/** Keys in the order both sides stream them: numbers for integer keys, else SQLite's BINARY order. */
+const keyOrder = (d: TableDescriptor): ((a: string, b: string) => number) => {
+  const kind = d.columns.find((c) => c.name === d.key)?.kind;
+  if (kind === "int" || kind === "bigint") return (a, b) => (BigInt(a) < BigInt(b) ? -1 : BigInt(a) > BigInt(b) ? 1 : 0);
+  return (a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+};
+
+export const verifyReplica = (master: MasterShape, store: LocalStoreShape, tq: TableQueries, repair: boolean): Effect.Effect<TableVerifyReport, MasterError | LocalStoreError> => {
   const d = tq.descriptor;
   const cols = tq.present;
   const key = (r: Row) => String(r[d.key]);
+  const compare = keyOrder(d);
   // The comparison reads one master snapshot; the repair writes locally after it committed.
   return master.transaction("ISOLATION LEVEL REPEATABLE READ READ ONLY", (client) =>
     Effect.gen(function* () {
@@ -60,7 +74,7 @@ export const verifyReplica = (master: MasterShape, store: LocalStoreShape, tq: T
         const { rows } = yield* client.query<Row>(`FETCH ${BATCH} FROM embedded_memory_verify`);
         for (const theirs of rows) {
           counts.master++;
-          while (!mine.done && key(mine.value) < key(theirs)) {
+          while (!mine.done && compare(key(mine.value), key(theirs)) < 0) {
             counts.replica++;
             take(extra, key(mine.value), "extra");
             mine = local.next();

@@ -1,0 +1,114 @@
+/**
+ * A further replicated table (REPLICATE_TABLES) as the master has it: its key (the single-column
+ * primary key unless configured), its columns and their kinds, the leading columns of its
+ * indexes; and the check that the master can plan its row filter. The result is the table's
+ * descriptor, which the sync and the local file are built from.
+ */
+import * as Data from "effect/Data";
+import * as Effect from "effect/Effect";
+import type { MasterError, MasterShape } from "./Master.ts";
+import { columnsSignature, introspectColumnsSql, type MasterColumn } from "./columnsSql.ts";
+import { qualified } from "./masterSql.ts";
+import { TableQueries } from "./tableQueries.ts";
+import { localTableName, type ReplicatedTableConfig } from "../schema/replicatedTables.ts";
+import type { ColumnKind, ColumnSpec, TableDescriptor } from "../schema/tableDescriptor.ts";
+
+/**
+ * A further table the replica cannot copy as configured: missing on the master, no usable key, a
+ * configured column it lacks, or a row filter the master cannot plan. The message names the table
+ * and what to change; sync waits in backoff and resumes once the master or the configuration is fixed.
+ */
+export class ReplicatedTableInvalid extends Data.TaggedError("ReplicatedTableInvalid")<{ readonly message: string; readonly table: string }> {}
+
+const primaryKeySql = `SELECT a.attname AS name FROM pg_index i
+  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
+  WHERE i.indrelid = to_regclass($1) AND i.indisprimary`;
+/** The leading column of each index (an expression index has none). */
+const indexedSql = `SELECT DISTINCT a.attname AS name FROM pg_index i
+  JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+  WHERE i.indrelid = to_regclass($1)`;
+
+const TIMESTAMPS = new Set(["timestamptz", "timestamp", "date"]);
+
+/** How a master column travels (see ColumnKind); what has no closer kind goes as its text form. */
+export function kindOf(c: MasterColumn): ColumnKind {
+  if (c.udt === "uuid") return "uuid";
+  if (c.udt === "json" || c.udt === "jsonb") return "json";
+  if (c.udt === "vector" || c.udt === "halfvec") return "vector";
+  if (c.category === "A") return "textArray";
+  if (c.udt === "int2" || c.udt === "int4") return "int";
+  if (c.udt === "int8") return "bigint";
+  if (c.udt === "float4" || c.udt === "float8" || c.udt === "numeric") return "real";
+  if (TIMESTAMPS.has(c.udt)) return "timestamp";
+  if (c.udt === "bool") return "bool";
+  return "text";
+}
+
+const invalid = (table: string, message: string) => new ReplicatedTableInvalid({ table, message: `the replicated table ${table}: ${message}; sync waits in backoff, retrying, and resumes once it is fixed` });
+
+/**
+ * Reads the table's shape from the master and builds its descriptor. The key and the configured
+ * columns are required (a master that loses them later is schema drift, as for the memory table);
+ * the other columns are kept while the master has them.
+ */
+export const describeTable = (master: MasterShape, t: ReplicatedTableConfig): Effect.Effect<TableDescriptor, MasterError | ReplicatedTableInvalid> =>
+  Effect.map(describeTableAt(master, t), (r) => r.descriptor);
+
+/** A table's descriptor and the signature of the master's columns it was made from (see columnsSignature). */
+export interface DescribedTable {
+  readonly descriptor: TableDescriptor;
+  readonly signature: string;
+}
+
+/** describeTable, with the columns' signature: a pull that sees another one describes the table anew. */
+export const describeTableAt = (master: MasterShape, t: ReplicatedTableConfig): Effect.Effect<DescribedTable, MasterError | ReplicatedTableInvalid> =>
+  Effect.gen(function* () {
+    const name = qualified(t.name);
+    const { rows: columns } = yield* master.query<MasterColumn>(introspectColumnsSql, [name]);
+    if (columns.length === 0) return yield* Effect.fail(invalid(t.name, `the master has no table ${t.name}`));
+    const byName = new Map(columns.map((c) => [c.name, c]));
+    let key = t.key;
+    if (key === undefined) {
+      const { rows: pk } = yield* master.query<{ name: string }>(primaryKeySql, [name]);
+      if (pk.length !== 1) {
+        return yield* Effect.fail(invalid(t.name, pk.length === 0 ? "the table has no primary key: name its key column (\"key\" in REPLICATE_CONFIG)" : `its primary key has ${pk.length} columns (${pk.map((r) => r.name).join(", ")}): name a single unique key column ("key" in REPLICATE_CONFIG)`));
+      }
+      key = pk[0]!.name;
+    }
+    const wanted = t.columns ? [key, ...t.columns.filter((c) => c !== key)] : columns.map((c) => c.name);
+    const lacking = wanted.filter((c) => !byName.has(c));
+    if (lacking.length) return yield* Effect.fail(invalid(t.name, `the master table has no column ${lacking.join(", ")}`));
+    const specs: ColumnSpec[] = wanted.map((n) => {
+      const c = byName.get(n)!;
+      const spec = { name: n, kind: kindOf(c), createAs: c.udt };
+      return n === key || t.columns ? { ...spec, required: true } : spec;
+    });
+    const { rows: indexed } = yield* master.query<{ name: string }>(indexedSql, [name]);
+    const indexes = (t.indexes ?? indexed.map((r) => r.name)).filter((c) => c !== key && wanted.includes(c));
+    const d: TableDescriptor = Object.freeze({
+      masterTable: t.name,
+      localName: localTableName(t.name),
+      key,
+      columns: Object.freeze(specs),
+      ...(t.filter !== undefined ? { filter: t.filter } : {}),
+      indexes: Object.freeze([...new Set(indexes)].sort()),
+    });
+    yield* checkFilter(master, d, columns);
+    return { descriptor: d, signature: columnsSignature(columns) };
+  });
+
+/**
+ * The master plans the copy's and the pull's statements with the filter in them (EXPLAIN, so
+ * nothing runs): a predicate naming an unknown column, of the wrong type, or not SQL at all is
+ * refused here, at connect, with the master's own words — not in the middle of a copy.
+ */
+const checkFilter = (master: MasterShape, d: TableDescriptor, columns: readonly MasterColumn[]): Effect.Effect<void, MasterError | ReplicatedTableInvalid> => {
+  if (d.filter === undefined) return Effect.void;
+  const tq = new TableQueries(d, columns, undefined);
+  return Effect.forEach([tq.snapshotChunk(null, 1), tq.changesSince("1:1:")], ({ text, values }) => master.query(`EXPLAIN ${text}`, values), { discard: true }).pipe(
+    Effect.catchIf(
+      (e: MasterError) => e._tag === "MasterQueryError",
+      (e) => Effect.fail(invalid(d.masterTable, `the master cannot plan its row filter ${JSON.stringify(d.filter)}: ${e.message}`)),
+    ),
+  );
+};

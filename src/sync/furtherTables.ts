@@ -1,0 +1,170 @@
+/**
+ * The further tables a replica copies beside the memory table (REPLICATE_TABLES). Each has its
+ * own changelog trigger, sync state (cursor, copy progress) and local table; the replicator
+ * pulls them inside the memory table's pull transaction, after it, so that every table moves to
+ * the same master snapshot and a reader never sees a task newer than the memories it refers to.
+ * They are read-only here: no outbox, no refreshes, no counters-only changes.
+ */
+import * as Effect from "effect/Effect";
+import type { MasterClient, MasterError, MasterShape } from "../master/Master.ts";
+import { columnsSignatureExpr } from "../master/columnsSql.ts";
+import { qualified, SCHEMA } from "../master/masterSql.ts";
+import { ensureObjects, type MasterObjectsMissing } from "../master/masterObjects.ts";
+import { describeTableAt, type ReplicatedTableInvalid } from "../master/tableShape.ts";
+import type { TableQueries } from "../master/tableQueries.ts";
+import type { LocalStoreError, LocalStoreShape } from "../store/LocalStore.ts";
+import type { ReplicatedTableConfig } from "../schema/replicatedTables.ts";
+import type { Row, TableDescriptor } from "../schema/tableDescriptor.ts";
+import type { Logger } from "../observability/logger.ts";
+import { makeColumns, type Columns, type MasterSchemaDrift } from "./columns.ts";
+import { copyTable, rowBytes, type CopyOptions } from "./copyTable.ts";
+import { local } from "./local.ts";
+
+export type FurtherError = MasterError | MasterObjectsMissing | MasterSchemaDrift | ReplicatedTableInvalid | LocalStoreError;
+
+/** What a pull of the further tables did (inside the memory table's pull transaction). */
+export interface FurtherPull {
+  /** Rows applied, per further table (local name). */
+  readonly applied: Readonly<Record<string, number>>;
+  readonly bytes: number;
+  /**
+   * Connect again: a table's cursor predates the pruned changelog (it is copied anew), or its
+   * columns changed on the master (it is described anew, and copied anew if its shape changed).
+   */
+  readonly reconnect: boolean;
+}
+
+export interface FurtherTables {
+  /** The tables as last described by the master (none before the first connect). */
+  readonly descriptors: () => readonly TableDescriptor[];
+  /** Describes every table, installs its triggers, makes its local table, resets the sync of a changed one. */
+  readonly connect: (epoch: string) => Effect.Effect<void, FurtherError>;
+  /** Every further table holds a complete copy in `store`. */
+  readonly complete: (store: LocalStoreShape) => boolean;
+  /** Copies the tables `store` lacks (all of them with `restart`). */
+  readonly copy: (store: LocalStoreShape, o: Omit<CopyOptions, "log">) => Effect.Effect<number, FurtherError>;
+  /** Each table's queries for the master's columns now (verify). */
+  readonly queries: () => Effect.Effect<TableQueries[], FurtherError>;
+  /** Applies every table's changes from its cursor up to `cursor`, the pull transaction's snapshot. */
+  readonly pull: (client: MasterClient, cursor: string) => Effect.Effect<FurtherPull, FurtherError>;
+}
+
+export interface FurtherOptions {
+  readonly master: MasterShape;
+  readonly store: LocalStoreShape;
+  readonly tables: readonly ReplicatedTableConfig[];
+  readonly autoMigrate: boolean;
+  readonly chunkRows: number;
+  readonly pullBatchRows: number;
+  readonly log: Logger;
+}
+
+/** Per table, in the pull transaction: whether its cursor outlived the changelog, and its columns now. */
+const furtherStartSql = `SELECT COALESCE((SELECT value::xid8 FROM ${SCHEMA}.meta WHERE key = 'pruned_xid') >= pg_snapshot_xmin($1::pg_snapshot), false) AS expired,
+  ${columnsSignatureExpr(2)} AS columns`;
+
+interface Table {
+  readonly d: TableDescriptor;
+  /** The master's columns `d` was described from: any other set means describing it anew. */
+  readonly signature: string;
+  readonly columns: Columns;
+}
+
+export function makeFurtherTables(o: FurtherOptions): FurtherTables {
+  let tables: Table[] = [];
+  const log = o.log.child({ module: "further-tables" });
+  /** A changed filter or column list is another source: that table is copied anew. */
+  const sourceOf = (d: TableDescriptor) => `${o.master.describe}|${d.masterTable}|filter=${d.filter ?? ""}|columns=${d.columns.map((c) => c.name).join(",")}`;
+  const shapeOf = (d: TableDescriptor) => JSON.stringify(d);
+  const isComplete = (store: LocalStoreShape, d: TableDescriptor) => {
+    const s = store.syncState(d);
+    return s.snapshotComplete && s.cursor !== null;
+  };
+
+  const connect = (epoch: string) =>
+    Effect.gen(function* () {
+      const found = yield* Effect.forEach(o.tables, (t) => describeTableAt(o.master, t));
+      const described = found.map((f) => f.descriptor);
+      for (const d of described) yield* ensureObjects(o.master, d, o.autoMigrate);
+      tables = found.map(({ descriptor: d, signature }) => {
+        const kept = tables.find((t) => shapeOf(t.d) === shapeOf(d));
+        // Queries built for the master's columns, with the drift check (columns.ts); further
+        // tables have no gained-column fill-in: a changed column list is a new copy.
+        return { d, signature, columns: kept?.columns ?? makeColumns({ master: o.master, store: o.store, descriptor: d, tenantId: undefined, chunkRows: o.chunkRows, log, refresh: () => Effect.succeed(0) }) };
+      });
+      // Kept queries were built for the columns as they were (types may have changed meanwhile).
+      for (const t of tables) yield* t.columns.recheck();
+      yield* local("making the further tables", () => {
+        for (const name of o.store.ensureTables(described)) log.info({ table: name }, "further table created in the replica file");
+        for (const d of described) {
+          const s = o.store.syncState(d);
+          if (s.source !== sourceOf(d) || s.epoch !== epoch) o.store.resetSync(d, sourceOf(d), epoch);
+        }
+      });
+    });
+
+  const copy = (store: LocalStoreShape, c: Omit<CopyOptions, "log">) =>
+    Effect.gen(function* () {
+      // A re-copy file (sync/recopy.ts) gets the tables too, and then every one of them.
+      if (store !== o.store) yield* local("making the further tables", () => store.ensureTables(tables.map((t) => t.d)));
+      let applied = 0;
+      for (const t of tables) {
+        if (!c.restart && isComplete(store, t.d)) continue;
+        applied += yield* t.columns.onDrift(() => t.columns.queries().pipe(Effect.flatMap((tq) => copyTable(store, t.d, tq, { ...c, log }))));
+      }
+      return applied;
+    });
+
+  const pull = (client: MasterClient, cursor: string) =>
+    Effect.gen(function* () {
+      const applied: Record<string, number> = {};
+      let bytes = 0;
+      let reconnect = false;
+      for (const [i, t] of tables.entries()) {
+        const d = t.d;
+        const state = yield* local("reading sync state", () => o.store.syncState(d));
+        if (!state.snapshotComplete || state.cursor === null) continue;
+        const { rows } = yield* client.query<{ expired: boolean; columns: string }>(furtherStartSql, [state.cursor, qualified(d.masterTable)]);
+        if (rows[0]!.expired) {
+          log.warn({ table: d.masterTable }, "changes of a further table this replica had not pulled were pruned: copying it anew");
+          yield* local("resetting sync state", () => o.store.resetSync(d, sourceOf(d), state.epoch ?? ""));
+          reconnect = true;
+          continue;
+        }
+        // Compared with the columns the table was described from, not the queries' (a retried
+        // statement rebuilds those for the columns now, and the local table would not follow).
+        if (rows[0]!.columns !== t.signature) {
+          log.info({ table: d.masterTable }, "a further table's columns changed on the master: describing it anew");
+          reconnect = true;
+          continue;
+        }
+        const tq = yield* t.columns.queries();
+        const { text, values } = tq.changesSince(state.cursor);
+        const name = `embedded_memory_pull_further_${i}`;
+        yield* client.query(`DECLARE ${name} NO SCROLL CURSOR FOR ${text}`, values);
+        let n = 0;
+        for (;;) {
+          const { rows: batch } = yield* client.query<Row>(`FETCH ${o.pullBatchRows} FROM ${name}`);
+          const upserts: Row[] = [];
+          const deletes: string[] = [];
+          for (const r of batch) {
+            bytes += rowBytes(r);
+            // A NULL key: the row is gone, or no longer matches the table's filter.
+            if (r[d.key] === null) deletes.push(String(r._changed_key));
+            else upserts.push(r);
+          }
+          const done = batch.length < o.pullBatchRows;
+          const before = n;
+          n += yield* local("applying changes", () => o.store.applyChanges(d, tq.present, upserts, deletes, done ? { cursor, applied: before } : undefined));
+          if (done) break;
+        }
+        yield* client.query(`CLOSE ${name}`);
+        applied[d.localName] = n;
+      }
+      return { applied, bytes, reconnect };
+    });
+
+  const queries = () => Effect.forEach(tables, (t) => t.columns.queries());
+
+  return { descriptors: () => tables.map((t) => t.d), queries, connect, complete: (store) => tables.every((t) => isComplete(store, t.d)), copy, pull };
+}
