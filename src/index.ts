@@ -26,6 +26,8 @@ export { MasterSchemaDrift } from "./sync/columns.ts";
 export { scopeToTenant, TenantScopeError, MemoryNotFoundError, type MemoryApi } from "./runtime/scoped.ts";
 export { MemoryWrite, MemoryId } from "./schema/memory.ts";
 export { SearchRequest, SearchFilters, SearchQuery, ForceSyncQuery, searchRequestFromQuery } from "./schema/search.ts";
+export { TableListQuery, TableKey, TableQueryString, tableListFromQuery } from "./schema/tables.ts";
+export type { TableHandle, TablePage, TableRow, TableReadOptions, TableSummary, JsonValue } from "./runtime/tables.ts";
 export { LIMITS } from "./schema/fields.ts";
 export { apiKeysOf, parseApiKey, type ApiKey } from "./schema/apiKeys.ts";
 

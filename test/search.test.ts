@@ -183,7 +183,7 @@ describe("hostile input", () => {
   test("Hostile queries over HTTP answer 200 with results or none, or a 4xx naming the field — never a 5xx.", async ({ tmp }) => {
     const { store, search, close } = open(tmp);
     const unused = async () => { throw new Error("not used by this test"); };
-    const api = { search: (r: SearchRequest) => search.search(decodeInput(SearchRequest, r)), stats: () => ({}) as never, ready: () => true, state: () => "idle" as const, forceSync: unused, store: unused, get: unused, remove: unused, events: new EventEmitter(), machines: () => ({ sync: { state: "idle", attempt: 0, lastError: null }, upload: { state: "idle", attempt: 0, lastError: null } }) };
+    const api = { search: (r: SearchRequest) => search.search(decodeInput(SearchRequest, r)), stats: () => ({}) as never, ready: () => true, state: () => "idle" as const, forceSync: unused, store: unused, get: unused, remove: unused, table: () => ({ name: "", get: unused, list: unused }), events: new EventEmitter(), machines: () => ({ sync: { state: "idle", attempt: 0, lastError: null }, upload: { state: "idle", attempt: 0, lastError: null } }) };
     const server = await startHttpServer(createHttpApp(api, { apiKeys: ["k"], logger: silent }), "127.0.0.1", 0);
     try {
       buildCorpus(store, 7, 2, 10);

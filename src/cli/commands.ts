@@ -169,6 +169,30 @@ const COMMANDS: readonly CommandSpec[] = [
       return (await import("./search.ts")).runSearch(config, logger, operands.join(" "), values, flags.json === true, out);
     },
   }),
+  configured({
+    name: "tables",
+    summary: "every replicated table: rows, last sync, filter (from the local file)",
+    description:
+      "Lists the replicated tables, the memory table first: how many rows the replica holds, when\n" +
+      "each last synced and its row filter. Read from the replica file (EMBEDDED_MEMORY_PATH, --path);\nno master needed.",
+    flags: { json: json("{<table>: {master_table, key, rows, last_sync, cursor, filter, snapshot_complete}}") },
+    checkOperands: noOperands,
+    config: () => "local",
+    run: async ({ config, flags, out }) => (await import("./tables.ts")).printTables(config, flags.json === true, out),
+  }),
+  configured({
+    name: "get",
+    summary: "one row of a replicated table, by key (from the local file)",
+    description:
+      "Prints the row of <table> (unified_ai_memory or a further replicated table) whose key is <key>,\n" +
+      "as JSON, from the replica file; no master needed. Exit 1 when there is none, 2 for an unknown\n" +
+      "table or a key not of the key column's type. A key that starts with '-' goes after '--'.",
+    operands: "<table> <key>",
+    flags: { json: { type: "boolean", help: "print the row as one line of JSON, and nothing else" } },
+    checkOperands: (operands) => (operands.length < 2 ? "get needs a table and a key" : operands.length > 2 ? `unexpected argument '${operands[2]}'` : undefined),
+    config: () => "local",
+    run: async ({ config, flags, operands, out }) => (await import("./tables.ts")).printRow(config, operands[0]!, operands[1]!, flags.json === true, out),
+  }),
   fromEnv({
     name: "demo",
     summary: "what `npm start` runs: a local master, sample data, replica, HTTP",
@@ -181,8 +205,10 @@ const COMMANDS: readonly CommandSpec[] = [
     forms: [
       ["demo", "what `npm start` runs: a local master, sample data, replica, HTTP"],
       ["demo write <text>", "write a memory on the demo's master (from a second terminal)"],
+      ["demo task <title>", "write a pending task on the demo's master (replicated to ai_autonomous_tasks)"],
     ],
-    checkOperands: (operands) => (operands.length && operands[0] !== "write" ? `unexpected argument '${operands[0]}' (did you mean 'demo write ${operands.join(" ")}'?)` : undefined),
+    checkOperands: (operands) =>
+      operands.length && operands[0] !== "write" && operands[0] !== "task" ? `unexpected argument '${operands[0]}' (did you mean 'demo write ${operands.join(" ")}'?)` : undefined,
     config: "none",
     run: async ({ env, operands, out }) => {
       try {

@@ -24,6 +24,7 @@ import { searchRoutes } from "./searchRoutes.ts";
 import { memoryRoutes } from "./memoryRoutes.ts";
 import { eventRoutes } from "./eventRoutes.ts";
 import { inspectorRoutes } from "./inspectorRoutes.ts";
+import { tableRoutes } from "./tableRoutes.ts";
 
 /** MCP messages are small JSON-RPC objects; a search with a 1536-d vector is ~30 kB. */
 const MCP_BODY_LIMIT_BYTES = 2 * 1024 * 1024;
@@ -47,7 +48,7 @@ export interface HttpAppOptions {
 }
 
 /** The parts of the library the routes use (an interface, so the adapter stays thin). */
-export type MemoryApi = Pick<Memory, "stats" | "ready" | "state" | "forceSync" | "search" | "store" | "get" | "remove" | "events" | "machines">;
+export type MemoryApi = Pick<Memory, "stats" | "ready" | "state" | "forceSync" | "search" | "store" | "get" | "remove" | "events" | "machines" | "table">;
 
 export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono {
   const log = options.logger.child({ module: "http" });
@@ -112,6 +113,7 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
   eventRoutes(app, memory, () => Memory.machineDescriptions(), options.shutdown ?? new AbortController().signal);
   inspectorRoutes(app);
   memoryRoutes(app, memory, auth);
+  tableRoutes(app, memory, auth);
 
   app.notFound((c) => c.json({ error: `no route for ${c.req.method} ${c.req.path}` }, 404));
   app.onError((err, c) => {

@@ -3,7 +3,7 @@
  * requests with (src/schema, exported by the package root), so the document cannot drift from what is accepted.
  */
 import * as Schema from "effect/Schema";
-import { ForceSyncQuery, MemoryId, MemoryWrite, SearchQuery, SearchRequest } from "../index.ts";
+import { ForceSyncQuery, MemoryId, MemoryWrite, SearchQuery, SearchRequest, TableKey, TableQueryString } from "../index.ts";
 import { SEARCH_BODY_LIMIT_BYTES } from "./searchRoutes.ts";
 import { WRITE_BODY_LIMIT_BYTES } from "./memoryRoutes.ts";
 
@@ -25,6 +25,12 @@ const protectedResponses = {
   "503": { ...error, description: "API_KEYS is not set (protected endpoints are disabled)" },
 };
 const secured = { security: [{ apiKey: [] }, { bearer: [] }] };
+const tableName = { name: "name", in: "path", required: true, schema: { type: "string" }, description: "the table's local name: unified_ai_memory or a further replicated table (REPLICATE_TABLES)" };
+const tablePage = {
+  type: "object",
+  required: ["table", "rows", "next_cursor"],
+  properties: { table: { type: "string" }, rows: { type: "array", items: { type: "object" } }, next_cursor: { type: ["string", "null"], description: "the next page's cursor; null on the last page" } },
+};
 
 export function openApiDocument(): Json {
   return {
@@ -74,6 +80,30 @@ export function openApiDocument(): Json {
         parameters: [{ name: "id", in: "path", required: true, schema: jsonSchema(MemoryId) }],
         get: { summary: "One memory from the replica", ...secured, responses: { "200": json("The row"), "404": error, ...protectedResponses } },
         delete: { summary: "Delete locally at once; the delete is uploaded", ...secured, responses: { "200": json("Deleted"), "404": error, ...protectedResponses } },
+      },
+      "/tables/{name}": {
+        parameters: [tableName],
+        get: {
+          summary: "Rows of a replicated table from the local replica, a page at a time (cursor pagination)",
+          ...secured,
+          parameters: [
+            ...queryParameters(TableQueryString),
+            {
+              name: "filters",
+              in: "query",
+              required: false,
+              style: "form",
+              explode: true,
+              description: "every other parameter, `<column>=<value>`, keeps only rows whose column equals the value (checked against the column's type; an empty value matches empty text)",
+              schema: { type: "object", additionalProperties: { type: "string" } },
+            },
+          ],
+          responses: { "200": json("A page of rows", tablePage), ...protectedResponses, "400": { ...error, description: "Unknown table or column, a value not of its column's type, order_by not the key or an indexed column, a bad limit or cursor" } },
+        },
+      },
+      "/tables/{name}/{key}": {
+        parameters: [tableName, { name: "key", in: "path", required: true, schema: jsonSchema(TableKey), description: "the row's key, checked against the key column's type" }],
+        get: { summary: "One row of a replicated table from the local replica", ...secured, responses: { "200": json("The row: the master's column names, JSON values"), "404": error, ...protectedResponses } },
       },
       "/memory/events": { get: { summary: "Server-Sent Events: machine transitions and events", responses: { "200": { description: "An event stream", content: { "text/event-stream": {} } } } } },
       "/memory/machines": { get: { summary: "The machines' definitions and current states", responses: { "200": json("Definitions and states") } } },

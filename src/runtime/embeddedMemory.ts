@@ -24,6 +24,8 @@ import type { LogLevel } from "../schema/config.ts";
 import { Replica, replicaLayer, type Opened, type Services } from "./openReplica.ts";
 import { wireMachines, type Outcome } from "./wireMachines.ts";
 import { firstCopyComplete, waitForFirstCopy } from "./firstCopy.ts";
+import { readerOf, tableHandle, type TableHandle, type TableReadOptions } from "./tables.ts";
+import { memoryTableDescriptor } from "../schema/tableDescriptor.ts";
 import { withLockCheck } from "../store/locked.ts";
 import type { SyncMachine, SyncStateName } from "../machines/syncMachine.ts";
 import type { UploadMachine, UploadStateName } from "../machines/uploadMachine.ts";
@@ -307,7 +309,17 @@ export class EmbeddedMemory {
     await withLockCheck(this.config.localPath, () => writes.recordAccess(valid));
   }
 
-  /** Compares master and replica row by row; with `repair`, applies the master's state where they differ. */
+  /**
+   * Local reads of a replicated table: the memory table (unified_ai_memory, its raw rows) or a
+   * further one (REPLICATE_TABLES), by its local name; `tenant` reads as a key scoped to it.
+   * Bad input (unknown table or column, a value not of its column's type, a bad cursor or
+   * limit): InvalidInputError naming it. Read-only: writes go to the memory table (`store`).
+   */
+  table(name: string, options: TableReadOptions = {}): TableHandle {
+    return tableHandle(name, options, this.config.localPath, async () => readerOf((await this.open()).store, memoryTableDescriptor(this.config.memoryTable)));
+  }
+
+  /** Compares master and replica row by row (every replicated table); with `repair`, applies the master's state where they differ. */
   async verify(options: { repair?: boolean } = {}): Promise<VerifyReport> {
     await this.open();
     return verify((effect) => this.run(effect), options.repair === true);
