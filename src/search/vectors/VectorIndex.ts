@@ -7,8 +7,14 @@
  * SIMD dot kernel); the best few are re-ranked by exact cosine on their stored float32 BLOBs,
  * so `score` is exact. Memory: dim/8 + dim (rounded up to 16) + 4 bytes a row (436 B at 384-d).
  */
-import { readFileSync } from "node:fs";
 import { drift, placeholderBasis, RunningStats, stepsOf, type Basis } from "./quantiser.ts";
+import { centredCosine, cosine } from "./floatVectors.ts";
+import { instantiateHammingKernel, layout, PAGE, type Dots, type Layout, type Scan, type Select, type WasmMemory } from "./kernel.ts";
+import { cutOff, largest } from "./selection.ts";
+
+// The helpers this module used to hold, still importable from here (LocalWrites, tests, bench).
+export { blobToVector, centredCosine, cosine, vectorToBlob } from "./floatVectors.ts";
+export { instantiateHammingKernel, type WasmInstance } from "./kernel.ts";
 
 export interface VectorHit {
   readonly id: string;
@@ -26,80 +32,8 @@ export interface VectorHit {
 /** Below this many rows the mean is too rough to centre on (two rows would point apart). */
 export const CENTRED_MIN_ROWS = 256;
 
-/** The cosine of (a − mean) and (b − mean). */
-export function centredCosine(a: Float32Array, b: Float32Array, mean: Float64Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    const x = a[i]! - mean[i]!;
-    const y = b[i]! - mean[i]!;
-    dot += x * y;
-    na += x * x;
-    nb += y * y;
-  }
-  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
-}
-
 /** Exact float32 vectors for candidate ids (from the SQLite file). */
 export type VectorLookup = (ids: readonly string[]) => Map<string, Float32Array>;
-
-export function blobToVector(blob: Uint8Array): Float32Array {
-  // Copy: a BLOB's bytes need not be 4-byte aligned in their buffer.
-  const copy = new Uint8Array(blob.byteLength);
-  copy.set(blob);
-  return new Float32Array(copy.buffer);
-}
-
-export function vectorToBlob(v: Float32Array): Buffer {
-  return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-}
-
-export function cosine(a: Float32Array, b: Float32Array): number {
-  let dot = 0;
-  let na = 0;
-  let nb = 0;
-  for (let i = 0; i < a.length; i++) {
-    dot += a[i]! * b[i]!;
-    na += a[i]! * a[i]!;
-    nb += b[i]! * b[i]!;
-  }
-  return na === 0 || nb === 0 ? 0 : dot / Math.sqrt(na * nb);
-}
-
-/**
- * The kernels: `scan`, dist[s] = Σ popcount(bits[s][w] XOR q[w]) over 64-bit words (~15×
- * faster than the same loop in JavaScript), and `dots`, int8 dot products of listed rows with
- * the query. kernel.wasm is kernel.wat compiled by wabt's `wat2wasm` (test/vectorKernel.test.ts
- * rebuilds it and compares bytes); only the binary is read at run time, so wabt is a
- * devDependency. Memory is exported and grown by VectorIndex (layout: `Layout`).
- */
-const KERNEL_URL = new URL("./kernel.wasm", import.meta.url);
-/** The little of WebAssembly used here (the ES2023 lib declares no WebAssembly values). */
-interface WasmMemory {
-  readonly buffer: ArrayBuffer;
-  grow(pages: number): number;
-}
-export interface WasmInstance {
-  readonly exports: Record<string, unknown>;
-}
-const Wasm = (globalThis as unknown as { WebAssembly: { Module: new (bytes: Uint8Array) => object; Instance: new (module: object) => WasmInstance } }).WebAssembly;
-let hammingModule: object | undefined;
-
-/**
- * A fresh instance of the kernel (its own memory). The file is read and compiled on first
- * use only, so importing this module (LocalWrites does, for the BLOB helpers) reads nothing.
- * @internal exported for test/vectorKernel.test.ts
- */
-export function instantiateHammingKernel(): WasmInstance {
-  hammingModule ??= new Wasm.Module(readFileSync(KERNEL_URL));
-  return new Wasm.Instance(hammingModule);
-}
-
-type Scan = (bits: number, n: number, words: number, q: number, dist: number, hist: number) => void;
-type Select = (dist: number, n: number, threshold: number, ties: number, out: number) => number;
-type Dots = (codes: number, slots: number, m: number, chunks: number, q: number, out: number) => void;
-const PAGE = 65_536;
 
 /** When the statistics moved this far from the quantisation's basis (quantiser.ts `drift`), `stale`. */
 export const DRIFT_LIMIT = 0.2;
@@ -108,19 +42,6 @@ const WARM_ROWS = 4096;
 /** Rows kept by the Hamming prefilter: at least this many, or 1/16 of the rows (all-positive data needs that many at 100k). */
 const PREFILTER_MIN = 3000;
 const PREFILTER_SHARE = 16;
-
-/** Byte offsets in the kernel's memory for `capacity` rows (`hist`: one u32 per Hamming distance). */
-function layout(capacity: number, stride: number, rowBytes: number, dim: number) {
-  const codes = capacity * stride;
-  const qBits = codes + capacity * rowBytes;
-  const qCodes = qBits + stride;
-  const dist = qCodes + rowBytes;
-  const slots = dist + Math.ceil((capacity * 2) / 16) * 16;
-  const out = slots + capacity * 4;
-  const hist = out + capacity * 4;
-  return { codes, qBits, qCodes, dist, slots, out, hist, end: hist + (dim + 2) * 4 };
-}
-type Layout = ReturnType<typeof layout>;
 
 export class VectorIndex {
   /** 64-bit words a row (the sign bits, zero-padded), and 16-byte chunks (the int8 codes). */
@@ -359,34 +280,4 @@ export class VectorIndex {
     for (let i = 0; i < m; i++) out[i] = (raw[i]! * back + qMean) / (this.norms[slots[i]!]! || 1);
     return out;
   }
-}
-
-/**
- * The counting selection of the `c` smallest distances ≤ maxDist, from their histogram: every
- * slot closer than `threshold`, then `ties` slots at it (the kernel's `select` picks them).
- */
-function cutOff(hist: Uint32Array, c: number, maxDist: number): { threshold: number; ties: number } {
-  let threshold = 0;
-  let below = 0;
-  while (threshold <= maxDist && below + hist[threshold]! < c) below += hist[threshold++]!;
-  return { threshold, ties: threshold <= maxDist ? c - below : 0 };
-}
-
-/** The slots of the `c` largest scores, best first (a bounded insertion list: c is small). */
-function largest(score: Float32Array, slots: Int32Array, m: number, c: number): Int32Array {
-  const top = new Int32Array(Math.min(c, m));
-  const val = new Float32Array(top.length);
-  let len = 0;
-  for (let i = 0; i < m; i++) {
-    const s = score[i]!;
-    if (len === top.length && s <= val[len - 1]!) continue;
-    let j = len < top.length ? len++ : len - 1;
-    for (; j > 0 && val[j - 1]! < s; j--) {
-      val[j] = val[j - 1]!;
-      top[j] = top[j - 1]!;
-    }
-    val[j] = s;
-    top[j] = slots[i]!;
-  }
-  return top;
 }

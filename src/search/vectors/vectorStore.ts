@@ -8,7 +8,8 @@ import type { LocalStoreShape } from "../../store/LocalStore.ts";
 import type { Logger } from "../../observability/logger.ts";
 import type { Row } from "../../schema/tableDescriptor.ts";
 import type { Basis } from "./quantiser.ts";
-import { blobToVector, VectorIndex, vectorToBlob } from "./VectorIndex.ts";
+import { blobToVector, vectorToBlob } from "./floatVectors.ts";
+import { VectorIndex } from "./VectorIndex.ts";
 
 export interface VectorInfo {
   readonly dim: number | null;
