@@ -4,42 +4,15 @@
  * and out; keys of any single column type; and a filter the master cannot plan as a clear error.
  */
 import { randomUUID } from "node:crypto";
-import { statSync } from "node:fs";
 import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
-import { installMaster, seedMemories } from "./support/seed.ts";
-import type { TestPostgres } from "./support/postgres.ts";
-import type { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
+import { installMaster } from "./support/seed.ts";
 
-const TASKS_DDL = `CREATE TABLE ai_autonomous_tasks (
-  id uuid PRIMARY KEY DEFAULT gen_random_uuid(), title text NOT NULL, status text NOT NULL, priority int NOT NULL DEFAULT 3,
-  agent text, memory_ids uuid[] NOT NULL DEFAULT '{}', done boolean NOT NULL DEFAULT false, payload jsonb,
-  created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now());
-  CREATE INDEX ai_autonomous_tasks_status ON ai_autonomous_tasks (status);
-  CREATE INDEX ai_autonomous_tasks_priority ON ai_autonomous_tasks (priority)`;
-const PENDING = { name: "ai_autonomous_tasks", filter: "status IN ('pending','in_progress')" };
+import { localKeys, localRows, PENDING, setUp } from "./support/tasks.ts";
 
-/** Keys of other types: a bigint identity (past 2^53) and a text key, in a schema of their own. */
 const OTHER_DDL = `CREATE SCHEMA ops;
   CREATE TABLE ops.counters (n bigint PRIMARY KEY, label text, amount numeric);
   CREATE TABLE ops.settings (name text PRIMARY KEY, value text)`;
-
-const localRows = (m: EmbeddedMemory, table: string, key: string) =>
-  m._db().prepare(`SELECT * FROM "${table}" ORDER BY "${key}"`).all() as Record<string, unknown>[];
-const localKeys = (m: EmbeddedMemory, table: string, key: string) =>
-  (m._db().prepare(`SELECT CAST("${key}" AS TEXT) FROM "${table}" ORDER BY "${key}"`).pluck().all() as string[]);
-
-async function setUp(pg: TestPostgres) {
-  await installMaster(pg);
-  await seedMemories(pg, 30);
-  await pg.sql(TASKS_DDL);
-  await pg.sql(
-    `INSERT INTO ai_autonomous_tasks (title, status, priority, agent, memory_ids, payload)
-     SELECT 'task ' || i, (ARRAY['pending','in_progress','done','failed'])[1 + i % 4], 1 + i % 5, 'agent-' || (i % 3),
-            ARRAY(SELECT id FROM unified_ai_memory ORDER BY id LIMIT 1 + i % 3), jsonb_build_object('step', i)
-     FROM generate_series(1, 40) AS i`,
-  );
-}
 
 describe("further tables", () => {
   test("A filtered tasks table is copied beside the memories, follows inserts, updates and deletes, and a task leaves the replica when it stops matching the filter and returns when it matches again.", async ({ pg, replica }) => {
@@ -165,56 +138,4 @@ describe("further tables", () => {
     expect(shrunk._db().prepare("SELECT count(*) FROM sqlite_master WHERE name = 'ai_autonomous_tasks'").pluck().get()).toBe(0);
   });
 
-  test("A replica away past the changelog retention copies the further tables anew with the memories, into the new file, and ends identical for both.", async ({ pg, replica, tmp }) => {
-    await setUp(pg);
-    const localPath = `${tmp}/away.db`;
-    const first = replica({ localPath, replicatedTables: [PENDING] });
-    await first.syncOnce();
-    await first.stop();
-    // While it is away: a task leaves the filter, one is deleted, one is added; the changelog is pruned.
-    await pg.sql("UPDATE ai_autonomous_tasks SET status = 'done' WHERE id = (SELECT id FROM ai_autonomous_tasks WHERE status = 'pending' ORDER BY id LIMIT 1)");
-    await pg.sql("DELETE FROM ai_autonomous_tasks WHERE id = (SELECT id FROM ai_autonomous_tasks WHERE status = 'in_progress' ORDER BY id LIMIT 1)");
-    await pg.sql("INSERT INTO ai_autonomous_tasks (title, status) VALUES ('while away', 'pending')");
-    await pg.sql("UPDATE embedded_memory.changes SET changed_at = now() - interval '10 days'");
-    const [pruned] = await pg.sql<{ removed: string }>("SELECT embedded_memory.prune_changes(interval '1 day') AS removed");
-    expect(Number(pruned!.removed)).toBeGreaterThan(0);
-    const inode = statSync(localPath).ino;
-    const back = replica({ localPath, replicatedTables: [PENDING] });
-    // The pull finds the cursor expired, and the re-copy goes into a new file, swapped in.
-    await back.syncOnce();
-    expect(statSync(localPath).ino).not.toBe(inode);
-    expect(back.stats().stale).toBe(false);
-    const report = await back.verify();
-    expect(report).toMatchObject({ identical: true, tables: { ai_autonomous_tasks: { identical: true, master_count: 19 } } });
-    expect(localRows(back, "ai_autonomous_tasks", "id").map((r) => r.title)).toContain("while away");
-  });
-
-  test("A further table whose columns change on the master is described anew: a dropped or added column reshapes the local table, and a configured column that disappears is an error naming it until it is back.", async ({ pg, replica }) => {
-    await setUp(pg);
-    const m = replica({ replicatedTables: [PENDING], backoffBaseMs: 50, backoffMaxMs: 200 });
-    await m.start();
-    await m.waitForFirstSync();
-    const columns = () => m._db().prepare("SELECT name FROM pragma_table_info('ai_autonomous_tasks')").pluck().all() as string[];
-    expect(columns()).toContain("payload");
-    await pg.sql("ALTER TABLE ai_autonomous_tasks DROP COLUMN payload, ADD COLUMN note text NOT NULL DEFAULT 'noted'");
-    await pg.sql("UPDATE ai_autonomous_tasks SET title = title || '!' WHERE status = 'pending'"); // a change, so a pull runs
-    await eventually(() => {
-      expect(columns()).not.toContain("payload");
-      expect(m._db().prepare("SELECT DISTINCT note FROM ai_autonomous_tasks").pluck().all()).toEqual(["noted"]);
-    });
-    expect((await m.verify()).tables?.ai_autonomous_tasks).toMatchObject({ identical: true, master_count: 20 });
-
-    const strict = replica({ replicatedTables: [{ name: "ai_autonomous_tasks", columns: ["title", "status", "agent"] }], backoffBaseMs: 50, backoffMaxMs: 200 });
-    await strict.start();
-    await strict.waitForFirstSync();
-    await pg.sql("ALTER TABLE ai_autonomous_tasks DROP COLUMN agent");
-    await pg.sql("UPDATE ai_autonomous_tasks SET title = title || '?'");
-    await eventually(() => {
-      expect(strict.state()).toBe("backoff");
-      expect(strict.stats().last_error).toMatch(/ai_autonomous_tasks: the master table has no column agent/);
-    });
-    await pg.sql("ALTER TABLE ai_autonomous_tasks ADD COLUMN agent text");
-    await eventually(() => expect(strict.state()).toBe("idle"), 20_000);
-    expect((await strict.verify()).tables?.ai_autonomous_tasks).toMatchObject({ identical: true, master_count: 40 });
-  });
 });

@@ -1,0 +1,102 @@
+/**
+ * Further tables (REPLICATE_TABLES) when things change: the replica away past the changelog
+ * retention, columns added and dropped on the master, a TRUNCATE; and the file as `sqlite3`
+ * users see it (the memories and the tasks joined).
+ */
+import { execFileSync } from "node:child_process";
+import { statSync } from "node:fs";
+import { describe } from "vitest";
+import { test, expect, eventually } from "./support/fixtures.ts";
+import { localRows, PENDING, setUp } from "./support/tasks.ts";
+import { requireSystem, SYSTEM } from "./support/systemDeps.ts";
+
+const hasSqlite3 = requireSystem("the sqlite3 CLI join of the memories and the tasks", SYSTEM.sqlite3);
+
+describe("further tables when things change", () => {
+  test("A replica away past the changelog retention copies the further tables anew with the memories, into the new file, and ends identical for both.", async ({ pg, replica, tmp }) => {
+    await setUp(pg);
+    const localPath = `${tmp}/away.db`;
+    const first = replica({ localPath, replicatedTables: [PENDING] });
+    await first.syncOnce();
+    await first.stop();
+    // While it is away: a task leaves the filter, one is deleted, one is added; the changelog is pruned.
+    await pg.sql("UPDATE ai_autonomous_tasks SET status = 'done' WHERE id = (SELECT id FROM ai_autonomous_tasks WHERE status = 'pending' ORDER BY id LIMIT 1)");
+    await pg.sql("DELETE FROM ai_autonomous_tasks WHERE id = (SELECT id FROM ai_autonomous_tasks WHERE status = 'in_progress' ORDER BY id LIMIT 1)");
+    await pg.sql("INSERT INTO ai_autonomous_tasks (title, status) VALUES ('while away', 'pending')");
+    await pg.sql("UPDATE embedded_memory.changes SET changed_at = now() - interval '10 days'");
+    const [pruned] = await pg.sql<{ removed: string }>("SELECT embedded_memory.prune_changes(interval '1 day') AS removed");
+    expect(Number(pruned!.removed)).toBeGreaterThan(0);
+    const inode = statSync(localPath).ino;
+    const back = replica({ localPath, replicatedTables: [PENDING] });
+    // The pull finds the cursor expired, and the re-copy goes into a new file, swapped in.
+    await back.syncOnce();
+    expect(statSync(localPath).ino).not.toBe(inode);
+    expect(back.stats().stale).toBe(false);
+    const report = await back.verify();
+    expect(report).toMatchObject({ identical: true, tables: { ai_autonomous_tasks: { identical: true, master_count: 19 } } });
+    expect(localRows(back, "ai_autonomous_tasks", "id").map((r) => r.title)).toContain("while away");
+  });
+
+  test("A further table whose columns change on the master is described anew: a dropped or added column reshapes the local table, and a configured column that disappears is an error naming it until it is back.", async ({ pg, replica }) => {
+    await setUp(pg);
+    const m = replica({ replicatedTables: [PENDING], backoffBaseMs: 50, backoffMaxMs: 200 });
+    await m.start();
+    await m.waitForFirstSync();
+    const columns = () => m._db().prepare("SELECT name FROM pragma_table_info('ai_autonomous_tasks')").pluck().all() as string[];
+    expect(columns()).toContain("payload");
+    await pg.sql("ALTER TABLE ai_autonomous_tasks DROP COLUMN payload, ADD COLUMN note text NOT NULL DEFAULT 'noted'");
+    await pg.sql("UPDATE ai_autonomous_tasks SET title = title || '!' WHERE status = 'pending'"); // a change, so a pull runs
+    await eventually(() => {
+      expect(columns()).not.toContain("payload");
+      expect(m._db().prepare("SELECT DISTINCT note FROM ai_autonomous_tasks").pluck().all()).toEqual(["noted"]);
+    });
+    expect((await m.verify()).tables?.ai_autonomous_tasks).toMatchObject({ identical: true, master_count: 20 });
+
+    const strict = replica({ replicatedTables: [{ name: "ai_autonomous_tasks", columns: ["title", "status", "agent"] }], backoffBaseMs: 50, backoffMaxMs: 200 });
+    await strict.start();
+    await strict.waitForFirstSync();
+    await pg.sql("ALTER TABLE ai_autonomous_tasks DROP COLUMN agent");
+    await pg.sql("UPDATE ai_autonomous_tasks SET title = title || '?'");
+    await eventually(() => {
+      expect(strict.state()).toBe("backoff");
+      expect(strict.stats().last_error).toMatch(/ai_autonomous_tasks: the master table has no column agent/);
+    });
+    await pg.sql("ALTER TABLE ai_autonomous_tasks ADD COLUMN agent text");
+    await eventually(() => expect(strict.state()).toBe("idle"), 20_000);
+    expect((await strict.verify()).tables?.ai_autonomous_tasks).toMatchObject({ identical: true, master_count: 40 });
+  });
+
+  test("A TRUNCATE of a further table changes the master's epoch: every table is copied anew, and the tasks table ends empty.", async ({ pg, replica }) => {
+    await setUp(pg);
+    const m = replica({ replicatedTables: [PENDING] });
+    await m.start();
+    await m.waitForFirstSync();
+    const epoch = m.stats().cursor.epoch;
+    expect(m.stats().tables.ai_autonomous_tasks!.rows).toBe(20);
+    await pg.sql("TRUNCATE ai_autonomous_tasks");
+    await eventually(() => {
+      expect(m.stats().cursor.epoch).not.toBe(epoch);
+      expect(m.stats().tables.ai_autonomous_tasks!.rows).toBe(0);
+      expect(m.state()).toBe("idle");
+    });
+    expect(m.stats().total_memories).toBe(30);
+    expect((await m.verify()).identical).toBe(true);
+  });
+});
+
+describe.skipIf(!hasSqlite3)("further tables in sqlite3", () => {
+  test("Debian's sqlite3 joins a replicated task with the memories it refers to, in the replica file.", async ({ pg, replica }) => {
+    await setUp(pg);
+    const m = replica({ replicatedTables: [PENDING] });
+    await m.syncOnce();
+    const [task] = await pg.sql<{ title: string; n: number }>("SELECT title, cardinality(memory_ids) AS n FROM ai_autonomous_tasks WHERE status = 'pending' ORDER BY id LIMIT 1");
+    await m.stop();
+    const out = execFileSync(
+      SYSTEM.sqlite3.path,
+      [m.config.localPath, `SELECT count(*) FROM ai_autonomous_tasks t, json_each(t.memory_ids) j JOIN unified_ai_memory u ON u.id = j.value WHERE t.title = '${task!.title}'`],
+      { encoding: "utf8" },
+    ).trim();
+    expect(Number(out)).toBe(task!.n);
+    expect(Number(out)).toBeGreaterThan(0);
+  });
+});
