@@ -18,7 +18,7 @@ import { handleMcpRequest } from "../src/mcp/server.ts";
 import { createLogger } from "../src/observability/logger.ts";
 
 const KEY = "mcp-key-0123456789abcdef";
-const TOOLS = ["memory_delete", "memory_get", "memory_search", "memory_stats", "memory_store", "memory_sync"];
+const TOOLS = ["memory_delete", "memory_get", "memory_search", "memory_stats", "memory_store", "memory_sync", "table_get", "table_list"];
 
 type Structured = Record<string, unknown>;
 const structured = (r: unknown) => (r as { structuredContent: Structured }).structuredContent;

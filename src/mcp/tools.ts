@@ -16,6 +16,7 @@ import {
   decodeInput,
   type MemoryApi,
 } from "../index.ts";
+import { PAGE_OUT, tableGet, tableList, TableGetInput, TableListInput } from "./tableTools.ts";
 
 type Json = Record<string, unknown>;
 
@@ -144,6 +145,25 @@ export const TOOLS: readonly ToolDefinition[] = [
     outputSchema: { type: "object", required: ["success"], properties: { success: { type: "boolean" }, synced_count: { type: "integer" }, state: { type: "string" }, error: { type: "string" } } },
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: true },
     run: async (api, raw) => (await api.forceSync({ full: decodeInput(SyncInput, args(raw), "arguments").full === true })) as unknown as Json,
+  },
+  {
+    name: "table_list",
+    title: "List rows of a replicated table",
+    description:
+      "Rows of a table replicated beside the memories (e.g. the agents' pending tasks, ai_autonomous_tasks), from the local file: equality filters on columns, order_by the key or an indexed column (-column descending), limit, cursor for the next page.",
+    inputSchema: inputOf(TableListInput),
+    outputSchema: PAGE_OUT,
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    run: tableList,
+  },
+  {
+    name: "table_get",
+    title: "Get a row of a replicated table",
+    description: "One row of a replicated table (e.g. a task of ai_autonomous_tasks), by its key, from the local file.",
+    inputSchema: inputOf(TableGetInput),
+    outputSchema: { type: "object", description: "the row: the master's column names and values" },
+    annotations: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
+    run: tableGet,
   },
 ];
 

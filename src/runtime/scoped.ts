@@ -22,7 +22,7 @@ export class TenantScopeError extends Data.TaggedError("TenantScopeError")<{ rea
 export class MemoryNotFoundError extends Data.TaggedError("MemoryNotFoundError")<{ readonly id: string; readonly message: string }> {}
 
 /** What the adapters (HTTP routes, MCP tools) call: the whole replica, or one tenant's view of it. */
-export type MemoryApi = Pick<EmbeddedMemory, "search" | "store" | "get" | "remove" | "stats" | "forceSync">;
+export type MemoryApi = Pick<EmbeddedMemory, "search" | "store" | "get" | "remove" | "stats" | "forceSync" | "table">;
 
 const refuse = (field: string, message: string): never => {
   throw new TenantScopeError({ field, message: `${field}: ${message}` });
@@ -65,5 +65,7 @@ export function scopeToTenant(memory: MemoryApi, tenantRaw: string | null): Memo
     remove: async (id: string) => ((await writable(id)) === "absent" ? false : memory.remove(id)),
     stats: () => memory.stats(),
     forceSync: (options) => memory.forceSync(options),
+    // Rows of tables with a tenant column: this tenant's and the shared ones (runtime/tables.ts).
+    table: (name) => memory.table(name, { tenant }),
   };
 }
