@@ -29,7 +29,7 @@ export async function runMigrate(config: Config, logger: Logger, print: boolean,
     if (config.databaseUrl) columns = await withMaster((m) => introspectColumns(m, d)).catch(() => undefined);
     const statements = installStatements(d, columns && columns.length ? columns : undefined);
     for (const t of config.replicatedTables) {
-      const further = columns ? await withMaster((m) => describeTable(m, t)).catch(() => offlineDescriptor(t)) : offlineDescriptor(t);
+      const further = columns ? await withMaster((m) => describeTable(m, t, { planFilter: false })).catch(() => offlineDescriptor(t)) : offlineDescriptor(t);
       // The shared objects were printed above: only the table's own function and triggers.
       if (further) statements.push(...installStatements(further, undefined).filter((s) => s.includes(`"${further.key}"`) || /CREATE TRIGGER/.test(s)));
       else statements.push(`-- ${t.name}: its key is the master's primary key, read when migrate runs against the master (or give "key" in REPLICATE_CONFIG to print it offline)`);

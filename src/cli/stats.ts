@@ -23,6 +23,7 @@ export function printStats(config: Config, json: boolean, out: (t: string) => vo
       tenantId: config.tenantId,
       snapshotRowsCopied: 0,
       outbox: { ...outboxCounts(store), state: "stopped", uploaded: 0 },
+      further: store.tables(),
     });
     if (json) out(JSON.stringify(stats, null, 2));
     else {
@@ -30,6 +31,9 @@ export function printStats(config: Config, json: boolean, out: (t: string) => vo
       out(`last sync: ${stats.last_sync ?? "never"} (${stats.sync_metadata.last_sync_count} rows applied)`);
       out(`cursor: ${stats.cursor.snapshot ?? "none"}  epoch: ${stats.cursor.epoch ?? "none"}`);
       out(`outbox: ${stats.outbox.pending} pending, ${stats.outbox.parked} parked`);
+      for (const [name, t] of Object.entries(stats.tables).slice(1)) {
+        out(`table ${name}: ${t.rows} rows, last sync ${t.last_sync ?? "never"}${t.filter ? `, filter ${t.filter}` : ""}`);
+      }
     }
     return 0;
   } finally {

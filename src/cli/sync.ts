@@ -10,7 +10,8 @@ export async function runSync(config: Config, logger: Logger, options: { readonl
   try {
     const r = await memory.syncOnce({ full: options.full, onProgress: progress?.update });
     progress?.done();
-    out(options.json ? JSON.stringify(r) : `synced: ${r.applied} rows applied, ${r.total_memories} memories in the replica (${r.duration_ms} ms)`);
+    const tables = Object.entries(r.tables ?? {}).map(([name, rows]) => `, ${rows} ${name}`).join("");
+    out(options.json ? JSON.stringify(r) : `synced: ${r.applied} rows applied, ${r.total_memories} memories${tables} in the replica (${r.duration_ms} ms)`);
     return 0;
   } finally {
     progress?.done();

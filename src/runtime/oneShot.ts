@@ -21,6 +21,8 @@ export interface SyncOnceResult {
   readonly total_memories: number;
   readonly duration_ms: number;
   readonly uploaded: number;
+  /** Rows in each further table (REPLICATE_TABLES), by local name; absent without any. */
+  readonly tables?: Readonly<Record<string, number>>;
 }
 
 /** Connect, copy if needed, pull until caught up, drain the outbox. */
@@ -43,7 +45,9 @@ export async function syncOnce(o: Opened, run: Run, options: SyncOnceOptions): P
         uploaded += u.uploaded;
         if (u.remaining === 0 || u.uploaded + u.parked === 0) break;
       }
-      return { applied, total_memories: store.count(r.descriptor), duration_ms: Date.now() - started, uploaded };
+      const further = r.further();
+      const tables = further.length ? { tables: Object.fromEntries(further.map((d) => [d.localName, store.count(d)])) } : {};
+      return { applied, total_memories: store.count(r.descriptor), duration_ms: Date.now() - started, uploaded, ...tables };
     }
     connected = await run(r.connect());
   }
