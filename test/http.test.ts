@@ -123,6 +123,45 @@ describe("HTTP adapter", () => {
   });
 });
 
+describe("API-key auth", () => {
+  test("A key is accepted as X-API-Key or Authorization: Bearer (also on /mcp); a bare Authorization key and empty headers are 401s naming the header and the expected forms.", async () => {
+    // Every request stops at the auth or at input checks that run before the replica is asked: none is needed.
+    const app = createHttpApp({} as never, { apiKeys: [KEY], logger: silent, mcp: async () => new Response("{}") });
+    const server = await startHttpServer(app, "127.0.0.1", 0);
+    try {
+      // A request that gets past the auth answers 400 (the bad `full`) on force-sync and 405 on GET /mcp.
+      const call = async (headers: Record<string, string>, route: "force-sync" | "mcp" = "force-sync") => {
+        const r = route === "mcp" ? await fetch(`${server.url}/mcp`, { headers }) : await fetch(`${server.url}/memory/force-sync?full=maybe`, { method: "POST", headers });
+        const body = (await r.json()) as { error: string };
+        return { status: r.status, error: body.error };
+      };
+      const FORMS = /send X-API-Key: <key> or Authorization: Bearer <key>/;
+      for (const route of ["force-sync", "mcp"] as const) {
+        const through = route === "mcp" ? 405 : 400;
+        expect((await call({ "x-api-key": KEY }, route)).status).toBe(through);
+        expect((await call({ authorization: `Bearer ${KEY}` }, route)).status).toBe(through);
+        expect((await call({ authorization: `bearer   ${KEY}` }, route)).status).toBe(through);
+        // An empty X-API-Key (a template whose variable was unset) does not hide the Bearer key.
+        expect((await call({ "x-api-key": "", authorization: `Bearer ${KEY}` }, route)).status).toBe(through);
+
+        const bare = await call({ authorization: KEY }, route);
+        expect(bare).toEqual({ status: 401, error: expect.stringMatching(/Authorization header does not use the Bearer scheme/) });
+        expect(bare.error).toMatch(FORMS);
+        expect(bare.error).not.toContain(KEY);
+        expect(await call({ authorization: `Basic ${Buffer.from(`u:${KEY}`).toString("base64")}` }, route)).toMatchObject({ status: 401, error: expect.stringMatching(/does not use the Bearer scheme/) });
+        expect(await call({ authorization: "Bearer " }, route)).toMatchObject({ status: 401, error: expect.stringMatching(FORMS) });
+        expect(await call({ "x-api-key": "" }, route)).toEqual({ status: 401, error: expect.stringMatching(/the X-API-Key header is empty/) });
+        expect(await call({}, route)).toEqual({ status: 401, error: expect.stringMatching(/missing API key/) });
+        // A non-empty X-API-Key is the one checked, whatever Authorization says.
+        expect(await call({ "x-api-key": "wrong-key", authorization: `Bearer ${KEY}` }, route)).toEqual({ status: 401, error: "invalid API key" });
+        expect(await call({ authorization: "Bearer wrong-key" }, route)).toEqual({ status: 401, error: "invalid API key" });
+      }
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe("HTTP writes", () => {
   test("POST /memory answers 201 with the stored row, GET and DELETE find it, and bad input is a 400 naming the field.", async ({ pg, replica }) => {
     await installMaster(pg);

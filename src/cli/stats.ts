@@ -1,6 +1,6 @@
 /** `stats [--json]`: the stats object, read from the local file alone. */
 import { existsSync } from "node:fs";
-import type { Config } from "../schema/config.ts";
+import { secretsOf, type Config } from "../schema/config.ts";
 import { makeLocalStore } from "../store/LocalStore.ts";
 import { memoryTableDescriptor } from "../schema/tableDescriptor.ts";
 import { buildStats, outboxCounts } from "../runtime/stats.ts";
@@ -24,6 +24,7 @@ export function printStats(config: Config, json: boolean, out: (t: string) => vo
       snapshotRowsCopied: 0,
       outbox: { ...outboxCounts(store), state: "stopped", uploaded: 0 },
       further: store.tables(),
+      secrets: secretsOf(config),
     });
     if (json) out(JSON.stringify(stats, null, 2));
     else {

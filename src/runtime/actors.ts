@@ -11,8 +11,39 @@ import type { PullResult, ReplicatorShape, SnapshotProgress } from "../sync/Repl
 import type { ChangeFeedShape } from "../master/ChangeFeed.ts";
 import { uploadMachine, type UploadOutput } from "../machines/uploadMachine.ts";
 import type { Uploader } from "../outbox/Uploader.ts";
+import { errorMessage } from "../machines/backoff.ts";
 
 export type RunEffect = <A, E>(effect: Effect.Effect<A, E>, signal: AbortSignal) => Promise<A>;
+
+/** Takes the config's secrets out of a text (see scrub in schema/config.ts). */
+export type Scrub = (text: string) => string;
+
+/**
+ * The error an actor rejects with, rebuilt with its message (and stack) scrubbed: the machines
+ * keep its message as `lastError`, which stats, the event stream, the inspector and force-sync
+ * answers show, and a master error may echo a connection string. The machines stay pure, so
+ * the scrubbing happens here, before the error reaches them. The original (its `cause` may
+ * hold the raw text) is not kept; `name`, `_tag` and `code` are.
+ */
+export function scrubbedError(error: unknown, scrub: Scrub): Error {
+  const clean = new Error(scrub(errorMessage(error)));
+  if (error instanceof Error) {
+    clean.name = error.name;
+    if (error.stack) clean.stack = scrub(error.stack);
+  }
+  for (const field of ["_tag", "code"] as const) {
+    const value = (error as Record<string, unknown> | null | undefined)?.[field];
+    if (typeof value === "string") Object.assign(clean, { [field]: value });
+  }
+  return clean;
+}
+
+const scrubbedRun =
+  (run: RunEffect, scrub: Scrub): RunEffect =>
+  (effect, signal) =>
+    run(effect, signal).catch((error: unknown) => Promise.reject(scrubbedError(error, scrub)));
+
+const noScrub: Scrub = (text) => text;
 
 export interface SyncActorDeps {
   readonly replicator: ReplicatorShape;
@@ -21,10 +52,14 @@ export interface SyncActorDeps {
   readonly onSnapshotProgress?: (p: SnapshotProgress) => void;
   readonly onSnapshotDone?: (applied: number) => void;
   readonly onPulled?: (result: PullResult, seconds: number) => void;
+  /** Applied to every error and reason before the machine sees it (default: none). */
+  readonly scrub?: Scrub;
 }
 
 export function provideSyncActors(deps: SyncActorDeps) {
-  const { replicator, feed, run } = deps;
+  const { replicator, feed } = deps;
+  const scrub = deps.scrub ?? noScrub;
+  const run = scrubbedRun(deps.run, scrub);
   return syncMachine.provide({
     actors: {
       connect: fromPromise<ConnectOutput>(({ signal }) => run(replicator.connect(), signal)),
@@ -48,10 +83,10 @@ export function provideSyncActors(deps: SyncActorDeps) {
       changeFeed: fromCallback<AnyEventObject>(({ sendBack }) => {
         const subscription = feed.subscribe({
           connected: () => sendBack({ type: "FEED_CONNECTED" }),
-          disconnected: (error) => sendBack({ type: "FEED_DISCONNECTED", error }),
+          disconnected: (error) => sendBack({ type: "FEED_DISCONNECTED", error: error === undefined ? undefined : scrub(error) }),
           change: (table) => sendBack({ type: "CHANGE", table }),
           healthy: () => sendBack({ type: "FEED_HEALTHY" }),
-          unhealthy: (reason) => sendBack({ type: "FEED_UNHEALTHY", reason }),
+          unhealthy: (reason) => sendBack({ type: "FEED_UNHEALTHY", reason: scrub(reason) }),
         });
         return () => void subscription.close();
       }),
@@ -62,7 +97,8 @@ export function provideSyncActors(deps: SyncActorDeps) {
 /** Batches one upload run may send before the machine looks around again. */
 const BATCHES_PER_RUN = 10;
 
-export function provideUploadActors(uploader: Uploader, run: RunEffect, onUploaded?: (r: UploadOutput) => void) {
+export function provideUploadActors(uploader: Uploader, rawRun: RunEffect, onUploaded?: (r: UploadOutput) => void, scrub: Scrub = noScrub) {
+  const run = scrubbedRun(rawRun, scrub);
   return uploadMachine.provide({
     actors: {
       connect: fromPromise<void>(({ signal }) => run(uploader.connect(), signal)),

@@ -67,13 +67,16 @@ export class EmbeddedMemory {
   private snapshotRowsCopied = 0;
   private feed: ChangeFeedShape | undefined;
 
+  /** The config's secrets, scrubbed from every error text stats shows. */
+  private readonly secrets: readonly string[];
   private readonly extraInspect: ((event: InspectionEvent) => void) | undefined;
 
   constructor(config: Config, options: EmbeddedMemoryOptions = {}) {
     if (!config.databaseUrl) throw new ConfigError("DATABASE_URL", "is not set; the replica needs the master Postgres URL");
     this.config = config;
     this.extraInspect = options.inspect;
-    this.log = options.logger ?? createLogger({ level: options.logLevel ?? config.logLevel, secrets: secretsOf(config) });
+    this.secrets = secretsOf(config);
+    this.log = options.logger ?? createLogger({ level: options.logLevel ?? config.logLevel, secrets: this.secrets });
   }
 
   /** Opens the replica file and builds the services (no master connection yet). Safe to call twice. */
@@ -220,6 +223,7 @@ export class EmbeddedMemory {
       vectors: o.search.vectorInfo(),
       embeddingProvider: this.config.embeddingProvider,
       outbox: { ...outbox, last_error: up?.lastError ?? outbox.last_error, state: this.uploadState(), uploaded: up?.uploaded ?? 0 },
+      secrets: this.secrets,
     });
     return { ...stats, stale: o.replicator.stale() };
   }

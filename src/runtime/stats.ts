@@ -9,6 +9,7 @@ import type { VectorInfo } from "../search/vectors/vectorStore.ts";
 import { outboxTable, type OutboxCounts } from "../outbox/outboxTable.ts";
 import type { ChangeFeedStatus } from "../master/ChangeFeed.ts";
 import type { StandbyStatus } from "../master/readPool.ts";
+import { scrub } from "../schema/config.ts";
 
 /** Before the machines run there is no subscription: the feed is not (yet) connecting. */
 const FEED_NOT_STARTED: ChangeFeedStatus = { state: "connecting", reason: "change feed not started", verified_at: null, checked_at: null };
@@ -69,20 +70,29 @@ export interface StatsInput {
   readonly standby?: StandbyStatus | undefined;
   /** The further tables (REPLICATE_TABLES) the file holds. */
   readonly further?: readonly TableDescriptor[];
+  /**
+   * The config's secrets (secretsOf), scrubbed from every error text shown: the feed's and the
+   * standby's reasons and the outbox's stored error come from master errors as they were.
+   */
+  readonly secrets?: readonly string[];
 }
 
 /** Timestamps are stored with microseconds; the API shows them as plain ISO-8601 (ms). */
 const toIso = (t: string | null): string | null => (t ? new Date(t.replace(/(\.\d{3})\d*Z$/, "$1Z")).toISOString() : null);
 
 export function buildStats(i: StatsInput): MemoryStats {
+  const secrets = i.secrets ?? [];
+  const clean = (text: string | null): string | null => (text === null ? null : scrub(text, secrets));
   const s = i.store.syncState(i.descriptor);
+  const feed = i.changeFeed ?? FEED_NOT_STARTED;
+  const outbox = i.outbox ?? { pending: 0, parked: 0, last_error: null, state: "stopped", uploaded: 0 };
   const total = i.store.count(i.descriptor);
   return {
     enabled: true,
     state: i.state,
     pool_connected: i.poolConnected,
     feed_connected: i.feedConnected,
-    change_feed: i.changeFeed ?? FEED_NOT_STARTED,
+    change_feed: { ...feed, reason: clean(feed.reason) },
     local_db_path: i.store.path,
     total_memories: total,
     last_sync: toIso(s.lastSyncTime),
@@ -95,7 +105,7 @@ export function buildStats(i: StatsInput): MemoryStats {
     },
     cursor: { snapshot: s.cursor, epoch: s.epoch },
     snapshot: { complete: s.snapshotComplete, rows_copied: s.snapshotComplete ? s.snapshotRows : Math.max(s.snapshotRows, i.snapshotRowsCopied) },
-    outbox: i.outbox ?? { pending: 0, parked: 0, last_error: null, state: "stopped", uploaded: 0 },
+    outbox: { ...outbox, last_error: clean(outbox.last_error) },
     embeddings: {
       provider: i.embeddingProvider ?? "none",
       dim: i.vectors?.dim ?? null,
@@ -106,8 +116,8 @@ export function buildStats(i: StatsInput): MemoryStats {
     table: i.descriptor.masterTable,
     tenant_id: i.tenantId ?? null,
     attempt: i.attempt,
-    last_error: i.lastError,
-    ...(i.standby ? { standby: i.standby } : {}),
+    last_error: clean(i.lastError),
+    ...(i.standby ? { standby: { ...i.standby, reason: clean(i.standby.reason) } } : {}),
     tables: Object.fromEntries([i.descriptor, ...(i.further ?? [])].map((d) => [d.localName, tableStats(i.store, d)])),
   };
 }

@@ -8,7 +8,7 @@
 import type { EventEmitter } from "node:events";
 import { createActor, type Actor, type InspectionEvent } from "xstate";
 import type * as Effect from "effect/Effect";
-import type { Config } from "../schema/config.ts";
+import { scrub, secretsOf, type Config } from "../schema/config.ts";
 import type { Logger } from "../observability/logger.ts";
 import type { ChangeFeedShape } from "../master/ChangeFeed.ts";
 import { provideSyncActors, provideUploadActors } from "./actors.ts";
@@ -49,6 +49,9 @@ export function wireMachines(o: Opened, feed: ChangeFeedShape, run: RunOnReplica
   const syncEvents = eventForwarder("sync", events);
   const uploadEvents = eventForwarder("upload", events);
   const m = o.metrics;
+  // Every error text the machines keep (lastError) is scrubbed of the config's secrets first.
+  const secrets = secretsOf(c);
+  const clean = (text: string) => scrub(text, secrets);
   let lastProgressLog = Date.now();
   const sync = createActor(
     provideSyncActors({
@@ -66,6 +69,7 @@ export function wireMachines(o: Opened, feed: ChangeFeedShape, run: RunOnReplica
       },
       onSnapshotDone: (applied) => (m.rowsApplied.inc(applied), m.pulls.inc({ result: "ok" })),
       onPulled: (r, seconds) => recordPull(m, r, seconds),
+      scrub: clean,
     }),
     {
       input: {
@@ -82,7 +86,7 @@ export function wireMachines(o: Opened, feed: ChangeFeedShape, run: RunOnReplica
       inspect: (e) => (syncEvents.inspect(e), hooks.inspect?.(e)),
     },
   );
-  const upload = createActor(provideUploadActors(o.uploader, run as never, (r) => m.uploaded.inc(r.uploaded)), {
+  const upload = createActor(provideUploadActors(o.uploader, run as never, (r) => m.uploaded.inc(r.uploaded), clean), {
     input: {
       uploadIntervalMs: c.uploadIntervalMs,
       backoffBaseMs: c.backoffBaseMs,
@@ -98,7 +102,7 @@ export function wireMachines(o: Opened, feed: ChangeFeedShape, run: RunOnReplica
   logTransitions("sync", sync, log, events);
   logTransitions("upload", upload, log, events);
   sync.on("forceSyncDone", (e) => e.requestIds.forEach((id) => hooks.settle(id, { ok: true, applied: e.applied })));
-  sync.on("forceSyncFailed", (e) => e.requestIds.forEach((id) => hooks.settle(id, { ok: false, error: e.error })));
+  sync.on("forceSyncFailed", (e) => e.requestIds.forEach((id) => hooks.settle(id, { ok: false, error: clean(e.error) })));
   // The master coming back (as the sync machine sees it) wakes an upload in backoff.
   let connected = false;
   let warmed = false;

@@ -243,20 +243,46 @@ export function loadConfig(env: Env): Config {
   return decodeConfig(input, (field) => VARIABLE_OF[field] ?? field, tables?.sourceOf);
 }
 
+/**
+ * Percent-decodes as node-postgres does: a `%` that starts no escape (a password such as
+ * `50%off`) stays a literal `%` instead of making the whole value undecodable.
+ */
+function lenientDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    try {
+      return decodeURIComponent(text.replace(/%(?![0-9a-f]{2})/gi, "%25"));
+    } catch {
+      return text; // an escape that is not UTF-8: the text as written is all there is
+    }
+  }
+}
+
+/**
+ * Every password a master URL carries, in each form a message may show it: as written in the
+ * URL, decoded (what the server receives) and encoded again. Both places count: the user info
+ * and `?password=`, which node-postgres (like libpq) honours, and which wins over the user info.
+ */
+function urlPasswords(url: string): string[] {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return []; // the config has validated it
+  }
+  const raw = [u.password, ...u.search.slice(1).split("&").flatMap((pair) => (pair.startsWith("password=") ? [pair.slice("password=".length)] : []))];
+  const decoded = [lenientDecode(u.password), ...u.searchParams.getAll("password")];
+  return [...raw, ...decoded, ...decoded.map(encodeURIComponent)];
+}
+
 /** The secrets a config holds, for scrubbing them out of any text that may be shown. */
 export function secretsOf(config: Config): string[] {
   const secrets: string[] = apiKeysOf(config.apiKeys).map((k) => k.key);
   if (config.embeddingApiKey) secrets.push(config.embeddingApiKey);
-  for (const url of [config.databaseUrl, config.listenDatabaseUrl, config.databaseReadUrl]) {
-    if (!url) continue;
-    try {
-      const password = decodeURIComponent(new URL(url).password);
-      if (password) secrets.push(password, encodeURIComponent(password));
-    } catch {
-      /* already validated */
-    }
-  }
-  return secrets.filter((s) => s.length >= 3);
+  for (const url of [config.databaseUrl, config.listenDatabaseUrl, config.databaseReadUrl]) if (url) secrets.push(...urlPasswords(url));
+  // Longest first: a secret that contains another is replaced whole, not around the shorter one.
+  return [...new Set(secrets)].filter((s) => s.length >= 3).sort((a, b) => b.length - a.length);
 }
 
 /** Replaces every known secret in a text with "[redacted]". */
