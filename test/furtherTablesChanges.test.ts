@@ -66,21 +66,69 @@ describe("further tables when things change", () => {
     expect((await strict.verify()).tables?.ai_autonomous_tasks).toMatchObject({ identical: true, master_count: 40 });
   });
 
-  test("A TRUNCATE of a further table changes the master's epoch: every table is copied anew, and the tasks table ends empty.", async ({ pg, replica }) => {
+  test("A TRUNCATE of a further table copies that table anew and leaves the memories alone; a TRUNCATE of the memory table copies every table anew.", async ({ pg, replica }) => {
     await setUp(pg);
     const m = replica({ replicatedTables: [PENDING] });
     await m.start();
     await m.waitForFirstSync();
+    await eventually(() => expect(m.state()).toBe("idle"));
     const epoch = m.stats().cursor.epoch;
+    const copiedAt = () => m._db().prepare("SELECT snapshot_started_at FROM sync_state WHERE table_name = ?").pluck().get("unified_ai_memory");
+    const memoryCopy = copiedAt();
     expect(m.stats().tables.ai_autonomous_tasks!.rows).toBe(20);
     await pg.sql("TRUNCATE ai_autonomous_tasks");
     await eventually(() => {
-      expect(m.stats().cursor.epoch).not.toBe(epoch);
       expect(m.stats().tables.ai_autonomous_tasks!.rows).toBe(0);
       expect(m.state()).toBe("idle");
     });
-    expect(m.stats().total_memories).toBe(30);
+    // The memories were not copied again: same epoch, same copy.
+    expect(m.stats().cursor.epoch).toBe(epoch);
+    expect(copiedAt()).toBe(memoryCopy);
+    await pg.sql("INSERT INTO ai_autonomous_tasks (title, status) VALUES ('after the truncate', 'pending')");
+    await eventually(() => expect(m.stats().tables.ai_autonomous_tasks!.rows).toBe(1));
     expect((await m.verify()).identical).toBe(true);
+
+    await pg.sql("TRUNCATE unified_ai_memory");
+    await eventually(() => {
+      expect(m.stats().cursor.epoch).not.toBe(epoch);
+      expect(m.stats().total_memories).toBe(0);
+      expect(m.state()).toBe("idle");
+    });
+    expect(m.stats().tables.ai_autonomous_tasks!.rows).toBe(1);
+    expect(await m.verify()).toMatchObject({ identical: true, tables: { ai_autonomous_tasks: { identical: true, master_count: 1 } } });
+  });
+
+  test("A re-copy whose tasks table is locked on the master waits in backoff, then finishes every table, and the next connect does not copy them again.", async ({ pg, replica, tmp }) => {
+    await setUp(pg);
+    const localPath = `${tmp}/locked.db`;
+    const first = replica({ localPath, replicatedTables: [PENDING] });
+    await first.syncOnce();
+    await first.stop();
+    await pg.sql("INSERT INTO ai_autonomous_tasks (title, status) VALUES ('while away', 'pending')");
+    await pg.sql("UPDATE embedded_memory.changes SET changed_at = now() - interval '10 days'");
+    await pg.sql("SELECT embedded_memory.prune_changes(interval '1 day')");
+    const locker = await pg.client();
+    await locker.query("BEGIN");
+    await locker.query("LOCK TABLE ai_autonomous_tasks IN ACCESS EXCLUSIVE MODE");
+    const back = replica({ localPath, replicatedTables: [PENDING], statementTimeoutMs: 300, backoffBaseMs: 50, backoffMaxMs: 200 });
+    try {
+      await back.start();
+      await eventually(() => expect(back.stats().last_error).toMatch(/timeout|canceling statement/i));
+    } finally {
+      await locker.query("ROLLBACK");
+      await locker.end();
+    }
+    await eventually(() => {
+      expect(back.state()).toBe("idle");
+      expect(back.stats().stale).toBe(false);
+      expect(back.stats().tables.ai_autonomous_tasks!.rows).toBe(21);
+    });
+    expect((await back.verify()).identical).toBe(true);
+    const started = back._db().prepare("SELECT table_name, snapshot_started_at FROM sync_state ORDER BY table_name").all();
+    await back.stop();
+    const again = replica({ localPath, replicatedTables: [PENDING] });
+    await again.syncOnce();
+    expect(again._db().prepare("SELECT table_name, snapshot_started_at FROM sync_state ORDER BY table_name").all()).toEqual(started);
   });
 });
 

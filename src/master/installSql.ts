@@ -6,7 +6,7 @@
  */
 import type { ColumnSpec, TableDescriptor } from "../schema/tableDescriptor.ts";
 import type { MasterColumn } from "./columnsSql.ts";
-import { CHANGE_CHANNEL, changeTableName, COUNTER_COLUMNS, COUNTERS_OP, qualified, quoteIdent, quoteLiteral, SCHEMA } from "./masterSql.ts";
+import { CHANGE_CHANNEL, changeTableName, COUNTER_COLUMNS, COUNTERS_OP, qualified, quoteIdent, quoteLiteral, SCHEMA, tableEpochKeyExpr } from "./masterSql.ts";
 
 /**
  * Version of the objects below; bumped when they change shape. 2: the capture trigger records
@@ -131,6 +131,14 @@ BEGIN
   PERFORM pg_notify('${CHANGE_CHANNEL}', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME || ' ' || pg_current_xact_id()::text);
   RETURN NULL;
 END $fn$`,
+    ...(d.localWrites ? [] : [`CREATE OR REPLACE FUNCTION ${SCHEMA}.new_table_epoch() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+  -- A further table's TRUNCATE (REPLICATE_TABLES): that table alone is copied anew, not the memories.
+  INSERT INTO ${SCHEMA}.meta (key, value) VALUES (${tableEpochKeyExpr("TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME")}, gen_random_uuid()::text)
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+  PERFORM pg_notify('${CHANGE_CHANNEL}', TG_TABLE_SCHEMA || '.' || TG_TABLE_NAME || ' ' || pg_current_xact_id()::text);
+  RETURN NULL;
+END $fn$`]),
     `CREATE OR REPLACE FUNCTION ${capture}() RETURNS trigger LANGUAGE plpgsql AS $fn$
 -- ${CAPTURE_MARKER}
 DECLARE
@@ -151,7 +159,8 @@ BEGIN${counters ? `
   END IF;
   -- An update that moves the row to another key or tenant is recorded under both, so a
   -- replica filtered on the old tenant learns that the row left it.
-  IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND (NEW.${key} IS DISTINCT FROM OLD.${key}
+  -- Keys compared as text: a citext key changed only in case is another key here.
+  IF TG_OP = 'INSERT' OR (TG_OP = 'UPDATE' AND (NEW.${key}::text IS DISTINCT FROM OLD.${key}::text
       OR ${tenantNew} IS DISTINCT FROM ${tenantOld})) THEN
     INSERT INTO ${SCHEMA}.changes (table_name, row_id, op, tenant_id)
       VALUES (${name}, NEW.${key}::text, change_op, ${tenantNew});
@@ -160,6 +169,6 @@ BEGIN${counters ? `
 END $fn$`,
     trigger("embedded_memory_capture", "AFTER INSERT OR UPDATE OR DELETE", `FOR EACH ROW EXECUTE FUNCTION ${capture}()`),
     trigger("embedded_memory_notify", "AFTER INSERT OR UPDATE OR DELETE", `FOR EACH STATEMENT EXECUTE FUNCTION ${SCHEMA}.notify_change()`),
-    trigger("embedded_memory_truncate", "AFTER TRUNCATE", `FOR EACH STATEMENT EXECUTE FUNCTION ${SCHEMA}.new_epoch()`),
+    trigger("embedded_memory_truncate", "AFTER TRUNCATE", `FOR EACH STATEMENT EXECUTE FUNCTION ${SCHEMA}.${d.localWrites ? "new_epoch" : "new_table_epoch"}()`),
   ];
 }

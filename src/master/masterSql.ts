@@ -33,6 +33,15 @@ export function changeTableName(table: string): string {
   return table.includes(".") ? table : `public.${table}`;
 }
 
+/**
+ * The meta key of a further table's own epoch (`epoch:<schema.table>`), from an SQL text
+ * expression: its TRUNCATE sets a new one, and replicas copy that table anew (the memory
+ * table's TRUNCATE changes the master's `epoch`, which every table follows).
+ */
+export const tableEpochKeyExpr = (tableExpr: string): string => `'epoch:' || ${tableExpr}`;
+/** `$1` a further table (changeTableName form): its own epoch, NULL until its first TRUNCATE. */
+export const readTableEpochSql = `SELECT value AS epoch FROM ${SCHEMA}.meta WHERE key = ${tableEpochKeyExpr("$1::text")}`;
+
 export const readEpochSql = `SELECT value AS epoch FROM ${SCHEMA}.meta WHERE key = 'epoch'`;
 /**
  * The snapshot a cursor is taken from. On a hot standby pg_current_snapshot() lists no

@@ -8,6 +8,9 @@ import { columnsSignature, type MasterColumn } from "./columnsSql.ts";
 import { changeTableName, COUNTER_COLUMNS, COUNTERS_OP, qualified, quoteIdent, SCHEMA } from "./masterSql.ts";
 import { embeddingSelect } from "./pgvector.ts";
 
+/** Key types whose own order is SQLite's order of their stored form (see TableQueries.keyOrder). */
+const NATIVE_KEY_TYPES = new Set(["uuid", "int2", "int4", "int8"]);
+
 /** Builds the SELECT list and row filter for a descriptor against the master's real columns. */
 export class TableQueries {
   readonly present: readonly ColumnSpec[];
@@ -92,9 +95,27 @@ export class TableQueries {
       .join(", ");
   }
 
-  /** Order keys the way SQLite's BINARY collation does, so keyset ranges agree. */
+  /**
+   * Keys in the order SQLite's BINARY collation gives them, so keyset ranges agree (a copy's
+   * range deletes rely on it): uuids and integers natively; every other type — text, varchar,
+   * char(n), citext, enums, domains, numeric, any collation — by its text form, byte for byte.
+   */
+  private get nativeKey(): boolean {
+    return NATIVE_KEY_TYPES.has(this.keyType);
+  }
   private get keyOrder(): string {
-    return this.keyType === "text" || this.keyType === "varchar" ? `${this.key} COLLATE "C"` : this.key;
+    return this.nativeKey ? this.key : `(${this.key}::text) COLLATE "C"`;
+  }
+  /**
+   * The row whose key is the changelog's text `rowId`: by the key's text form unless native (a
+   * citext key changed only in case is another row here, as in the trigger and in SQLite).
+   */
+  private keyMatches(rowId: string): string {
+    return this.nativeKey ? `${this.key} = ${rowId}::${this.keyType}` : `${this.key}::text = ${rowId}`;
+  }
+  /** A keyset bound in the same terms as keyOrder. */
+  private afterKey(param: number): string {
+    return this.nativeKey ? `$${param}::${this.keyType}` : `$${param}::text COLLATE "C"`;
   }
 
   /** The predicate a row must meet to be replicated; `$tenant` is the parameter index. */
@@ -116,7 +137,7 @@ export class TableQueries {
     const values: unknown[] = [];
     const tenantParam = this.tenantId ? values.push(this.tenantId) : undefined;
     let where = this.filter(tenantParam);
-    if (afterKey !== null) where += ` AND ${this.keyOrder} > $${values.push(afterKey)}::${this.keyType}`;
+    if (afterKey !== null) where += ` AND ${this.keyOrder} > ${this.afterKey(values.push(afterKey))}`;
     const text = `SELECT ${this.selectList} FROM ${this.table} t WHERE ${where} ORDER BY ${this.keyOrder} LIMIT $${values.push(limit)}`;
     return { text, values };
   }
@@ -218,7 +239,7 @@ export class TableQueries {
     const values: unknown[] = [];
     const tenantParam = this.tenantId ? values.push(this.tenantId) : undefined;
     let where = `${this.filter(tenantParam)} AND (${columns.map((c) => `t.${quoteIdent(c)} IS NOT NULL`).join(" OR ")})`;
-    if (afterKey !== null) where += ` AND ${this.keyOrder} > $${values.push(afterKey)}::${this.keyType}`;
+    if (afterKey !== null) where += ` AND ${this.keyOrder} > ${this.afterKey(values.push(afterKey))}`;
     return { text: `SELECT ${this.key}::text AS key FROM ${this.table} t WHERE ${where} ORDER BY ${this.keyOrder} LIMIT $${values.push(limit)}`, values };
   }
 
@@ -256,7 +277,7 @@ export class TableQueries {
       SELECT ids.em_row_id AS "_changed_key", (extract(epoch FROM ids.em_changed_at) * 1000)::float8 AS "_changed_at_ms",
         ${counters ? `ids.em_counters AS "_counters", ${this.selectListUnless("ids.em_counters")}` : `false AS "_counters", ${this.selectList}`}
       FROM ids LEFT JOIN ${this.table} t
-        ON ${this.key} = ids.em_row_id::${this.keyType} AND ${this.filter(tenantParam)}`;
+        ON ${this.keyMatches("ids.em_row_id")} AND ${this.filter(tenantParam)}`;
     return { text, values };
   }
 }

@@ -23,6 +23,15 @@ export class ReplicatedTableInvalid extends Data.TaggedError("ReplicatedTableInv
 const primaryKeySql = `SELECT a.attname AS name FROM pg_index i
   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY(i.indkey)
   WHERE i.indrelid = to_regclass($1) AND i.indisprimary`;
+/** Whether a column is NOT NULL and alone makes a unique index (a full one: no predicate, no expression). */
+const uniqueKeySql = `SELECT a.attnotnull AS not_null,
+    EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid AND i.indisunique AND i.indnatts = 1
+              AND i.indkey[0] = a.attnum AND i.indpred IS NULL AND i.indexprs IS NULL) AS unique
+  FROM pg_attribute a WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`;
+
+/** Key kinds whose changelog text form (`row_id`) is the stored form: a delete finds its row. */
+const KEY_KINDS: ReadonlySet<ColumnKind> = new Set(["uuid", "text", "int", "bigint"]);
+
 /** The leading column of each index (an expression index has none). */
 const indexedSql = `SELECT DISTINCT a.attname AS name FROM pg_index i
   JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
@@ -38,7 +47,8 @@ export function kindOf(c: MasterColumn): ColumnKind {
   if (c.category === "A") return "textArray";
   if (c.udt === "int2" || c.udt === "int4") return "int";
   if (c.udt === "int8") return "bigint";
-  if (c.udt === "float4" || c.udt === "float8" || c.udt === "numeric") return "real";
+  // numeric is exact: as text (as node-postgres gives it), never rounded through a double.
+  if (c.udt === "float4" || c.udt === "float8") return "real";
   if (TIMESTAMPS.has(c.udt)) return "timestamp";
   if (c.udt === "bool") return "bool";
   return "text";
@@ -75,6 +85,17 @@ export const describeTableAt = (master: MasterShape, t: ReplicatedTableConfig, o
         return yield* Effect.fail(invalid(t.name, pk.length === 0 ? "the table has no primary key: name its key column (\"key\" in REPLICATE_CONFIG)" : `its primary key has ${pk.length} columns (${pk.map((r) => r.name).join(", ")}): name a single unique key column ("key" in REPLICATE_CONFIG)`));
       }
       key = pk[0]!.name;
+    } else {
+      // The trigger records every row under its key: a NULL key would fail the master's own
+      // writes, and a duplicate one would fold two rows into one here.
+      const { rows: u } = yield* master.query<{ not_null: boolean; unique: boolean }>(uniqueKeySql, [name, key]);
+      if (u.length && !(u[0]!.not_null && u[0]!.unique)) {
+        return yield* Effect.fail(invalid(t.name, `its key column ${key} must be NOT NULL and unique on its own (a single-column unique index or the primary key)`));
+      }
+    }
+    const keyColumn = byName.get(key);
+    if (keyColumn && !KEY_KINDS.has(kindOf(keyColumn))) {
+      return yield* Effect.fail(invalid(t.name, `its key column ${key} is of type ${keyColumn.udt}: a key must be a uuid, an integer or a text-like column`));
     }
     const wanted = t.columns ? [key, ...t.columns.filter((c) => c !== key)] : columns.map((c) => c.name);
     const lacking = wanted.filter((c) => !byName.has(c));
@@ -111,5 +132,38 @@ const checkFilter = (master: MasterShape, d: TableDescriptor, columns: readonly 
       (e: MasterError) => e._tag === "MasterQueryError",
       (e) => Effect.fail(invalid(d.masterTable, `the master cannot plan its row filter ${JSON.stringify(d.filter)}: ${e.message}`)),
     ),
+    Effect.andThen(checkRowOnly(master, d)),
   );
 };
+
+/** What Postgres says of a predicate an index may not have: a function not IMMUTABLE (now()), a subquery. */
+const NOT_ROW_ONLY = new Set(["42P17", "0A000"]);
+
+/**
+ * A filter must depend on the row alone: a row that leaves `valid_until > now()` by the clock, or
+ * one whose subquery reads another table, changes no row here, so no change would tell the
+ * replica. Postgres decides it exactly as it does for an index predicate (IMMUTABLE functions, no
+ * subqueries), on an empty temporary copy of the table's columns, rolled back. A role that may not
+ * make temporary tables skips this check (the filter was planned above).
+ */
+const checkRowOnly = (master: MasterShape, d: TableDescriptor): Effect.Effect<void, MasterError | ReplicatedTableInvalid> =>
+  master
+    .withClient((client) =>
+      Effect.gen(function* () {
+        yield* client.query("BEGIN");
+        const probe = yield* Effect.gen(function* () {
+          yield* client.query(`CREATE TEMPORARY TABLE embedded_memory_filter_probe (LIKE ${qualified(d.masterTable)}) ON COMMIT DROP`);
+          yield* client.query(`CREATE INDEX ON embedded_memory_filter_probe ((true)) WHERE (${d.filter})`);
+          return undefined;
+        }).pipe(Effect.catchIf((e: MasterError) => e._tag === "MasterQueryError", (e) => Effect.succeed(e)));
+        yield* client.query("ROLLBACK");
+        return probe;
+      }),
+    )
+    .pipe(
+      Effect.flatMap((e) =>
+        e !== undefined && e._tag === "MasterQueryError" && NOT_ROW_ONLY.has(e.code ?? "")
+          ? Effect.fail(invalid(d.masterTable, `its row filter ${JSON.stringify(d.filter)} must depend on the row alone (${e.message}): a row that leaves it by the clock or by another table's change would stay in the replica, since no change of the row tells it`))
+          : Effect.void,
+      ),
+    );

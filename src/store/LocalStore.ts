@@ -190,10 +190,11 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       return () => listeners.delete(listener);
     },
     count: (d) => (prepare(`SELECT count(*) AS n FROM ${q(d.localName)}`).get() as { n: number }).n,
-    // bigint columns as text, as the master sends them (exact past 2^53).
+    // bigint columns as text, as the master sends them (exact past 2^53); ordered by the column,
+    // not by that alias (which would order a bigint key as text: "10" before "9").
     rowsInKeyOrder: (d, columns) =>
       db
-        .prepare(`SELECT ${columns.map((c) => (c.kind === "bigint" ? `CAST(${q(c.name)} AS TEXT) AS ${q(c.name)}` : q(c.name))).join(", ")} FROM ${q(d.localName)} ORDER BY ${q(d.key)}`)
+        .prepare(`SELECT ${columns.map((c) => (c.kind === "bigint" ? `CAST(r.${q(c.name)} AS TEXT) AS ${q(c.name)}` : `r.${q(c.name)}`)).join(", ")} FROM ${q(d.localName)} r ORDER BY r.${q(d.key)}`)
         .iterate() as IterableIterator<Row>,
     close: () => {
       if (db.open) db.close();

@@ -28,8 +28,11 @@ export function sqliteType(kind: ColumnKind): string {
   }
 }
 
-/** The local table's name for its indexes. */
-const indexName = (d: TableDescriptor, column: string): string => q(`${d.localName}_${column}`);
+/**
+ * An index's name: table and column joined by a colon, which no validated table or column name
+ * holds (`a` + `b_c` and `a_b` + `c` must not meet, nor the memory table's own indexes).
+ */
+const indexName = (d: TableDescriptor, column: string): string => q(`${d.localName}:${column}`);
 
 /** The DDL of one further table: the table, keyed by its key column, and its indexes. */
 export function tableDdl(d: TableDescriptor): string[] {

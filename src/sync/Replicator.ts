@@ -148,13 +148,17 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
         : onDrift(() => copy(store, options)),
     );
 
-  /** The memory table unless its copy is complete (or `restart`), then the further tables the file lacks. */
+  /**
+   * The further tables the file lacks, then the memory table unless its copy is complete (or
+   * `restart`). In that order, a first copy never holds a task newer than the memories: they
+   * are read after it (a pull then brings every table to one snapshot).
+   */
   const copy = (store: LocalStoreShape, options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) =>
     Effect.gen(function* () {
-      const state = yield* local("reading sync state", () => store.syncState(d));
       const c = { reads, chunkRows: o.snapshotChunkRows, restart: options.restart, onProgress: options.onProgress };
-      const applied = options.restart || !state.snapshotComplete || state.cursor === null ? yield* copyTable(store, d, yield* queries(), { ...c, log }) : 0;
-      return applied + (yield* further.copy(store, c));
+      const applied = yield* further.copy(store, c);
+      const state = yield* local("reading sync state", () => store.syncState(d));
+      return applied + (options.restart || !state.snapshotComplete || state.cursor === null ? yield* copyTable(store, d, yield* queries(), { ...c, log }) : 0);
     });
 
   // Settles by sequence number, so a pull knows which happened after it began.
@@ -255,7 +259,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
             if (done) break;
           }
           // The further tables move to the same snapshot, after the memories: never ahead of them.
-          const more = yield* further.pull(client, cursor);
+          const more = yield* further.pull(client, cursor, epoch);
           bytes += more.bytes;
           return { applied, epochChanged: more.reconnect, cursor, bytes, oldestChangeAtMs, oldestOpenXactSeconds: oldest_open_xact_s, countersApplied, tables: { [d.localName]: applied, ...more.applied } };
         }),

@@ -34,6 +34,8 @@ export interface CopyOptions {
   /** Begin anew even when a copy of the same epoch is in progress. */
   readonly restart: boolean;
   readonly onProgress?: ((p: SnapshotProgress) => void) | undefined;
+  /** The epoch the table's rows belong to, from the master's (a further table's own is added to it). */
+  readonly epochOf?: (masterEpoch: string) => string;
 }
 
 /** Copies `d` into `store`, resuming a copy in progress unless `restart`. Returns the rows applied. */
@@ -41,11 +43,12 @@ export const copyTable = (store: LocalStoreShape, d: TableDescriptor, tq: TableQ
   Effect.gen(function* () {
     const log = o.log.child({ table: d.masterTable });
     const { rows: snap } = yield* o.reads.query<{ snapshot: string; epoch: string }>(null, currentSnapshotSql);
+    const epoch = o.epochOf ? o.epochOf(snap[0]!.epoch) : snap[0]!.epoch;
     let state = yield* local("reading sync state", () => store.syncState(d));
-    if (o.restart || state.snapshotCursor === null || state.epoch !== snap[0]!.epoch) {
+    if (o.restart || state.snapshotCursor === null || state.epoch !== epoch) {
       // The cursor is taken *before* copying: whatever changes during the copy is
       // re-read by the first pull, and applying state is idempotent.
-      yield* local("starting snapshot", () => store.beginSnapshot(d, snap[0]!.snapshot, snap[0]!.epoch));
+      yield* local("starting snapshot", () => store.beginSnapshot(d, snap[0]!.snapshot, epoch));
       state = yield* local("reading sync state", () => store.syncState(d));
       log.info({ snapshot: snap[0]!.snapshot }, "snapshot started");
     } else {

@@ -8,7 +8,7 @@
 import * as Effect from "effect/Effect";
 import type { MasterClient, MasterError, MasterShape } from "../master/Master.ts";
 import { columnsSignatureExpr } from "../master/columnsSql.ts";
-import { qualified, SCHEMA } from "../master/masterSql.ts";
+import { changeTableName, qualified, readTableEpochSql, SCHEMA, tableEpochKeyExpr } from "../master/masterSql.ts";
 import { ensureObjects, type MasterObjectsMissing } from "../master/masterObjects.ts";
 import { describeTableAt, type ReplicatedTableInvalid } from "../master/tableShape.ts";
 import type { TableQueries } from "../master/tableQueries.ts";
@@ -45,8 +45,8 @@ export interface FurtherTables {
   readonly copy: (store: LocalStoreShape, o: Omit<CopyOptions, "log">) => Effect.Effect<number, FurtherError>;
   /** Each table's queries for the master's columns now (verify). */
   readonly queries: () => Effect.Effect<TableQueries[], FurtherError>;
-  /** Applies every table's changes from its cursor up to `cursor`, the pull transaction's snapshot. */
-  readonly pull: (client: MasterClient, cursor: string) => Effect.Effect<FurtherPull, FurtherError>;
+  /** Applies every table's changes from its cursor up to `cursor`, the pull transaction's snapshot (of the master's `epoch`). */
+  readonly pull: (client: MasterClient, cursor: string, epoch: string) => Effect.Effect<FurtherPull, FurtherError>;
 }
 
 export interface FurtherOptions {
@@ -59,14 +59,20 @@ export interface FurtherOptions {
   readonly log: Logger;
 }
 
-/** Per table, in the pull transaction: whether its cursor outlived the changelog, and its columns now. */
+/** Per table, in the pull transaction: whether its cursor outlived the changelog, its columns now, its own epoch. */
 const furtherStartSql = `SELECT COALESCE((SELECT value::xid8 FROM ${SCHEMA}.meta WHERE key = 'pruned_xid') >= pg_snapshot_xmin($1::pg_snapshot), false) AS expired,
-  ${columnsSignatureExpr(2)} AS columns`;
+  ${columnsSignatureExpr(2)} AS columns,
+  (SELECT value FROM ${SCHEMA}.meta WHERE key = ${tableEpochKeyExpr("$3::text")}) AS table_epoch`;
+
+/** A further table's rows belong to the master's epoch and its own (set by its TRUNCATE). */
+const epochOf = (master: string, own: string | null | undefined): string => (own ? `${master}/${own}` : master);
 
 interface Table {
   readonly d: TableDescriptor;
   /** The master's columns `d` was described from: any other set means describing it anew. */
   readonly signature: string;
+  /** Its own epoch at the last connect (NULL until its first TRUNCATE). */
+  readonly ownEpoch: string | null;
   readonly columns: Columns;
 }
 
@@ -84,38 +90,51 @@ export function makeFurtherTables(o: FurtherOptions): FurtherTables {
   const connect = (epoch: string) =>
     Effect.gen(function* () {
       const found = yield* Effect.forEach(o.tables, (t) => describeTableAt(o.master, t));
-      const described = found.map((f) => f.descriptor);
-      for (const d of described) yield* ensureObjects(o.master, d, o.autoMigrate);
-      tables = found.map(({ descriptor: d, signature }) => {
+      const next: Table[] = [];
+      for (const { descriptor: d, signature } of found) {
+        yield* ensureObjects(o.master, d, o.autoMigrate);
+        const { rows } = yield* o.master.query<{ epoch: string }>(readTableEpochSql, [changeTableName(d.masterTable)]);
         const kept = tables.find((t) => shapeOf(t.d) === shapeOf(d));
         // Queries built for the master's columns, with the drift check (columns.ts); further
         // tables have no gained-column fill-in: a changed column list is a new copy.
-        return { d, signature, columns: kept?.columns ?? makeColumns({ master: o.master, store: o.store, descriptor: d, tenantId: undefined, chunkRows: o.chunkRows, log, refresh: () => Effect.succeed(0) }) };
-      });
+        const columns = kept?.columns ?? makeColumns({ master: o.master, store: o.store, descriptor: d, tenantId: undefined, chunkRows: o.chunkRows, log, refresh: () => Effect.succeed(0) });
+        next.push({ d, signature, ownEpoch: rows[0]?.epoch ?? null, columns });
+      }
+      tables = next;
+      masterEpoch = epoch;
       // Kept queries were built for the columns as they were (types may have changed meanwhile).
       for (const t of tables) yield* t.columns.recheck();
-      yield* local("making the further tables", () => {
-        for (const name of o.store.ensureTables(described)) log.info({ table: name }, "further table created in the replica file");
-        for (const d of described) {
-          const s = o.store.syncState(d);
-          if (s.source !== sourceOf(d) || s.epoch !== epoch) o.store.resetSync(d, sourceOf(d), epoch);
-        }
-      });
+      yield* local("making the further tables", () => prepare(o.store));
     });
+
+  let masterEpoch = "";
+  /**
+   * Makes `store` (the replica file, or a re-copy file) hold the tables, and begins anew the
+   * sync of any whose source or epoch changed. Logs the tables it creates.
+   */
+  const prepare = (store: LocalStoreShape) => {
+    for (const name of store.ensureTables(tables.map((t) => t.d))) log.info({ table: name, file: store.path }, "further table created in the replica file");
+    for (const t of tables) {
+      const s = store.syncState(t.d);
+      const epoch = epochOf(masterEpoch, t.ownEpoch);
+      if (s.source !== sourceOf(t.d) || s.epoch !== epoch) store.resetSync(t.d, sourceOf(t.d), epoch);
+    }
+  };
 
   const copy = (store: LocalStoreShape, c: Omit<CopyOptions, "log">) =>
     Effect.gen(function* () {
       // A re-copy file (sync/recopy.ts) gets the tables too, and then every one of them.
-      if (store !== o.store) yield* local("making the further tables", () => store.ensureTables(tables.map((t) => t.d)));
+      if (store !== o.store) yield* local("making the further tables", () => prepare(store));
       let applied = 0;
       for (const t of tables) {
         if (!c.restart && isComplete(store, t.d)) continue;
-        applied += yield* t.columns.onDrift(() => t.columns.queries().pipe(Effect.flatMap((tq) => copyTable(store, t.d, tq, { ...c, log }))));
+        const own = { ...c, log, epochOf: (master: string) => epochOf(master, t.ownEpoch) };
+        applied += yield* t.columns.onDrift(() => t.columns.queries().pipe(Effect.flatMap((tq) => copyTable(store, t.d, tq, own))));
       }
       return applied;
     });
 
-  const pull = (client: MasterClient, cursor: string) =>
+  const pull = (client: MasterClient, cursor: string, epoch: string) =>
     Effect.gen(function* () {
       const applied: Record<string, number> = {};
       let bytes = 0;
@@ -123,8 +142,19 @@ export function makeFurtherTables(o: FurtherOptions): FurtherTables {
       for (const [i, t] of tables.entries()) {
         const d = t.d;
         const state = yield* local("reading sync state", () => o.store.syncState(d));
-        if (!state.snapshotComplete || state.cursor === null) continue;
-        const { rows } = yield* client.query<{ expired: boolean; columns: string }>(furtherStartSql, [state.cursor, qualified(d.masterTable)]);
+        if (!state.snapshotComplete || state.cursor === null) {
+          // Not copied (a copy that failed, or one begun anew): the machine copies it first.
+          reconnect = true;
+          continue;
+        }
+        const { rows } = yield* client.query<{ expired: boolean; columns: string; table_epoch: string | null }>(furtherStartSql, [state.cursor, qualified(d.masterTable), changeTableName(d.masterTable)]);
+        const tableEpoch = epochOf(epoch, rows[0]!.table_epoch);
+        if (tableEpoch !== state.epoch) {
+          log.warn({ table: d.masterTable }, "a further table was truncated on the master: copying it anew");
+          yield* local("resetting sync state", () => o.store.resetSync(d, sourceOf(d), tableEpoch));
+          reconnect = true;
+          continue;
+        }
         if (rows[0]!.expired) {
           log.warn({ table: d.masterTable }, "changes of a further table this replica had not pulled were pruned: copying it anew");
           yield* local("resetting sync state", () => o.store.resetSync(d, sourceOf(d), state.epoch ?? ""));

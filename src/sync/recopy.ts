@@ -52,8 +52,9 @@ export const recopy = <E>({ store, descriptor: d, source, restart, log, copy }: 
     }),
     (next) =>
       Effect.gen(function* () {
-        const done = yield* local("reading the re-copy's state", () => next.syncState(d));
-        const applied = done.snapshotComplete && done.cursor !== null ? 0 : yield* copy(next);
+        // Always: the copy skips what is complete in the re-copy file (the memory table may be,
+        // while a further table's copy into it failed before the swap).
+        const applied = yield* copy(next);
         yield* local("swapping in the re-copy", () => {
           next.close();
           store.replaceWith(d);
