@@ -48,6 +48,11 @@ describe("tenant-scoped keys", () => {
     expect((await call(KEY_A, "POST", "/memory/search", { query: "kayaks", filters: { tenant_id: B } })).status).toBe(403);
     expect((await call(KEY_A, "GET", `/memory/search?q=kayaks&tenant_id=${B}`)).status).toBe(403);
 
+    // A full re-copy copies every tenant's rows: an operator's decision, not a scoped key's.
+    const full = await call(KEY_A, "POST", "/memory/force-sync?full=true");
+    expect(full.status).toBe(403);
+    expect(full.body.error).toMatch(/^full: a tenant-scoped key may not copy the whole table anew/);
+
     // Another tenant's id answers exactly like a missing one.
     const missing = randomUUID();
     const getOther = await call(KEY_A, "GET", `/memory/${ofB.id}`);

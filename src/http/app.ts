@@ -93,7 +93,8 @@ export function createHttpApp(memory: MemoryApi, options: HttpAppOptions): Hono 
 
   app.post("/memory/force-sync", auth, async (c) => {
     const { full } = decodeInput(ForceSyncQuery, c.req.query(), "query");
-    const result = await memory.forceSync({ full: full === "true" });
+    // Through the key's view: a tenant-scoped key may sync, not copy every tenant's rows anew.
+    const result = await scopeToTenant(memory, tenantOf(c)).forceSync({ full: full === "true" });
     return c.json(result, result.success ? 200 : 503);
   });
 

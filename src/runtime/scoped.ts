@@ -64,7 +64,9 @@ export function scopeToTenant(memory: MemoryApi, tenantRaw: string | null): Memo
     get: async (id: string) => visible(await memory.get(id)),
     remove: async (id: string) => ((await writable(id)) === "absent" ? false : memory.remove(id)),
     stats: () => memory.stats(),
-    forceSync: (options) => memory.forceSync(options),
+    // A full sync copies every tenant's rows anew (minutes of load on the master and the file):
+    // an operator's decision, not one tenant's.
+    forceSync: (options) => (options?.full ? refuse("full", "a tenant-scoped key may not copy the whole table anew (use a key of every tenant)") : memory.forceSync(options)),
     // Rows of tables with a tenant column: this tenant's and the shared ones (runtime/tables.ts).
     table: (name) => memory.table(name, { tenant }),
   };
