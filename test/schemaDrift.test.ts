@@ -136,4 +136,28 @@ describe("columns the master gains or loses", () => {
       await m.stop();
     }
   });
+
+  test("A known column the master gains while the first copy runs is filled in on every row once the copy is done.", async ({ pg, replica }) => {
+    await pg.sql(`CREATE TABLE unified_ai_memory (
+      id uuid PRIMARY KEY DEFAULT gen_random_uuid(), memory_type text NOT NULL, content jsonb NOT NULL,
+      importance_score real DEFAULT 0.5, created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())`);
+    await pg.sql("INSERT INTO unified_ai_memory (memory_type, content) SELECT 'semantic', jsonb_build_object('text', 'row ' || i) FROM generate_series(1, 60) i");
+    const m = replica({ snapshotChunkRows: 2 });
+    let altered: Promise<unknown> | undefined;
+    let alteredAt = -1;
+    let copied = 0;
+    await m.syncOnce({
+      onProgress: (rows) => {
+        copied = rows;
+        // After the first chunk: the copy's later chunks queue behind the ALTER's lock.
+        altered ??= pg.sql("ALTER TABLE unified_ai_memory ADD COLUMN search_text text DEFAULT 'added mid-copy'").then(() => (alteredAt = copied));
+      },
+    });
+    await altered;
+    expect(alteredAt).toBeGreaterThan(0);
+    expect(alteredAt).toBeLessThan(60); // the column arrived while the copy ran
+    await m.syncOnce();
+    expect(m._db().prepare("SELECT search_text AS s, count(*) AS n FROM unified_ai_memory GROUP BY s").all()).toEqual([{ s: "added mid-copy", n: 60 }]);
+    expect(await m.verify()).toMatchObject({ identical: true, master_count: 60 });
+  });
 });

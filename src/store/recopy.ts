@@ -11,6 +11,7 @@ import { closeSync, existsSync, fsyncSync, openSync, renameSync, rmSync } from "
 import path from "node:path";
 import { openReplicaFile } from "./migrations.ts";
 import { PENDING_WRITES_SQL } from "./statements.ts";
+import { CATALOG_KEY } from "./tables.ts";
 import type { TableDescriptor } from "../schema/tableDescriptor.ts";
 
 export const recopyPath = (file: string): string => `${file}.recopy`;
@@ -55,7 +56,10 @@ function carry(next: Database.Database, d: TableDescriptor): void {
       JOIN old.${t} o ON o.${key} = l.id JOIN main.${t} n ON n.${key} = l.id
       WHERE n.embedding IS NULL AND n.content IS o.content AND n.search_text IS o.search_text;
   `);
-  next.prepare(`INSERT OR REPLACE INTO main.replica_meta (key, value) SELECT key, value FROM old.replica_meta WHERE key <> ?`).run(recopyKey(d));
+  // What describes the copy itself (the columns it read, the further tables it holds) is the new file's own.
+  next
+    .prepare(`INSERT OR REPLACE INTO main.replica_meta (key, value) SELECT key, value FROM old.replica_meta WHERE key <> ? AND key <> ? AND key NOT LIKE 'master!_columns:%' ESCAPE '!'`)
+    .run(recopyKey(d), CATALOG_KEY);
   // The counters go on from the old file's (the copy counts as one pull of its rows).
   next
     .prepare(

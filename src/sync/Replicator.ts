@@ -158,7 +158,9 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       const c = { reads, chunkRows: o.snapshotChunkRows, restart: options.restart, onProgress: options.onProgress };
       const applied = yield* further.copy(store, c);
       const state = yield* local("reading sync state", () => store.syncState(d));
-      return applied + (options.restart || !state.snapshotComplete || state.cursor === null ? yield* copyTable(store, d, yield* queries(), { ...c, log }) : 0);
+      if (!options.restart && state.snapshotComplete && state.cursor !== null) return applied;
+      const tq = yield* queries();
+      return applied + (yield* copyTable(store, d, tq, { ...c, log, onBegin: () => columns.copyBegins(store, tq) }));
     });
 
   // Settles by sequence number, so a pull knows which happened after it began.

@@ -51,6 +51,11 @@ export interface Columns {
   readonly onDrift: <A, E>(work: () => Effect.Effect<A, E>) => Effect.Effect<A, E | ColumnsError>;
   /** Fills in the columns the master gained since the kept queries' columns were last filled in. */
   readonly pickUp: () => Effect.Effect<void, ColumnsError>;
+  /**
+   * Records in `file` (the replica, or a re-copy file) the columns a copy that begins now reads:
+   * one the master gains during the copy is then filled in after it, as any gained column.
+   */
+  readonly copyBegins: (file: LocalStoreShape, tq: TableQueries) => void;
 }
 
 export function makeColumns(o: ColumnsOptions): Columns {
@@ -129,5 +134,10 @@ export function makeColumns(o: ColumnsOptions): Columns {
 
   const pickUp = () => (cached ? pickUpColumns(cached) : Effect.void);
 
-  return { queries, recheck, build, onDrift, pickUp };
+  const copyBegins = (file: LocalStoreShape, tq: TableQueries) => {
+    file.meta.set(readColumnsKey, JSON.stringify(tq.present.map((c) => c.name)));
+    if (file === store) pickedUp = undefined;
+  };
+
+  return { queries, recheck, build, onDrift, pickUp, copyBegins };
 }

@@ -34,6 +34,8 @@ export interface CopyOptions {
   /** Begin anew even when a copy of the same epoch is in progress. */
   readonly restart: boolean;
   readonly onProgress?: ((p: SnapshotProgress) => void) | undefined;
+  /** Called in the step that begins a copy anew (not when one resumes). */
+  readonly onBegin?: () => void;
   /** The epoch the table's rows belong to, from the master's (a further table's own is added to it). */
   readonly epochOf?: (masterEpoch: string) => string;
 }
@@ -48,7 +50,10 @@ export const copyTable = (store: LocalStoreShape, d: TableDescriptor, tq: TableQ
     if (o.restart || state.snapshotCursor === null || state.epoch !== epoch) {
       // The cursor is taken *before* copying: whatever changes during the copy is
       // re-read by the first pull, and applying state is idempotent.
-      yield* local("starting snapshot", () => store.beginSnapshot(d, snap[0]!.snapshot, epoch));
+      yield* local("starting snapshot", () => {
+        store.beginSnapshot(d, snap[0]!.snapshot, epoch);
+        o.onBegin?.();
+      });
       state = yield* local("reading sync state", () => store.syncState(d));
       log.info({ snapshot: snap[0]!.snapshot }, "snapshot started");
     } else {
