@@ -29,13 +29,18 @@ describe("MCP table tools", () => {
   test("An agent lists its pending tasks page by page with table_list, reads one with table_get, and bad arguments are tool errors naming the field.", async ({ pg, replica }) => {
     await setUp(pg);
     const m = replica({ replicatedTables: [PENDING] });
-    await m.syncOnce();
     const { client, close } = await connect(m);
     try {
+      // Configured, but the file does not hold it before the first connect: empty, and says so.
+      const before = await client.callTool({ name: "table_list", arguments: { table: "ai_autonomous_tasks" } });
+      expect(before.isError).toBeFalsy();
+      expect(structured(before)).toEqual({ table: "ai_autonomous_tasks", rows: [], next_cursor: null, complete: false });
+      await m.syncOnce();
       const seen: string[] = [];
       let cursor: string | null = null;
       do {
         const page = structured(await client.callTool({ name: "table_list", arguments: { table: "ai_autonomous_tasks", filters: { status: "pending" }, order_by: "priority", limit: 4, ...(cursor ? { cursor } : {}) } }));
+        expect(page.complete).toBe(true);
         const rows = page.rows as { id: string; status: string; priority: number }[];
         expect(rows.every((r) => r.status === "pending")).toBe(true);
         expect(rows.map((r) => r.priority)).toEqual([...rows.map((r) => r.priority)].sort((a, b) => a - b));

@@ -6,15 +6,17 @@
 import { describe } from "vitest";
 import { expect } from "./support/fixtures.ts";
 import { runCli } from "./support/cli.ts";
-import { test, TENANT_A, TENANT_B, uuid } from "./support/tableReplica.ts";
-import { tableHandle, type TableRow } from "../src/runtime/tables.ts";
+import { EVENTS, markCopied, MEMORY, test, TENANT_A, TENANT_B, uuid } from "./support/tableReplica.ts";
+import { makeTableReader, tableHandle, type TableRow } from "../src/runtime/tables.ts";
 import { createHttpApp, type MemoryApi } from "../src/http/app.ts";
 import { openApiDocument } from "../src/http/openapi.ts";
 import { createLogger } from "../src/observability/logger.ts";
 
 describe("HTTP and CLI reads of the replicated tables", () => {
   test("GET /tables/:name and /tables/:name/:key need a key, read through its tenant, and answer 400/404 as the contract says.", async ({ replica }) => {
-    const api = { table: (name: string, options = {}) => tableHandle(name, options, replica.file, async () => replica.reader) } as unknown as MemoryApi;
+    // The configuration also names a table the file does not hold yet.
+    const reader = makeTableReader(replica.store, MEMORY, [{ name: "ops.agent_runs" }]);
+    const api = { table: (name: string, options = {}) => tableHandle(name, options, replica.file, async () => reader) } as unknown as MemoryApi;
     const app = createHttpApp(api, { apiKeys: ["all-key", `scoped-key:${TENANT_A}`], logger: createLogger({ level: "silent" }) });
     const get = async (p: string, key = "all-key") => {
       const res = await app.request(p, { headers: { "x-api-key": key } });
@@ -23,13 +25,19 @@ describe("HTTP and CLI reads of the replicated tables", () => {
     expect((await app.request("/tables/ai_autonomous_tasks")).status).toBe(401);
     const page = await get("/tables/ai_autonomous_tasks?status=pending&order_by=-priority&limit=5");
     expect(page.status).toBe(200);
-    expect(page.body.table).toBe("ai_autonomous_tasks");
+    expect(page.body).toMatchObject({ table: "ai_autonomous_tasks", complete: true });
     expect(page.body.rows).toEqual(replica.reader.table("ai_autonomous_tasks").list({ filters: { status: "pending" }, order_by: "-priority", limit: 5 }).rows);
     const next = await get(`/tables/ai_autonomous_tasks?status=pending&order_by=-priority&limit=5&cursor=${page.body.next_cursor}`);
     expect(next.body.rows[0].id).not.toBe(page.body.rows[0].id);
     expect((await get("/tables/ai_autonomous_tasks?order_by=&limit=&cursor=")).body.rows).toHaveLength(40); // empty: absent
 
-    expect(await get("/tables/nope")).toEqual({ status: 400, body: { field: "table", error: expect.stringMatching(/unknown table nope; the replicated tables are: unified_ai_memory, ai_autonomous_tasks/) } });
+    expect(await get("/tables/nope")).toEqual({ status: 400, body: { field: "table", error: expect.stringMatching(/unknown table nope; the replicated tables are: unified_ai_memory, ai_autonomous_tasks, event_log, agent_settings, agent_runs/) } });
+    expect(await get("/tables/agent_runs?state=open&order_by=-started_at")).toEqual({ status: 200, body: { table: "agent_runs", rows: [], next_cursor: null, complete: false } });
+    expect(await get("/tables/agent_runs/42")).toEqual({ status: 404, body: { error: "no row 42 in table agent_runs" } });
+    // Copied anew: the rows read so far, and complete false.
+    replica.store.resetSync(EVENTS, "another source", "epoch");
+    expect((await get("/tables/event_log?limit=3")).body).toMatchObject({ rows: expect.arrayContaining([expect.anything()]), complete: false });
+    markCopied(replica.store, EVENTS);
     expect((await get("/tables/ai_autonomous_tasks?colour=red")).body).toMatchObject({ field: "filters.colour", error: expect.stringMatching(/no column colour/) });
     expect((await get("/tables/ai_autonomous_tasks?order_by=title")).body.error).toMatch(/not indexed.*id, status, priority, due_at/);
     expect((await get("/tables/ai_autonomous_tasks?limit=0")).status).toBe(400);
@@ -57,9 +65,10 @@ describe("HTTP and CLI reads of the replicated tables", () => {
 
   test("CLI tables and get read the file without a master: counts, rows, and exit 1 not found, 2 bad input.", async ({ replica }) => {
     replica.store.close(); // the CLI opens the file itself
-    const env = { EMBEDDED_MEMORY_PATH: replica.file };
+    // REPLICATE_TABLES names a held table and one whose first copy has not begun.
+    const env = { EMBEDDED_MEMORY_PATH: replica.file, REPLICATE_TABLES: "ai_autonomous_tasks:status IN ('pending','in_progress'),ops.agent_runs:state = 'open'" };
     // Independent runs, side by side: each is a process start.
-    const [tables, human, row, negative, missing, unknown, badKey, noKey] = await Promise.all([
+    const [tables, human, row, negative, missing, unknown, badKey, noKey, notYet] = await Promise.all([
       runCli(["tables", "--json"], env),
       runCli(["tables"], env),
       runCli(["get", "event_log", "9007199254740993", "--json"], env),
@@ -68,16 +77,19 @@ describe("HTTP and CLI reads of the replicated tables", () => {
       runCli(["get", "nope", "1"], env),
       runCli(["get", "event_log", "abc"], env),
       runCli(["get", "event_log"], env),
+      runCli(["get", "agent_runs", "1"], env),
     ]);
     expect(tables.code).toBe(0);
     const summary = JSON.parse(tables.stdout);
-    expect(Object.keys(summary)).toEqual(["unified_ai_memory", "ai_autonomous_tasks", "event_log", "agent_settings"]);
-    expect(summary.ai_autonomous_tasks).toMatchObject({ master_table: "public.ai_autonomous_tasks", key: "id", rows: 40, filter: "status IN ('pending','in_progress')" });
+    expect(Object.keys(summary)).toEqual(["unified_ai_memory", "ai_autonomous_tasks", "event_log", "agent_settings", "agent_runs"]);
+    expect(summary.ai_autonomous_tasks).toMatchObject({ master_table: "public.ai_autonomous_tasks", key: "id", rows: 40, filter: "status IN ('pending','in_progress')", snapshot_complete: true });
+    expect(summary.agent_runs).toEqual({ master_table: "ops.agent_runs", key: null, rows: 0, last_sync: null, cursor: null, filter: "state = 'open'", snapshot_complete: false });
     expect(summary.unified_ai_memory).toMatchObject({ rows: 2, filter: null });
 
     expect(human.code).toBe(0);
-    expect(human.stdout).toMatch(/^table\s+rows\s+last sync\s+filter\n/);
-    expect(human.stdout).toMatch(/ai_autonomous_tasks\s+40\s+never\s+status IN \('pending','in_progress'\)/);
+    expect(human.stdout).toMatch(/^table\s+rows\s+complete\s+last sync\s+filter\n/);
+    expect(human.stdout).toMatch(/ai_autonomous_tasks\s+40\s+yes\s+never\s+status IN \('pending','in_progress'\)/);
+    expect(human.stdout).toMatch(/agent_runs\s+0\s+no\s+never\s+state = 'open'/);
 
     expect(row.code).toBe(0);
     expect(row.stdout.trim().split("\n")).toHaveLength(1);
@@ -91,6 +103,8 @@ describe("HTTP and CLI reads of the replicated tables", () => {
     expect(badKey.code).toBe(2);
     expect(badKey.stderr).toMatch(/key: expected a 64-bit whole number/);
     expect(noKey.code).toBe(2);
+    expect(notYet.code).toBe(1);
+    expect(notYet.stderr).toMatch(/no row 1 in table agent_runs/);
   });
 });
 

@@ -5,9 +5,11 @@
  */
 import { describe } from "vitest";
 import { expect } from "./support/fixtures.ts";
-import { test, TENANT_A, TENANT_B, taskRows, uuid } from "./support/tableReplica.ts";
-import type { Row } from "../src/schema/tableDescriptor.ts";
-import { tableHandle, type TablePage, type TableRow, type TableView } from "../src/runtime/tables.ts";
+import { EVENTS, markCopied, MEMORY, SETTINGS, TASKS, test, TENANT_A, TENANT_B, taskRows, uuid } from "./support/tableReplica.ts";
+import type { Row, TableDescriptor } from "../src/schema/tableDescriptor.ts";
+import { makeTableReader, tableHandle, type TablePage, type TableRow, type TableView } from "../src/runtime/tables.ts";
+import { LIST_STATEMENTS_MAX } from "../src/store/tableReads.ts";
+import type { Statements } from "../src/store/statements.ts";
 import { InvalidInputError } from "../src/schema/decode.ts";
 import type { TableListQuery } from "../src/schema/tables.ts";
 
@@ -136,7 +138,7 @@ describe("reads of the replicated tables", () => {
     }
     expect(tasks.list({ limit: 40 }).next_cursor).toBeNull();
     expect(tasks.list({ limit: 39 }).next_cursor).not.toBeNull();
-    expect(tasks.list({ filters: { status: "none" } })).toEqual({ table: "ai_autonomous_tasks", rows: [], next_cursor: null });
+    expect(tasks.list({ filters: { status: "none" } })).toEqual({ table: "ai_autonomous_tasks", rows: [], next_cursor: null, complete: true });
     expect(tasks.list().rows).toHaveLength(40); // default limit 50
   });
 
@@ -182,6 +184,84 @@ describe("reads of the replicated tables", () => {
     expect(await handle.get("9223372036854775807")).toMatchObject({ kind: "big" });
     expect((await handle.list({ limit: 2 })).rows).toHaveLength(2);
     await expect(tableHandle("nope", {}, replica.file, async () => replica.reader).list()).rejects.toBeInstanceOf(InvalidInputError);
+  });
+
+  test("A list says whether its table's copy is complete: not before the first copy ends, nor while it is copied anew.", ({ replica }) => {
+    const { reader, store } = replica;
+    const complete = (name: string) => reader.table(name).list({ limit: 5 }).complete;
+    expect(reader.names().map(complete)).toEqual([true, true, true, true]);
+    // Copied anew (a changed filter or columns, an expired cursor): the old rows are still read, marked incomplete.
+    store.resetSync(EVENTS, "another source", "epoch");
+    expect(reader.table("event_log").list({ limit: 5 })).toMatchObject({ rows: expect.arrayContaining([expect.anything()]), complete: false });
+    markCopied(store, EVENTS);
+    // A TRUNCATE on the master: a copy begun, not ended.
+    store.beginSnapshot(TASKS, "200:200:", "epoch/1");
+    expect(complete("ai_autonomous_tasks")).toBe(false);
+    expect(reader.table("ai_autonomous_tasks").list({ filters: { status: "none" } })).toEqual({ table: "ai_autonomous_tasks", rows: [], next_cursor: null, complete: false });
+    expect(reader.summaries().ai_autonomous_tasks!.snapshot_complete).toBe(false);
+    markCopied(store, TASKS);
+    expect(complete("ai_autonomous_tasks")).toBe(true);
+    // A table just made at connect, its first copy not begun (no sync state yet).
+    const runs: TableDescriptor = { ...SETTINGS, masterTable: "agent_runs", localName: "agent_runs" };
+    store.ensureTables([TASKS, EVENTS, SETTINGS, runs]);
+    expect(reader.table("agent_runs").list()).toEqual({ table: "agent_runs", rows: [], next_cursor: null, complete: false });
+    expect(store.statement("SELECT count(*) AS n FROM sync_state WHERE table_name = 'agent_runs'").get()).toEqual({ n: 0 }); // a read creates no state
+  });
+
+  test("A table the configuration names but the file does not hold yet reads as empty and incomplete; a name neither configured nor held stays unknown.", async ({ replica }) => {
+    const reader = makeTableReader(replica.store, MEMORY, [{ name: "ops.agent_runs", filter: "state = 'open'", key: "run_id" }, { name: "public.ai_autonomous_tasks" }]);
+    const runs = reader.table("agent_runs");
+    expect(runs.list()).toEqual({ table: "agent_runs", rows: [], next_cursor: null, complete: false });
+    expect(runs.list({ filters: { state: "open" }, order_by: "-started_at", limit: 10 }).rows).toEqual([]); // its columns are not known yet
+    expect(runs.get("1")).toBeUndefined();
+    badInput(() => runs.get(""), "key", /must not be empty/);
+    badInput(() => runs.list({ limit: 0 }), "limit", /1 to 1000/);
+    // The held table named in the configuration is read as held.
+    expect(reader.table("ai_autonomous_tasks").list({ limit: 1 }).complete).toBe(true);
+    expect(reader.names()).toEqual(["unified_ai_memory", "ai_autonomous_tasks", "event_log", "agent_settings", "agent_runs"]);
+    badInput(() => reader.table("nope"), "table", /unknown table nope; the replicated tables are: unified_ai_memory, ai_autonomous_tasks, event_log, agent_settings, agent_runs$/);
+    badInput(() => reader.table("ops.agent_runs"), "table", /unknown table ops\.agent_runs/); // by its local name only
+    expect(reader.summaries().agent_runs).toEqual({ master_table: "ops.agent_runs", key: "run_id", rows: 0, last_sync: null, cursor: null, filter: "state = 'open'", snapshot_complete: false });
+    const handle = tableHandle("agent_runs", { tenant: TENANT_A }, replica.file, async () => reader);
+    expect(await handle.list()).toEqual({ table: "agent_runs", rows: [], next_cursor: null, complete: false });
+    expect(await handle.get(7)).toBeUndefined();
+    // Once the file holds it (the first connect), it is read as the file has it.
+    replica.store.ensureTables([TASKS, EVENTS, SETTINGS, { ...SETTINGS, masterTable: "ops.agent_runs", localName: "agent_runs", filter: "state = 'open'" }]);
+    badInput(() => reader.table("agent_runs").list({ filters: { state: "open" } }), "filters.state", /no column state in table agent_runs/);
+  });
+
+  test("10,000 distinct filter sets and orders keep the prepared list statements bounded, and the store's cache unchanged.", ({ replica }) => {
+    const texts = new Set<string>();
+    let prepared = 0;
+    const counted = <F extends (sql: string) => unknown>(f: F) => ((sql: string) => (texts.add(sql), f(sql))) as F;
+    const spy: Statements = {
+      ...replica.store,
+      statement: counted(replica.store.statement),
+      pluck: counted(replica.store.pluck),
+      prepare: (sql) => (prepared++, replica.store.prepare(sql)),
+    };
+    const reader = makeTableReader({ ...replica.store, ...spy }, MEMORY);
+    const tasks = reader.table("ai_autonomous_tasks");
+    // Each column absent, equal to a value, or NULL: 3^8 filter sets, in two orders.
+    const values: Record<string, string | number | boolean> = { id: uuid(1), title: "task 1", status: "in_progress", priority: 1, done: false, weight: 0.125, due_at: "2026-01-02T00:00:00Z", tenant_id: TENANT_B };
+    const columns = Object.keys(values);
+    for (let i = 0; i < 10_000; i++) {
+      const filters: Record<string, string | number | boolean | null> = {};
+      columns.forEach((c, j) => {
+        const state = Math.floor(i / 3 ** j) % 3;
+        if (state) filters[c] = state === 1 ? values[c]! : null;
+      });
+      const rows = tasks.list({ filters, ...(i >= 3 ** columns.length ? { order_by: "-priority" } : {}) }).rows;
+      if (i === 0) expect(rows).toHaveLength(40);
+      if (i === 3 ** columns.length - 1) expect(rows).toEqual([]);
+    }
+    expect(prepared).toBe(10_000);
+    expect(reader.listStatements()).toBe(LIST_STATEMENTS_MAX);
+    expect(texts.size).toBeLessThanOrEqual(2); // the catalog and the sync state, one text each
+    // A list in use stays prepared.
+    tasks.list({ filters: { status: "pending" } });
+    tasks.list({ filters: { status: "done" } });
+    expect(prepared).toBe(10_001);
   });
 
 });

@@ -13,7 +13,7 @@ import { createHttpApp } from "../src/http/app.ts";
 import { startHttpServer } from "../src/http/server.ts";
 import { handleMcpRequest } from "../src/mcp/server.ts";
 import { createLogger } from "../src/observability/logger.ts";
-import { makeConfig } from "../src/index.ts";
+import { makeConfig, scopeToTenant } from "../src/index.ts";
 
 const A = "aaaaaaaa-aaaa-4aaa-8aaa-aaaaaaaaaaaa";
 const B = "bbbbbbbb-bbbb-4bbb-8bbb-bbbbbbbbbbbb";
@@ -125,5 +125,22 @@ describe("tenant-scoped keys", () => {
       await client.close();
       await server.close(1_000);
     }
+  });
+
+  test("A scoped update or delete checks the row's tenant in the same step as the write: a row moved to another tenant after any earlier read is not written.", async ({ pg, replica }) => {
+    await installMaster(pg);
+    const m = replica();
+    const row = await m.store({ content: "moved between a read and a write", tenant_id: B });
+    // The race, made certain: every read this view could do says the row is tenant A's (as it
+    // was an instant before a pull moved it); only the write's own check sees it as it is.
+    const stale = { ...row, tenant_id: A };
+    const api = { search: m.search.bind(m), store: m.store.bind(m), get: async () => stale, remove: m.remove.bind(m), stats: m.stats.bind(m), forceSync: m.forceSync.bind(m), table: m.table.bind(m) };
+    const scoped = scopeToTenant(api, A);
+    expect(await scoped.remove(row.id)).toBe(false);
+    await expect(scoped.store({ id: row.id, content: "overwritten" })).rejects.toThrow(/no memory/);
+    expect(await m.get(row.id)).toMatchObject({ tenant_id: B, content: { text: "moved between a read and a write" } });
+    // And the row of its own tenant is written as before.
+    const own = await m.store({ content: "tenant A's own", tenant_id: A });
+    expect(await scoped.remove(own.id)).toBe(true);
   });
 });

@@ -1,6 +1,7 @@
 /**
  * `tables [--json]` and `get <table> <key> [--json]`: the replicated tables' counts and one row,
- * read from the replica file alone (no master, no DATABASE_URL). A person looking from the
+ * read from the replica file alone (no master, no DATABASE_URL); a table the configuration names
+ * that the file does not hold yet is listed with 0 rows, not complete. A person looking from the
  * command line sees every tenant's rows, as `sqlite3` on the file would.
  */
 import { existsSync } from "node:fs";
@@ -13,7 +14,8 @@ function withReader<T>(config: Config, f: (reader: TableReader) => T): T {
   if (!existsSync(config.localPath)) throw new Error(`no replica file at ${config.localPath} (run 'embedded-memory sync' or 'serve' first, or set EMBEDDED_MEMORY_PATH)`);
   const store = makeLocalStore(config.localPath);
   try {
-    return f(makeTableReader(store, memoryTableDescriptor(config.memoryTable)));
+    // The configuration's tables too: one the file lacks yet is listed (0 rows, not complete), and `get` finds no row in it.
+    return f(makeTableReader(store, memoryTableDescriptor(config.memoryTable), config.replicatedTables));
   } finally {
     store.close();
   }
@@ -29,8 +31,9 @@ export function printTables(config: Config, json: boolean, out: (t: string) => v
   const summaries = withReader(config, (r) => r.summaries());
   if (json) out(JSON.stringify(summaries, null, 2));
   else {
-    const rows = Object.entries(summaries).map(([name, s]) => [name, String(s.rows), s.last_sync ?? "never", s.filter ?? "-"]);
-    for (const line of columns([["table", "rows", "last sync", "filter"], ...rows])) out(line);
+    // "complete no": not copied yet, or being copied anew; its rows may be missing.
+    const rows = Object.entries(summaries).map(([name, s]) => [name, String(s.rows), s.snapshot_complete ? "yes" : "no", s.last_sync ?? "never", s.filter ?? "-"]);
+    for (const line of columns([["table", "rows", "complete", "last sync", "filter"], ...rows])) out(line);
   }
   return 0;
 }

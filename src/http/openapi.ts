@@ -28,8 +28,13 @@ const secured = { security: [{ apiKey: [] }, { bearer: [] }] };
 const tableName = { name: "name", in: "path", required: true, schema: { type: "string" }, description: "the table's local name: unified_ai_memory or a further replicated table (REPLICATE_TABLES)" };
 const tablePage = {
   type: "object",
-  required: ["table", "rows", "next_cursor"],
-  properties: { table: { type: "string" }, rows: { type: "array", items: { type: "object" } }, next_cursor: { type: ["string", "null"], description: "the next page's cursor; null on the last page" } },
+  required: ["table", "rows", "next_cursor", "complete"],
+  properties: {
+    table: { type: "string" },
+    rows: { type: "array", items: { type: "object" } },
+    next_cursor: { type: ["string", "null"], description: "the next page's cursor; null on the last page" },
+    complete: { type: "boolean", description: "false while the table is being copied (first copy, or anew): rows may be missing or partial" },
+  },
 };
 
 export function openApiDocument(): Json {

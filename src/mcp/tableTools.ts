@@ -16,11 +16,12 @@ export const TableGetInput = Schema.Struct({ table: TableName, key: TableKey });
 
 export const PAGE_OUT: Json = {
   type: "object",
-  required: ["table", "rows", "next_cursor"],
+  required: ["table", "rows", "next_cursor", "complete"],
   properties: {
     table: { type: "string" },
     rows: { type: "array", items: { type: "object", description: "a row: the master's column names and values" } },
     next_cursor: { type: ["string", "null"], description: "pass as `cursor` (same order_by) for the next page; null on the last" },
+    complete: { type: "boolean", description: "false while the table is being copied (first copy, or anew): the rows may be missing or partial" },
   },
 };
 

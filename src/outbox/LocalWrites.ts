@@ -42,10 +42,17 @@ export interface WriteOptions {
   readonly onWrite: () => void;
 }
 
+/**
+ * Called with the row as it is (undefined: none) in the same synchronous step as the write, so
+ * nothing — a pull moving the row to another tenant, say — comes between the check and the
+ * write; a throw leaves nothing written. (A tenant-scoped key's rules: runtime/scoped.ts.)
+ */
+export type WriteGuard = (current: StoredMemory | undefined) => void;
+
 /** Takes input the schemas already decoded (the library's entry points do it): ids are valid UUIDs. */
 export interface LocalWrites {
-  readonly store: (input: MemoryWrite) => StoredMemory;
-  readonly remove: (id: string) => boolean;
+  readonly store: (input: MemoryWrite, guard?: WriteGuard) => StoredMemory;
+  readonly remove: (id: string, guard?: WriteGuard) => boolean;
   readonly get: (id: string) => StoredMemory | undefined;
   readonly recordAccess: (ids: readonly string[]) => void;
 }
@@ -122,17 +129,20 @@ export function makeLocalWrites(store: LocalStoreShape, d: TableDescriptor, o: W
     JSON.stringify({ ...row, embedding: Buffer.isBuffer(row.embedding) ? Array.from(blobToVector(row.embedding)) : null, tags: JSON.parse(String(row.tags ?? "[]")) });
 
   return {
-    store: (input) => {
+    store: (input, guard) => {
       const existing = input.id ? (selectRow.get(input.id.toLowerCase()) as Record<string, unknown> | undefined) : undefined;
+      guard?.(existing ? shape(existing) : undefined);
       const row = toRow(input, existing);
       store.writeLocal(d, MEMORY_COLUMNS, [row], [], () => outbox.append(String(row.id), "upsert", payload(row), String(row.updated_at)));
       o.onWrite();
       return shape(selectRow.get(row.id) as Record<string, unknown>);
     },
-    remove: (rawId) => {
+    remove: (rawId, guard) => {
       const id = rawId.toLowerCase();
+      const existing = selectRow.get(id) as Record<string, unknown> | undefined;
+      guard?.(existing ? shape(existing) : undefined);
       // Nothing here to delete is a 404, not a write: no outbox entry.
-      if (!selectRow.get(id)) return false;
+      if (!existing) return false;
       store.writeLocal(d, MEMORY_COLUMNS, [], [id], () => outbox.append(id, "delete", JSON.stringify({ id, deleted_at: isoMicros() }), isoMicros()));
       o.onWrite();
       return true;

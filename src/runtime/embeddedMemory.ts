@@ -16,7 +16,7 @@ import { ChangeFeed, type ChangeFeedShape } from "../master/ChangeFeed.ts";
 import type { VerifyReport } from "../sync/verify.ts";
 import { syncOnce, verify, type SyncOnceOptions, type SyncOnceResult } from "./oneShot.ts";
 import type { SearchOptions, SearchResponse } from "../search/Search.ts";
-import type { StoredMemory } from "../outbox/LocalWrites.ts";
+import type { StoredMemory, WriteGuard } from "../outbox/LocalWrites.ts";
 import { decodeInput } from "../schema/decode.ts";
 import { MemoryId, MemoryWrite } from "../schema/memory.ts";
 import { SearchRequest } from "../schema/search.ts";
@@ -42,6 +42,11 @@ export type { TransitionEvent, MachineEvent } from "./machineEvents.ts";
 export type { MachineDescription, StateDescription } from "../machines/describe.ts";
 export type { SyncStateName, UploadStateName };
 export type { Opened, Services } from "./openReplica.ts";
+
+/** `guard` sees the row as it is, in the same step as the write (see WriteGuard); a throw writes nothing. */
+export interface WriteOptions {
+  readonly guard?: WriteGuard;
+}
 
 export interface EmbeddedMemoryOptions {
   /** The root logger. Without one, a logger at `logLevel` (else `config.logLevel`, `silent` unless set) writes to stderr. */
@@ -286,17 +291,17 @@ export class EmbeddedMemory {
    * Stores a memory locally (insert, or update by id); durable and searchable on return,
    * uploaded later. Throws InvalidInputError naming the field for input the schema refuses.
    */
-  async store(memory: MemoryWrite): Promise<StoredMemory> {
+  async store(memory: MemoryWrite, options: WriteOptions = {}): Promise<StoredMemory> {
     const input = decodeInput(MemoryWrite, memory);
     const { writes } = await this.open();
-    return withLockCheck(this.config.localPath, () => writes.store(input));
+    return withLockCheck(this.config.localPath, () => writes.store(input, options.guard));
   }
 
   /** Deletes a memory locally at once; the delete is uploaded. False when there was none. */
-  async remove(id: string): Promise<boolean> {
+  async remove(id: string, options: WriteOptions = {}): Promise<boolean> {
     const valid = decodeInput(MemoryId, id, "id");
     const { writes } = await this.open();
-    return withLockCheck(this.config.localPath, () => writes.remove(valid));
+    return withLockCheck(this.config.localPath, () => writes.remove(valid, options.guard));
   }
 
   /** One memory from the replica, or undefined. */
@@ -320,7 +325,7 @@ export class EmbeddedMemory {
    * limit): InvalidInputError naming it. Read-only: writes go to the memory table (`store`).
    */
   table(name: string, options: TableReadOptions = {}): TableHandle {
-    return tableHandle(name, options, this.config.localPath, async () => readerOf((await this.open()).store, memoryTableDescriptor(this.config.memoryTable)));
+    return tableHandle(name, options, this.config.localPath, async () => readerOf((await this.open()).store, memoryTableDescriptor(this.config.memoryTable), this.config.replicatedTables));
   }
 
   /** Compares master and replica row by row (every replicated table); with `repair`, applies the master's state where they differ. */

@@ -32,12 +32,23 @@ export function scopeToTenant(memory: MemoryApi, tenantRaw: string | null): Memo
   if (tenantRaw === null) return memory;
   const tenant = tenantRaw.toLowerCase();
   const visible = (m: StoredMemory | undefined) => (m && (m.tenant_id === null || m.tenant_id === tenant) ? m : undefined);
-  /** The row as this tenant may write it: "absent" when missing or another tenant's (a 404). */
-  const writable = async (id: string): Promise<StoredMemory | "absent"> => {
-    const row = visible(await memory.get(id));
-    if (!row) return "absent";
-    if (row.tenant_id === null) return refuse("id", "a shared memory (no tenant) is read-only for a tenant-scoped key");
-    return row;
+  /**
+   * The rule for writing an existing row, checked by LocalWrites in the same step as the write
+   * (never between two awaits, where a pull could move the row to another tenant): another
+   * tenant's row is the same "absent" as a missing one; a shared row is read-only here.
+   */
+  const ABSENT = Symbol("absent");
+  const writable = (row: StoredMemory | undefined): void => {
+    if (!visible(row)) throw ABSENT;
+    if (row!.tenant_id === null) refuse("id", "a shared memory (no tenant) is read-only for a tenant-scoped key");
+  };
+  const absentAs = async <A,>(write: () => Promise<A>, absent: () => A): Promise<A> => {
+    try {
+      return await write();
+    } catch (e) {
+      if (e === ABSENT) return absent();
+      throw e;
+    }
   };
   return {
     // Every check runs on the decoded input, never on the raw body: the schema is what decides
@@ -55,14 +66,17 @@ export function scopeToTenant(memory: MemoryApi, tenantRaw: string | null): Memo
       }
       // With an id, a scoped store is an update: a missing id and another tenant's id are the
       // same 404 (were a missing id an insert, the difference would reveal the other's ids).
-      if (input.id !== undefined) {
-        const id = input.id.toLowerCase();
-        if ((await writable(id)) === "absent") throw new MemoryNotFoundError({ id, message: `no memory ${id} in the replica` });
-      }
-      return memory.store({ ...input, tenant_id: tenant });
+      if (input.id === undefined) return memory.store({ ...input, tenant_id: tenant });
+      const id = input.id.toLowerCase();
+      return absentAs(
+        () => memory.store({ ...input, tenant_id: tenant }, { guard: writable }),
+        () => {
+          throw new MemoryNotFoundError({ id, message: `no memory ${id} in the replica` });
+        },
+      );
     },
     get: async (id: string) => visible(await memory.get(id)),
-    remove: async (id: string) => ((await writable(id)) === "absent" ? false : memory.remove(id)),
+    remove: (id: string) => absentAs(() => memory.remove(id, { guard: writable }), () => false),
     stats: () => memory.stats(),
     // A full sync copies every tenant's rows anew (minutes of load on the master and the file):
     // an operator's decision, not one tenant's.

@@ -24,6 +24,12 @@ export interface Statements {
   /** The statement for `sql`, returning each row's first column. */
   readonly pluck: (sql: string) => Statement;
   /**
+   * A statement for `sql` that is not kept (rows as objects), for texts built from input whose
+   * number is not bounded: the caller keeps it as long as it likes (e.g. in its own bounded
+   * cache). It prepares itself again after a swap, as the cached ones do.
+   */
+  readonly prepare: (sql: string) => Statement;
+  /**
    * `fn` made transactional (a call inside another transaction becomes a savepoint). Wrap
    * once, at set-up, and call the result: wrapping is not free.
    */
@@ -78,6 +84,7 @@ export function makeStatements(current: () => Database.Database): Statements {
       if (!s) plucked.set(sql, (s = live(sql, true)));
       return s;
     },
+    prepare: (sql) => live(sql, false),
     transaction: <A extends unknown[], R>(fn: (...args: A) => R) => {
       let db = current();
       let tx = db.transaction(fn);

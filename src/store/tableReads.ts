@@ -2,10 +2,12 @@
  * The SQL of the replicated tables' reads (library `table(name)`, HTTP /tables, CLI `tables`,
  * `get`): one row by key, keyset-paginated lists with equality filters, the catalog, and each
  * table's sync facts. Only rows the replica serves are read: not expired ones, and, for a
- * tenant-scoped read, only that tenant's and the shared (NULL-tenant) rows. Statements go through
- * the store's cache, keyed by their text: one text per table, filter set and order.
+ * tenant-scoped read, only that tenant's and the shared (NULL-tenant) rows. A list's text depends
+ * on its filter set, order and cursor, which the caller chooses: those statements are kept in a
+ * small LRU of their own (LIST_STATEMENTS_MAX), not in the store's cache, which keeps every text
+ * for the life of the file; the other reads' texts are one per table and go through the store's.
  */
-import type { Statements } from "./statements.ts";
+import type { Statement, Statements } from "./statements.ts";
 import { isoMicros } from "./statements.ts";
 import { CATALOG_KEY } from "./tables.ts";
 import type { ColumnSpec, TableDescriptor } from "../schema/tableDescriptor.ts";
@@ -37,14 +39,28 @@ export interface ListSpec {
 /** The column that scopes a table's rows to a tenant: the descriptor's, else a `tenant_id` column. */
 export const tenantColumnOf = (d: TableDescriptor): ColumnSpec | undefined => d.columns.find((c) => c.name === (d.tenantColumn ?? "tenant_id"));
 
+/** Prepared list statements kept per reader: a few shapes are in use at a time; more are prepared again. */
+export const LIST_STATEMENTS_MAX = 64;
+
+/** Where a table's sync stands (its sync_state row, which a read does not create). */
+export interface SyncFacts {
+  readonly lastSync: string | null;
+  readonly cursor: string | null;
+  /** A complete copy with a cursor: not a first copy, nor one begun anew, in progress. */
+  readonly complete: boolean;
+}
+
 export interface TableReads {
   /** The further tables' descriptors (the catalog tables.ts keeps), parsed once per change. */
   readonly catalog: () => readonly TableDescriptor[];
   readonly get: (d: TableDescriptor, key: Bound, tenant: string | null) => StoredRow | undefined;
-  readonly list: (d: TableDescriptor, spec: ListSpec) => StoredRow[];
+  /** One page and whether the table's copy is complete, read in one transaction (one snapshot of the file). */
+  readonly list: (d: TableDescriptor, spec: ListSpec) => { readonly rows: StoredRow[]; readonly complete: boolean };
   /** Where a table's sync stands, without creating its sync_state row (these are reads). */
-  readonly syncFacts: (d: TableDescriptor) => { readonly lastSync: string | null; readonly cursor: string | null; readonly snapshotComplete: boolean };
+  readonly syncFacts: (d: TableDescriptor) => SyncFacts;
   readonly count: (d: TableDescriptor) => number;
+  /** @internal How many list statements are kept (at most LIST_STATEMENTS_MAX), for tests. */
+  readonly listStatements: () => number;
 }
 
 /** The select list: bigint columns as text, every column under its own name. */
@@ -89,9 +105,51 @@ function after(d: TableDescriptor, spec: ListSpec, where: string[], params: unkn
   }
 }
 
-export function makeTableReads({ statement, pluck }: Statements): TableReads {
+/** The list statement for `sql`, from `kept` (least recently used first) or prepared and kept, evicting the oldest. */
+function listStatement(kept: Map<string, Statement>, prepare: Statements["prepare"], sql: string): Statement {
+  let s = kept.get(sql);
+  if (s) kept.delete(sql);
+  else {
+    s = prepare(sql);
+    if (kept.size >= LIST_STATEMENTS_MAX) kept.delete(kept.keys().next().value!);
+  }
+  kept.set(sql, s);
+  return s;
+}
+
+export function makeTableReads({ statement, pluck, prepare, transaction }: Statements): TableReads {
   let catalogText: string | undefined;
   let catalog: readonly TableDescriptor[] = [];
+  const kept = new Map<string, Statement>();
+
+  const syncFacts = (d: TableDescriptor): SyncFacts => {
+    const row = statement("SELECT last_sync_time, cursor, snapshot_complete FROM sync_state WHERE table_name = ?").get(d.localName) as
+      | { last_sync_time: string | null; cursor: string | null; snapshot_complete: number }
+      | undefined;
+    return { lastSync: row?.last_sync_time ?? null, cursor: row?.cursor ?? null, complete: row?.snapshot_complete === 1 && row.cursor !== null };
+  };
+
+  const rows = (d: TableDescriptor, spec: ListSpec): StoredRow[] => {
+    const where: string[] = [];
+    const params: unknown[] = [];
+    // Sorted, so the same filters in another order share one statement.
+    for (const f of [...spec.filters].sort((x, y) => (x.column < y.column ? -1 : 1))) {
+      if (f.value === null) where.push(`${r(f.column)} IS NULL`);
+      else {
+        where.push(`${r(f.column)} = ?`);
+        params.push(f.value);
+      }
+    }
+    visible(d, spec.tenant, where, params);
+    after(d, spec, where, params);
+    const dir = spec.order.desc ? "DESC" : "ASC";
+    const order = spec.order.column === d.key ? `${r(d.key)} ${dir}` : `${r(spec.order.column)} ${dir}, ${r(d.key)} ${dir}`;
+    const sql = `SELECT ${selectList(d)} FROM ${q(d.localName)} AS r${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${order} LIMIT ?`;
+    return listStatement(kept, prepare, sql).all(...params, spec.limit) as StoredRow[];
+  };
+
+  // A sync writing between the two reads (another process on the file) would pair a page with another state.
+  const page = transaction((d: TableDescriptor, spec: ListSpec) => ({ rows: rows(d, spec), complete: syncFacts(d).complete }));
 
   return {
     catalog: () => {
@@ -108,31 +166,10 @@ export function makeTableReads({ statement, pluck }: Statements): TableReads {
       visible(d, tenant, where, params);
       return statement(`SELECT ${selectList(d)} FROM ${q(d.localName)} AS r WHERE ${where.join(" AND ")}`).get(...params) as StoredRow | undefined;
     },
-    list: (d, spec) => {
-      const where: string[] = [];
-      const params: unknown[] = [];
-      // Sorted, so the same filters in another order share one statement.
-      for (const f of [...spec.filters].sort((x, y) => (x.column < y.column ? -1 : 1))) {
-        if (f.value === null) where.push(`${r(f.column)} IS NULL`);
-        else {
-          where.push(`${r(f.column)} = ?`);
-          params.push(f.value);
-        }
-      }
-      visible(d, spec.tenant, where, params);
-      after(d, spec, where, params);
-      const dir = spec.order.desc ? "DESC" : "ASC";
-      const order = spec.order.column === d.key ? `${r(d.key)} ${dir}` : `${r(spec.order.column)} ${dir}, ${r(d.key)} ${dir}`;
-      const sql = `SELECT ${selectList(d)} FROM ${q(d.localName)} AS r${where.length ? ` WHERE ${where.join(" AND ")}` : ""} ORDER BY ${order} LIMIT ?`;
-      return statement(sql).all(...params, spec.limit) as StoredRow[];
-    },
-    syncFacts: (d) => {
-      const row = statement("SELECT last_sync_time, cursor, snapshot_complete FROM sync_state WHERE table_name = ?").get(d.localName) as
-        | { last_sync_time: string | null; cursor: string | null; snapshot_complete: number }
-        | undefined;
-      return { lastSync: row?.last_sync_time ?? null, cursor: row?.cursor ?? null, snapshotComplete: row?.snapshot_complete === 1 };
-    },
+    list: page,
+    syncFacts,
     count: (d) => pluck(`SELECT count(*) FROM ${q(d.localName)}`).get() as number,
+    listStatements: () => kept.size,
   };
 }
 

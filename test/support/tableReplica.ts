@@ -2,7 +2,8 @@
  * A real replica file for the reads of the replicated tables (test/tables.test.ts,
  * test/tableAdapters.test.ts), built with the store's own apply path: a uuid-keyed table (every
  * column kind, tenants, NULLs and ties), a bigint-keyed one (past 2^53), a text-keyed one and
- * the memory table (one live memory, one expired).
+ * the memory table (one live memory, one expired). Every table's copy is complete (a cursor, no
+ * last sync); `markCopied` makes a table's copy complete again after a test began it anew.
  */
 import path from "node:path";
 import { test as base } from "./fixtures.ts";
@@ -70,6 +71,15 @@ const memoryRow = (id: string, expires: string | null): Row =>
     ]),
   );
 
+/**
+ * The sync state of a complete copy, without the sweep a real copy's end does (which would drop
+ * the expired memory the reads must not serve).
+ */
+export function markCopied(store: LocalStoreShape, d: TableDescriptor): void {
+  store.syncState(d);
+  store.statement("UPDATE sync_state SET cursor = '100:100:', snapshot_complete = 1, snapshot_cursor = NULL WHERE table_name = ?").run(d.localName);
+}
+
 export interface Replica {
   readonly file: string;
   readonly store: LocalStoreShape & { close(): void };
@@ -85,6 +95,7 @@ export const test = base.extend<{ replica: Replica }>({
     store.applyChanges(EVENTS, EVENTS.columns, eventRows(), []);
     store.applyChanges(SETTINGS, SETTINGS.columns, [{ name: "a b/c", value: '{"x":1}' }, { name: "plain", value: "not json" }], []);
     store.applyChanges(MEMORY, MEMORY_COLUMNS, [memoryRow(uuid(900), null), memoryRow(uuid(901), "2000-01-01T00:00:00.000000Z")], []);
+    for (const d of [MEMORY, TASKS, EVENTS, SETTINGS]) markCopied(store, d);
     await use({ file, store, reader: makeTableReader(store, MEMORY) });
     store.close();
   },
