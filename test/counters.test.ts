@@ -4,7 +4,7 @@ import { test, expect, eventually } from "./support/fixtures.ts";
 import { installMaster, seedMemories } from "./support/seed.ts";
 import type { TestPostgres } from "./support/postgres.ts";
 import type { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
-import { installStatements } from "../src/master/installSql.ts";
+import { installStatements, MASTER_SCHEMA_VERSION } from "../src/master/installSql.ts";
 import { memoryTableDescriptor } from "../src/schema/tableDescriptor.ts";
 
 /** The capture function as versions before counters-only changes installed it (schema version 1). */
@@ -129,7 +129,7 @@ describe("read counts travel as counters-only changes", () => {
 
     // `migrate` (the same statements) replaces the trigger function in place.
     await pg.sql(["BEGIN", ...installStatements(memoryTableDescriptor("unified_ai_memory"), undefined), "COMMIT"].join(";\n"));
-    expect([await captureVersion(pg), await schemaVersion(pg)]).toEqual(["2", "2"]);
+    expect([await captureVersion(pg), await schemaVersion(pg)]).toEqual([MASTER_SCHEMA_VERSION, MASTER_SCHEMA_VERSION]);
 
     // One transaction: row X is read and rewritten, row Y only read.
     const [x, y] = (await pg.sql<{ id: string }>("SELECT id::text FROM unified_ai_memory ORDER BY id LIMIT 2")).map((r) => r.id);
@@ -194,12 +194,12 @@ describe("read counts travel as counters-only changes", () => {
 
     const m = replica();
     expect((await m.syncOnce()).total_memories).toBe(5);
-    expect([await captureVersion(pg), await schemaVersion(pg)]).toEqual(["2", "2"]);
+    expect([await captureVersion(pg), await schemaVersion(pg)]).toEqual([MASTER_SCHEMA_VERSION, MASTER_SCHEMA_VERSION]);
     // An upgrade, not a reinstall: replicas keep their copies.
     expect((await pg.sql<{ value: string }>("SELECT value FROM embedded_memory.meta WHERE key = 'epoch'"))[0]!.value).toBe(epoch);
     const printed = installStatements(memoryTableDescriptor("unified_ai_memory"), undefined).join("\n");
-    expect(printed).toContain("embedded-memory capture v2");
-    expect(printed).toMatch(/UPDATE embedded_memory\.meta SET value = '2'/);
+    expect(printed).toContain(`embedded-memory capture v${MASTER_SCHEMA_VERSION}`);
+    expect(printed).toContain(`UPDATE embedded_memory.meta SET value = '${MASTER_SCHEMA_VERSION}'`);
   });
 
   test("Reads counted across several failed uploads reach the master as one delta per row in one statement, and the total stays exact.", async ({ pg, replica }) => {

@@ -101,6 +101,27 @@ describe("pulls on a streaming standby", () => {
     expect(await m.verify()).toMatchObject({ identical: true });
   });
 
+  test("A pull right after the replica's own upload waits for the standby to replay it, with no NOTIFY to announce it (one-shot syncs), so it never reads the row as it was before.", async () => {
+    await pair.standby.caughtUp();
+    const m = replicaOnStandby("own-upload");
+    await m.syncOnce();
+    await pair.standby.pauseReplay();
+    let paused = true;
+    try {
+      const written = await m.store({ content: "uploaded while the standby is paused" });
+      await m.syncOnce(); // its pull reads the standby, then the upload commits on the primary
+      const next = m.syncOnce(); // this pull must see the upload: it waits for the standby
+      await eventually(() => expect(m.stats().standby?.waiting).toBe(true));
+      await pair.standby.resumeReplay();
+      paused = false;
+      await next;
+      expect(await m.get(written.id)).toMatchObject({ pending: false });
+      expect(m.stats().standby).toMatchObject({ using: "standby", waiting: false });
+    } finally {
+      if (paused) await pair.standby.resumeReplay();
+    }
+  });
+
   test("When the standby goes away, pulls read the primary and stats name the standby as unreachable.", async () => {
     // The file's earlier tests left rows on the master: count from what is there.
     const before = Number((await db.sql<{ n: string }>("SELECT count(*) AS n FROM unified_ai_memory"))[0]!.n);

@@ -9,10 +9,12 @@ import type { MasterColumn } from "./columnsSql.ts";
 import { CHANGE_CHANNEL, changeTableName, COUNTER_COLUMNS, COUNTERS_OP, qualified, quoteIdent, quoteLiteral, SCHEMA, tableEpochKeyExpr } from "./masterSql.ts";
 
 /**
- * Version of the objects below; bumped when they change shape. 2: the capture trigger records
- * counters-only updates as op 'c' (installStatements replaces the function on older masters).
+ * Version of the objects below; bumped when they change shape (installStatements replaces the
+ * functions on older masters). 2: the capture trigger records counters-only updates as op 'c'.
+ * 3: keys compared as text in the trigger (a citext key changed in case is another key), upload
+ * receipts kept four times the changelog retention (at least 30 days).
  */
-export const MASTER_SCHEMA_VERSION = "2";
+export const MASTER_SCHEMA_VERSION = "3";
 
 const slug = (table: string): string => changeTableName(table).replace(/[^A-Za-z0-9_]/g, "__");
 
@@ -105,7 +107,9 @@ BEGIN
   IF NOT pg_try_advisory_xact_lock(${PRUNE_LOCK}) THEN RETURN NULL; END IF;
   SELECT max(xid) INTO horizon FROM ${SCHEMA}.changes
     WHERE changed_at < now() - retention AND xid < pg_snapshot_xmin(pg_current_snapshot());
-  DELETE FROM ${SCHEMA}.upload_receipts WHERE applied_at < now() - retention;
+  -- Receipts outlive the changelog: an entry whose acknowledgement was lost and that is sent
+  -- again after a long absence (a re-copy keeps the outbox) must still find its receipt.
+  DELETE FROM ${SCHEMA}.upload_receipts WHERE applied_at < now() - greatest(retention * 4, interval '30 days');
   IF horizon IS NULL THEN RETURN 0; END IF;
   UPDATE ${SCHEMA}.meta SET value = horizon::text WHERE key = 'pruned_xid' AND value::xid8 < horizon;
   INSERT INTO ${SCHEMA}.meta (key, value) VALUES ('pruned_at', now()::text) ON CONFLICT (key) DO UPDATE SET value = excluded.value;

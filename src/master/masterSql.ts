@@ -62,6 +62,10 @@ export const pullStartSql = `SELECT ${cursorSnapshotExpr} AS snapshot, (${readEp
      WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()) AS oldest_open_xact_s,
   -- $2 the replicated table: its columns now, so a pull never runs queries built for others.
   ${columnsSignatureExpr(2)} AS columns`;
-export const receiptSql = `INSERT INTO ${SCHEMA}.upload_receipts (replica_id, seq) VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING`;
-/** Receipts for a whole batch; returns the seqs that were new (not applied before). */
-export const receiptsSql = `INSERT INTO ${SCHEMA}.upload_receipts (replica_id, seq) SELECT $1::uuid, unnest($2::bigint[]) ON CONFLICT DO NOTHING RETURNING seq`;
+/**
+ * One entry's receipt; a row (with the writing transaction's id) when it was new. The id lets a
+ * replica whose pulls read a standby wait for the standby to replay its own upload.
+ */
+export const receiptSql = `INSERT INTO ${SCHEMA}.upload_receipts (replica_id, seq) VALUES ($1::uuid, $2) ON CONFLICT DO NOTHING RETURNING pg_current_xact_id()::text AS xid`;
+/** Receipts for a whole batch; returns the seqs that were new (not applied before), with the transaction's id. */
+export const receiptsSql = `INSERT INTO ${SCHEMA}.upload_receipts (replica_id, seq) SELECT $1::uuid, unnest($2::bigint[]) ON CONFLICT DO NOTHING RETURNING seq, pg_current_xact_id()::text AS xid`;

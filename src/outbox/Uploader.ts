@@ -24,6 +24,12 @@ export interface UploaderOptions {
   /** `soft` deletes set expires_at = now() on the master instead of deleting the row. */
   readonly deleteMode: "hard" | "soft";
   readonly logger: Logger;
+  /**
+   * Told the id of each committed upload transaction that wrote something (xid8 as text): pulls
+   * that read a standby wait until it has replayed it (ReadSource.noteCommit), so a pull right
+   * after an upload never reads the row as it was before it.
+   */
+  readonly onCommitted?: (xid: string) => void;
 }
 
 export interface UploadResult {
@@ -95,7 +101,7 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
   const uploadSetBased = (tq: TableQueries, batch: Entry[]) =>
     master.transaction("READ WRITE", (client) =>
       Effect.gen(function* () {
-        const { rows } = yield* client.query<{ seq: string }>(receiptsSql, [o.replicaId, batch.map((e) => e.seq)]);
+        const { rows } = yield* client.query<{ seq: string; xid: string }>(receiptsSql, [o.replicaId, batch.map((e) => e.seq)]);
         const fresh = new Set(rows.map((r) => Number(r.seq)));
         const todo = batch.filter((e) => fresh.has(e.seq));
         const payloads = (op: Entry["op"]) => todo.filter((e) => e.op === op).map((e) => JSON.parse(e.payload) as Record<string, unknown>);
@@ -105,7 +111,7 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
         if (deletes.length) yield* client.query(tq.removeMany(o.deleteMode), [JSON.stringify(deletes)]);
         const access = coalesceAccess(todo);
         if (access.length && tq.accessDeltaMany) yield* client.query(tq.accessDeltaMany, [JSON.stringify(access)]);
-        return { acked: batch, parked: [] as { entry: Entry; reason: string }[] };
+        return { acked: batch, parked: [] as { entry: Entry; reason: string }[], xid: rows[0]?.xid };
       }),
     );
 
@@ -137,12 +143,16 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
       Effect.gen(function* () {
         const acked: Entry[] = [];
         const parked: { entry: Entry; reason: string }[] = [];
+        let xid: string | undefined;
         for (const e of batch) {
           yield* client.query("SAVEPOINT entry");
           const outcome = yield* Effect.result(
             Effect.gen(function* () {
-              const receipt = yield* client.query(receiptSql, [o.replicaId, e.seq]);
-              if (receipt.rowCount === 1) yield* applyEntry(client, tq, e);
+              const receipt = yield* client.query<{ xid: string }>(receiptSql, [o.replicaId, e.seq]);
+              if (receipt.rowCount === 1) {
+                yield* applyEntry(client, tq, e);
+                xid ??= receipt.rows[0]?.xid;
+              }
             }),
           );
           if (outcome._tag === "Success") {
@@ -153,7 +163,7 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
             parked.push({ entry: e, reason: outcome.failure.message });
           } else return yield* Effect.fail(outcome.failure);
         }
-        return { acked, parked };
+        return { acked, parked, xid };
       }),
     );
 
@@ -170,9 +180,10 @@ export function makeUploader(master: MasterShape, store: LocalStoreShape, replic
       for (let b = 0; b < maxBatches; b++) {
         const batch = yield* local("reading the outbox", () => outbox.nextBatch(o.batchSize));
         if (batch.length === 0) break;
-        const { acked, parked } = yield* uploadBatch(tq, batch).pipe(
+        const { acked, parked, xid } = yield* uploadBatch(tq, batch).pipe(
           Effect.tapError((err) => local("counting the attempt", () => outbox.countAttempt(batch.map((e) => e.seq), err.message))),
         );
+        if (xid !== undefined) o.onCommitted?.(xid);
         // Settled rows are owed a refresh (below); recorded first, so a refresh that fails is
         // retried by the next pull rather than forgotten with the outbox entries.
         const touchedKeys = [...new Set([...acked, ...parked.map((p) => p.entry)].filter((e) => e.op !== "access").map((e) => e.memory_id))];

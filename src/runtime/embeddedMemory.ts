@@ -4,7 +4,6 @@
  * into the sync and upload machines (wireMachines.ts), and exposes start/stop, stats,
  * force-sync, search, local writes and verify.
  */
-import { randomUUID } from "node:crypto";
 import { EventEmitter } from "node:events";
 import type { Actor, InspectionEvent } from "xstate";
 import type * as Effect from "effect/Effect";
@@ -23,6 +22,7 @@ import { SearchRequest } from "../schema/search.ts";
 import type { LogLevel } from "../schema/config.ts";
 import { Replica, replicaLayer, type Opened, type Services } from "./openReplica.ts";
 import { wireMachines, type Outcome } from "./wireMachines.ts";
+import { forceSync } from "./forceSync.ts";
 import { firstCopyComplete, waitForFirstCopy } from "./firstCopy.ts";
 import { readerOf, tableHandle, type TableHandle, type TableReadOptions } from "./tables.ts";
 import { memoryTableDescriptor } from "../schema/tableDescriptor.ts";
@@ -237,27 +237,7 @@ export class EmbeddedMemory {
   async forceSync(options: { full?: boolean } = {}): Promise<ForceSyncResult> {
     if (!this.actor) throw new Error("forceSync: call start() first");
     const { store, replicator } = this.o!;
-    const d = replicator.descriptor;
-    const before = store.count(d);
-    // Rows applied between the request and the answer, by whichever pulls applied them
-    // (a pull already in flight may apply the rows a caller is waiting for).
-    const appliedBefore = store.syncState(d).totalApplied;
-    const requestId = randomUUID();
-    const outcome = await new Promise<Outcome>((resolve) => {
-      this.waiters.set(requestId, resolve);
-      this.actor!.send({ type: "FORCE_SYNC", requestId, full: options.full === true });
-    });
-    const stats = this.stats();
-    return {
-      success: outcome.ok,
-      before_count: before,
-      after_count: stats.total_memories,
-      synced_count: outcome.ok ? store.syncState(d).totalApplied - appliedBefore : 0,
-      last_sync: stats.last_sync,
-      pool_connected: stats.pool_connected,
-      state: this.state(),
-      ...(outcome.ok ? {} : { error: outcome.error }),
-    };
+    return forceSync({ actor: this.actor, store, descriptor: replicator.descriptor, waiters: this.waiters, stats: () => this.stats() }, options.full === true);
   }
 
   /**

@@ -103,7 +103,7 @@ function openedLayer(config: Config, hooks: OpenHooks): Layer.Layer<Replica, nev
           replicator,
           search: makeSearch({ store, table: d.localName, embedder, status: () => ({ state: hooks.syncState(), complete: store.syncState(d).snapshotComplete, stale: replicator.stale() }), logger: log, minScore: config.searchMinScore }),
           writes: makeLocalWrites(store, d, { contentIsText: () => store.meta.get("master_content_udt") === "text", onWrite: hooks.onWrite }),
-          uploader: makeUploader(master, store, replicator, { replicaId, batchSize: config.uploadBatchSize, deleteMode: config.deleteMode, logger: log }),
+          uploader: makeUploader(master, store, replicator, { replicaId, batchSize: config.uploadBatchSize, deleteMode: config.deleteMode, logger: log, onCommitted: (xid) => reads.noteCommit(xid) }),
           metrics: createMetrics({
             memories: () => store.count(d),
             tables: () => Object.fromEntries([d, ...store.tables()].map((t) => [t.localName, store.count(t)])),
