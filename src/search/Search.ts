@@ -6,6 +6,7 @@
  * on the master.
  */
 import type { Embedder } from "./embedding/Embedder.ts";
+import { makeQueryEmbedding, type QueryEmbeddingOptions } from "./embedding/queryEmbedding.ts";
 import type { LocalStoreShape } from "../store/LocalStore.ts";
 import { recordAccess } from "../outbox/outboxTable.ts";
 import { isLockError } from "../store/locked.ts";
@@ -76,6 +77,8 @@ export interface SearchDeps {
   readonly weights?: Partial<RankWeights>;
   /** The floor when a request names none (config searchMinScore). */
   readonly minScore?: number;
+  /** The query embedding's deadline and cool-down after a failure (queryEmbedding.ts). */
+  readonly queryEmbedding?: QueryEmbeddingOptions;
 }
 
 /** Re-exported for the benchmarks that name it. */
@@ -144,6 +147,7 @@ export function makeSearch(deps: SearchDeps): SearchService {
   const { store, table } = deps;
   const log = deps.logger.child({ module: "search" });
   const vectors = makeVectorStore(store, table, deps.embedder, deps.logger);
+  const embedQuery = deps.embedder ? makeQueryEmbedding(deps.embedder, log, deps.queryEmbedding) : undefined;
   const baseWeights: RankWeights = { ...DEFAULT_RANK_WEIGHTS, ...deps.weights };
   // Prepared once per text by the store, kept for the life of the file.
   const { statement: prepare, pluck } = store;
@@ -196,14 +200,10 @@ export function makeSearch(deps: SearchDeps): SearchService {
 
     const narrowing = hasNarrowingFilters(filters);
     const textHits = terms.length > 0 ? fullText.search(terms, { where, params, narrowing }, want) : [];
-    if (!queryVector && index && deps.embedder && query.trim() !== "" && method !== "fts") {
-      try {
-        const [v] = await deps.embedder.embed([query]);
-        if (v && v.length === index.dim) queryVector = v;
-        else log.warn({ provider: deps.embedder.provider, dim: v?.length, indexDim: index.dim }, "query vector dimension differs from the replica's vectors: vector search skipped");
-      } catch (err) {
-        log.warn({ err }, "embedding the query failed: vector search skipped");
-      }
+    if (!queryVector && index && embedQuery && query.trim() !== "" && method !== "fts") {
+      const v = await embedQuery(query);
+      if (v && v.length === index.dim) queryVector = v;
+      else if (v) log.warn({ provider: deps.embedder?.provider, dim: v.length, indexDim: index.dim }, "query vector dimension differs from the replica's vectors: vector search skipped");
     }
     let vectorHits: VectorHit[] = [];
     if (queryVector && index) {

@@ -11,6 +11,8 @@ export interface FakeOpenAi {
   readonly baseUrl: string;
   readonly calls: { model: string; input: string[]; authorization: string | undefined; status: number }[];
   failNext(count: number, status: number): void;
+  /** While silent, requests are read and recorded but never answered (a black-holed endpoint). */
+  silence(on: boolean): void;
   close(): Promise<void>;
 }
 
@@ -18,6 +20,7 @@ export async function startFakeOpenAi(dim: number): Promise<FakeOpenAi> {
   const calls: FakeOpenAi["calls"] = [];
   let failures = 0;
   let failStatus = 500;
+  let silent = false;
   const server = http.createServer((req, res) => {
     let raw = "";
     req.on("data", (d) => (raw += d));
@@ -27,6 +30,10 @@ export async function startFakeOpenAi(dim: number): Promise<FakeOpenAi> {
         return;
       }
       const body = JSON.parse(raw) as { model: string; input: string[] };
+      if (silent) {
+        calls.push({ model: body.model, input: body.input, authorization: req.headers.authorization, status: 0 });
+        return; // never answered
+      }
       const failing = failures > 0;
       calls.push({ model: body.model, input: body.input, authorization: req.headers.authorization, status: failing ? failStatus : 200 });
       if (failing) {
@@ -44,6 +51,11 @@ export async function startFakeOpenAi(dim: number): Promise<FakeOpenAi> {
     baseUrl: `http://127.0.0.1:${port}/v1`,
     calls,
     failNext: (count, status) => ((failures = count), (failStatus = status)),
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    silence: (on) => void (silent = on),
+    close: () =>
+      new Promise((resolve) => {
+        server.closeAllConnections(); // held requests too
+        server.close(() => resolve());
+      }),
   };
 }
