@@ -12,6 +12,7 @@ import { makeConfig } from "../src/schema/config.ts";
 import { EmbeddedMemory, type TransitionEvent } from "../src/runtime/embeddedMemory.ts";
 import { createLogger } from "../src/observability/logger.ts";
 import type { TestPostgres } from "../test/support/postgres.ts";
+import type { ReplicatedTableConfig } from "../src/schema/replicatedTables.ts";
 import { distribution, immediate, round, waitFor, type Distribution } from "./util.ts";
 
 export interface LatencyOptions {
@@ -19,6 +20,16 @@ export interface LatencyOptions {
   readonly warmup: number;
   readonly timeoutMs: number;
   readonly embeddingDim: number;
+  /** Further tables the replica also replicates (bench/tables.ts: what each costs a pull). */
+  readonly replicatedTables?: readonly ReplicatedTableConfig[];
+  /** The replica file's name in `dir` (default latency-replica.db). */
+  readonly fileName?: string;
+  /**
+   * Lone commits: the next commit waits until the machine is idle again, not only until the row
+   * is visible. A pull with further tables makes a memory row visible before it ends, so a
+   * writer that commits on visibility lands mid-pull every time and is paced as a burst.
+   */
+  readonly idleBetween?: boolean;
 }
 
 export interface LatencyResult {
@@ -41,8 +52,8 @@ const INSERT_SQL = `INSERT INTO unified_ai_memory (id, memory_type, content, sou
   VALUES ($1, 'episodic', $2, 'bench', 'bench-agent', 0.5, ARRAY['bench'], $3::real[], $4)`;
 
 export async function measureCommitLatency(pg: TestPostgres, dir: string, o: LatencyOptions, say: (s: string) => void): Promise<LatencyResult> {
-  const localPath = path.join(dir, "latency-replica.db");
-  const config = makeConfig({ databaseUrl: pg.url, localPath, syncIntervalMs: 3_600_000, logLevel: "silent" });
+  const localPath = path.join(dir, o.fileName ?? "latency-replica.db");
+  const config = makeConfig({ databaseUrl: pg.url, localPath, syncIntervalMs: 3_600_000, logLevel: "silent", replicatedTables: o.replicatedTables ?? [] });
   const m = new EmbeddedMemory(config, { logger: createLogger({ level: "silent" }) });
   let reader: Database.Database | undefined;
   let writer: Awaited<ReturnType<TestPostgres["client"]>> | undefined;
@@ -88,6 +99,7 @@ export async function measureCommitLatency(pg: TestPostgres, dir: string, o: Lat
         await immediate();
       }
       const t1 = performance.now();
+      if (o.idleBetween) await waitFor("the replica to be idle again", () => m.state() === "idle", o.timeoutMs, 1);
       if (!measured) continue;
       insertMs.push(t0 - tSend);
       if (!seen) {

@@ -42,6 +42,8 @@
  *   fleet      bench/fleet.ts         1, 5, 10, 20 replica processes on one master: commit→all,
  *                                     pulls per burst, connections, master CPU (issue 13); FLEET_*
  *                                     (SIZES, COMMITS, BURST, SEED, PULLS_ON=both|primary|standby)
+ *   tables     bench/tables.ts        commit → visible with 0, 1 and 3 further tables replicated
+ *                                     (issue 14); BENCH_TABLES_COMMITS|ROUNDS, BENCH_OUT
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -82,6 +84,7 @@ const OTHERS: Record<string, () => Promise<unknown>> = {
   vectors: () => import("./vectorIndex.ts"),
   retrieval: () => import("./retrieval.ts").then((m) => m.runRetrievalBenchmark()),
   fleet: () => import("./fleet.ts"),
+  tables: () => import("./tables.ts"),
 };
 if (opts.only && opts.only !== "latency" && opts.only !== "snapshot" && !Object.hasOwn(OTHERS, opts.only)) {
   throw new Error(`BENCH_ONLY must be one of latency, snapshot, ${Object.keys(OTHERS).join(", ")}; got ${opts.only}`);

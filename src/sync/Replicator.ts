@@ -9,100 +9,28 @@ import * as Context from "effect/Context";
 import * as Effect from "effect/Effect";
 import * as Semaphore from "effect/Semaphore";
 import * as Layer from "effect/Layer";
-import { Master, type MasterError, type MasterShape } from "../master/Master.ts";
-import { LocalStore, type LocalStoreError, type LocalStoreShape } from "../store/LocalStore.ts";
+import { Master, type MasterShape } from "../master/Master.ts";
+import { LocalStore, type LocalStoreShape } from "../store/LocalStore.ts";
 import { introspectColumnsSql, type MasterColumn } from "../master/columnsSql.ts";
 import { pullStartSql, qualified, readEpochSql } from "../master/masterSql.ts";
-import type { TableQueries } from "../master/tableQueries.ts";
-import { ensureObjects, type MasterObjectsMissing } from "../master/masterObjects.ts";
+import { ensureObjects } from "../master/masterObjects.ts";
 import { primaryReads, ReadSource, type ReadSourceShape } from "../master/readPool.ts";
-import type { Row, TableDescriptor } from "../schema/tableDescriptor.ts";
-import type { Logger } from "../observability/logger.ts";
-import { makeColumns, type MasterSchemaDrift } from "./columns.ts";
+import type { Row } from "../schema/tableDescriptor.ts";
+import { makeColumns } from "./columns.ts";
 import { copyTable, rowBytes, type SnapshotProgress } from "./copyTable.ts";
-import { makeFurtherTables, type FurtherError } from "./furtherTables.ts";
-import type { ReplicatedTableConfig } from "../schema/replicatedTables.ts";
+import { makeFurtherTables } from "./furtherTables.ts";
 import { local } from "./local.ts";
 import { makePruneIfDue } from "./prune.ts";
 import { isStale, markStale, recopy } from "./recopy.ts";
+import type { ReplicatorOptions, ReplicatorShape } from "./replicatorShape.ts";
 
-export type SyncError = MasterError | MasterObjectsMissing | MasterSchemaDrift | LocalStoreError | FurtherError;
+export type { ConnectResult, PullResult, ReplicatorOptions, ReplicatorShape, SyncError } from "./replicatorShape.ts";
 export { rowBytes, type SnapshotProgress };
-
-export interface ConnectResult {
-  /** The replica holds a complete copy for the master's current epoch. */
-  readonly snapshotComplete: boolean;
-  readonly epoch: string;
-}
-
-export interface PullResult {
-  /** Rows applied (upserts + deletes + expired rows swept). */
-  readonly applied: number;
-  /** The master's epoch changed, or changes this cursor needs were pruned: copy the table anew. */
-  readonly epochChanged: boolean;
-  readonly cursor: string | null;
-  /** Approximate bytes of row data read. */
-  readonly bytes: number;
-  /** When the oldest change applied was made on the master (ms since epoch), for lag. */
-  readonly oldestChangeAtMs: number | null;
-  /** Age of the oldest open write transaction on the master (seconds). */
-  readonly oldestOpenXactSeconds: number;
-  /** Rows of `applied` whose counters alone were updated (counters-only changes). */
-  readonly countersApplied: number;
-  /** Rows applied per table by local name: the memory table's (`applied`) and each further table's (REPLICATE_TABLES). */
-  readonly tables?: Readonly<Record<string, number>>;
-}
-
-export interface ReplicatorShape {
-  readonly descriptor: TableDescriptor;
-  readonly connect: () => Effect.Effect<ConnectResult, SyncError>;
-  /** Copies the table in keyset chunks, resuming a copy in progress unless `restart`. */
-  readonly snapshot: (options: { restart: boolean; onProgress?: (p: SnapshotProgress) => void }) => Effect.Effect<number, SyncError>;
-  readonly pull: () => Effect.Effect<PullResult, SyncError>;
-  /** The queries for the master's actual columns (known after `connect`). */
-  readonly queries: () => Effect.Effect<TableQueries, SyncError>;
-  /**
-   * Reads the master's columns anew and rebuilds the queries (after a statement failed with
-   * undefined_column / datatype_mismatch): fails with MasterSchemaDrift when a column the
-   * replica needs is gone or retyped.
-   */
-  readonly recheckColumns: () => Effect.Effect<TableQueries, SyncError>;
-  /** Applies the master's current state of some rows (after an upload settled them). */
-  readonly refresh: (keys: readonly string[]) => Effect.Effect<number, SyncError>;
-  /**
-   * The uploader settled local writes of these rows. A pull that began before this reads the
-   * master in a snapshot that may predate the upload: it must not apply those rows (a row
-   * deleted here would come back), so it skips them and refreshes them once it has committed.
-   */
-  readonly settled: (keys: readonly string[]) => void;
-  /**
-   * The replica was away longer than the changelog retention: the table is being copied anew
-   * into a second file, and until it is swapped in, reads answer from this older copy.
-   */
-  readonly stale: () => boolean;
-  /** The further tables (REPLICATE_TABLES) as the master last described them (none before connect). */
-  readonly further: () => readonly TableDescriptor[];
-  /** The further tables' queries for the master's columns now (known after `connect`). */
-  readonly furtherQueries: () => Effect.Effect<TableQueries[], SyncError>;
-}
 
 /** Owed refreshes taken per pull (the rest wait for the next one). */
 const OWED_REFRESH_BATCH = 500;
 
 export class Replicator extends Context.Service<Replicator, ReplicatorShape>()("embedded-memory/Replicator") {}
-
-export interface ReplicatorOptions {
-  readonly descriptor: TableDescriptor;
-  readonly tenantId: string | undefined;
-  readonly autoMigrate: boolean;
-  readonly snapshotChunkRows: number;
-  readonly pullBatchRows: number;
-  /** Changelog rows older than this are pruned (by any replica, at most hourly); 0 = never. */
-  readonly changelogRetentionMs: number;
-  readonly logger: Logger;
-  /** Further master tables copied beside the memory table (REPLICATE_TABLES). */
-  readonly further?: readonly ReplicatedTableConfig[];
-}
 
 /** `reads`: where pulls and the first copy read (DATABASE_READ_URL's standby); default the master. */
 export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: ReplicatorOptions, reads: ReadSourceShape = primaryReads(master)): ReplicatorShape {
