@@ -48,7 +48,9 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       if (!objects.installed) {
         log.warn(
           { captureVersion: objects.captureVersion, reason: objects.upgradeError ?? "AUTO_MIGRATE is off" },
-          "the master's sync objects are of an earlier version: run `embedded-memory migrate` (until then every change, read counts included, is pulled as a whole row)",
+          (objects.captureVersion ?? 1) < 2
+            ? "the master's sync objects are of an earlier version: run `embedded-memory migrate` (until then every change, read counts included, is pulled as a whole row)"
+            : "the master's sync objects are of an earlier version: run `embedded-memory migrate` (sync works meanwhile; a key changed only in case on a citext key is not seen as a new key until then)",
         );
       }
       const tq = yield* columns.recheck(); // the table may have been created or changed since the last connect
