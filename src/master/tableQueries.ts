@@ -111,7 +111,14 @@ export class TableQueries {
    * citext key changed only in case is another row here, as in the trigger and in SQLite).
    */
   private keyMatches(rowId: string): string {
-    return this.nativeKey ? `${this.key} = ${rowId}::${this.keyType}` : `${this.key}::text = ${rowId}`;
+    // The typed equality keeps the key's index (citext, enums, char(n), numeric); the text one
+    // makes it exact (a citext key changed only in case is another row).
+    return this.nativeKey ? `${this.key} = ${rowId}::${this.keyType}` : `${this.key} = ${rowId}::${this.keyTypeQualified} AND ${this.key}::text = ${rowId}`;
+  }
+  /** The key's type, schema-qualified unless built in (citext often lives in `extensions`). */
+  private get keyTypeQualified(): string {
+    const schema = this.udtSchema(this.descriptor.key);
+    return schema && schema !== "pg_catalog" ? `${quoteIdent(schema)}.${quoteIdent(this.keyType)}` : this.keyType;
   }
   /** A keyset bound in the same terms as keyOrder. */
   private afterKey(param: number): string {

@@ -136,15 +136,23 @@ const checkFilter = (master: MasterShape, d: TableDescriptor, columns: readonly 
   );
 };
 
-/** What Postgres says of a predicate an index may not have: a function not IMMUTABLE (now()), a subquery. */
-const NOT_ROW_ONLY = new Set(["42P17", "0A000"]);
+/** A subquery, which an index predicate may not have: it reads other rows or tables. */
+const SUBQUERY = "0A000";
+/** A function that is not IMMUTABLE: refused only when it is the clock or chance (see checkRowOnly). */
+const NOT_IMMUTABLE = "42P17";
+/** The functions whose value changes with no change of the row (string literals removed first). */
+const CLOCK_OR_CHANCE = /\b(now|current_timestamp|current_date|current_time|localtime|localtimestamp|clock_timestamp|statement_timestamp|transaction_timestamp|timeofday|random)\b/i;
+const mentionsClock = (filter: string): boolean => CLOCK_OR_CHANCE.test(filter.replace(/'(?:[^']|'')*'/g, "''"));
 
 /**
  * A filter must depend on the row alone: a row that leaves `valid_until > now()` by the clock, or
  * one whose subquery reads another table, changes no row here, so no change would tell the
- * replica. Postgres decides it exactly as it does for an index predicate (IMMUTABLE functions, no
- * subqueries), on an empty temporary copy of the table's columns, rolled back. A role that may not
- * make temporary tables skips this check (the filter was planned above).
+ * replica. Postgres is asked as for an index predicate, on an empty temporary copy of the table's
+ * columns named `t` (the alias the copy and pull use, so `t.col` resolves), rolled back: a
+ * subquery is refused; a function that is not IMMUTABLE is refused when it is the clock or
+ * `random()` — STABLE ones that read only the row (`to_char(ts, …)`, an enum's `::text`,
+ * `concat`) are what filters are made of. A role that may not make temporary tables (or a
+ * read-only master) skips this check; the filter was planned above.
  */
 const checkRowOnly = (master: MasterShape, d: TableDescriptor): Effect.Effect<void, MasterError | ReplicatedTableInvalid> =>
   master
@@ -152,8 +160,8 @@ const checkRowOnly = (master: MasterShape, d: TableDescriptor): Effect.Effect<vo
       Effect.gen(function* () {
         yield* client.query("BEGIN");
         const probe = yield* Effect.gen(function* () {
-          yield* client.query(`CREATE TEMPORARY TABLE embedded_memory_filter_probe (LIKE ${qualified(d.masterTable)}) ON COMMIT DROP`);
-          yield* client.query(`CREATE INDEX ON embedded_memory_filter_probe ((true)) WHERE (${d.filter})`);
+          yield* client.query(`CREATE TEMPORARY TABLE t (LIKE ${qualified(d.masterTable)}) ON COMMIT DROP`);
+          yield* client.query(`CREATE INDEX ON pg_temp.t ((true)) WHERE (${d.filter})`);
           return undefined;
         }).pipe(Effect.catchIf((e: MasterError) => e._tag === "MasterQueryError", (e) => Effect.succeed(e)));
         yield* client.query("ROLLBACK");
@@ -162,7 +170,7 @@ const checkRowOnly = (master: MasterShape, d: TableDescriptor): Effect.Effect<vo
     )
     .pipe(
       Effect.flatMap((e) =>
-        e !== undefined && e._tag === "MasterQueryError" && NOT_ROW_ONLY.has(e.code ?? "")
+        e !== undefined && e._tag === "MasterQueryError" && (e.code === SUBQUERY || (e.code === NOT_IMMUTABLE && mentionsClock(d.filter!)))
           ? Effect.fail(invalid(d.masterTable, `its row filter ${JSON.stringify(d.filter)} must depend on the row alone (${e.message}): a row that leaves it by the clock or by another table's change would stay in the replica, since no change of the row tells it`))
           : Effect.void,
       ),
