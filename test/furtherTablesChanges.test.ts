@@ -9,6 +9,7 @@ import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { localRows, PENDING, setUp } from "./support/tasks.ts";
 import { requireSystem, SYSTEM } from "./support/systemDeps.ts";
+import { installStatements } from "../src/master/installSql.ts";
 
 const hasSqlite3 = requireSystem("the sqlite3 CLI join of the memories and the tasks", SYSTEM.sqlite3);
 
@@ -129,6 +130,23 @@ describe("further tables when things change", () => {
     const again = replica({ localPath, replicatedTables: [PENDING] });
     await again.syncOnce();
     expect(again._db().prepare("SELECT table_name, snapshot_started_at FROM sync_state ORDER BY table_name").all()).toEqual(started);
+  });
+});
+
+describe("further table triggers from an earlier build", () => {
+  test("A further table's TRUNCATE trigger that calls the master-wide new_epoch is made again with the table's own epoch by the install.", async ({ pg }) => {
+    await setUp(pg);
+    const d = { masterTable: "ai_autonomous_tasks", localName: "ai_autonomous_tasks", key: "id", columns: [] };
+    const install = () => pg.sql(["BEGIN", ...installStatements(d, undefined), "COMMIT"].join(";\n"));
+    const truncateFunction = async () =>
+      (await pg.sql<{ f: string }>("SELECT tgfoid::regproc::text AS f FROM pg_trigger WHERE tgrelid = 'ai_autonomous_tasks'::regclass AND tgname = 'embedded_memory_truncate'"))[0]?.f;
+    await install();
+    expect(await truncateFunction()).toBe("embedded_memory.new_table_epoch");
+    // As an earlier build left it.
+    await pg.sql("DROP TRIGGER embedded_memory_truncate ON ai_autonomous_tasks; CREATE TRIGGER embedded_memory_truncate AFTER TRUNCATE ON ai_autonomous_tasks FOR EACH STATEMENT EXECUTE FUNCTION embedded_memory.new_epoch()");
+    expect(await truncateFunction()).toBe("embedded_memory.new_epoch");
+    await install();
+    expect(await truncateFunction()).toBe("embedded_memory.new_table_epoch");
   });
 });
 

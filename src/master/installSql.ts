@@ -173,6 +173,18 @@ BEGIN${counters ? `
 END $fn$`,
     trigger("embedded_memory_capture", "AFTER INSERT OR UPDATE OR DELETE", `FOR EACH ROW EXECUTE FUNCTION ${capture}()`),
     trigger("embedded_memory_notify", "AFTER INSERT OR UPDATE OR DELETE", `FOR EACH STATEMENT EXECUTE FUNCTION ${SCHEMA}.notify_change()`),
+    // A further table's TRUNCATE trigger made by an earlier build called new_epoch (copying every
+    // table anew): it is made again with the table's own epoch.
+    ...(d.localWrites
+      ? []
+      : [
+          `DO $do$ BEGIN
+  IF EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = ${quoteLiteral(table)}::regclass AND tgname = 'embedded_memory_truncate'
+               AND tgfoid = to_regprocedure('${SCHEMA}.new_epoch()')) THEN
+    DROP TRIGGER embedded_memory_truncate ON ${table};
+  END IF;
+END $do$`,
+        ]),
     trigger("embedded_memory_truncate", "AFTER TRUNCATE", `FOR EACH STATEMENT EXECUTE FUNCTION ${SCHEMA}.${d.localWrites ? "new_epoch" : "new_table_epoch"}()`),
   ];
 }

@@ -6,7 +6,7 @@
 import * as Effect from "effect/Effect";
 import * as Fiber from "effect/Fiber";
 import type { MasterError } from "../master/Master.ts";
-import { currentSnapshotSql } from "../master/masterSql.ts";
+import { currentSnapshotSql, readTableEpochSql } from "../master/masterSql.ts";
 import type { ReadSourceShape } from "../master/readPool.ts";
 import type { TableQueries } from "../master/tableQueries.ts";
 import type { LocalStoreError, LocalStoreShape } from "../store/LocalStore.ts";
@@ -36,16 +36,22 @@ export interface CopyOptions {
   readonly onProgress?: ((p: SnapshotProgress) => void) | undefined;
   /** Called in the step that begins a copy anew (not when one resumes). */
   readonly onBegin?: () => void;
-  /** The epoch the table's rows belong to, from the master's (a further table's own is added to it). */
-  readonly epochOf?: (masterEpoch: string) => string;
+  /**
+   * A further table's own epoch (its TRUNCATE's): read in the same statement as the copy's
+   * snapshot, from the same source (a standby may lag the primary), and combined with the
+   * master's into the epoch the copied rows belong to.
+   */
+  readonly ownEpoch?: { readonly table: string; readonly combine: (masterEpoch: string, own: string | null) => string };
 }
 
 /** Copies `d` into `store`, resuming a copy in progress unless `restart`. Returns the rows applied. */
 export const copyTable = (store: LocalStoreShape, d: TableDescriptor, tq: TableQueries, o: CopyOptions): Effect.Effect<number, MasterError | LocalStoreError> =>
   Effect.gen(function* () {
     const log = o.log.child({ table: d.masterTable });
-    const { rows: snap } = yield* o.reads.query<{ snapshot: string; epoch: string }>(null, currentSnapshotSql);
-    const epoch = o.epochOf ? o.epochOf(snap[0]!.epoch) : snap[0]!.epoch;
+    const { rows: snap } = o.ownEpoch
+      ? yield* o.reads.query<{ snapshot: string; epoch: string; own: string | null }>(null, `${currentSnapshotSql}, (${readTableEpochSql}) AS own`, [o.ownEpoch.table])
+      : yield* o.reads.query<{ snapshot: string; epoch: string; own?: null }>(null, currentSnapshotSql);
+    const epoch = o.ownEpoch ? o.ownEpoch.combine(snap[0]!.epoch, snap[0]!.own ?? null) : snap[0]!.epoch;
     let state = yield* local("reading sync state", () => store.syncState(d));
     if (o.restart || state.snapshotCursor === null || state.epoch !== epoch) {
       // The cursor is taken *before* copying: whatever changes during the copy is

@@ -128,7 +128,7 @@ export function makeFurtherTables(o: FurtherOptions): FurtherTables {
       let applied = 0;
       for (const t of tables) {
         if (!c.restart && isComplete(store, t.d)) continue;
-        const own = { ...c, log, epochOf: (master: string) => epochOf(master, t.ownEpoch) };
+        const own = { ...c, log, ownEpoch: { table: changeTableName(t.d.masterTable), combine: epochOf } };
         applied += yield* t.columns.onDrift(() => t.columns.queries().pipe(Effect.flatMap((tq) => copyTable(store, t.d, tq, own))));
       }
       return applied;
