@@ -15,11 +15,10 @@ import { ChangeFeed, type ChangeFeedShape } from "../master/ChangeFeed.ts";
 import type { VerifyReport } from "../sync/verify.ts";
 import { syncOnce, verify, type SyncOnceOptions, type SyncOnceResult } from "./oneShot.ts";
 import type { SearchOptions, SearchResponse } from "../search/Search.ts";
-import type { StoredMemory, WriteGuard } from "../outbox/LocalWrites.ts";
+import type { StoredMemory } from "../outbox/LocalWrites.ts";
 import { decodeInput } from "../schema/decode.ts";
 import { MemoryId, MemoryWrite } from "../schema/memory.ts";
 import { SearchRequest } from "../schema/search.ts";
-import type { LogLevel } from "../schema/config.ts";
 import { Replica, replicaLayer, type Opened, type Services } from "./openReplica.ts";
 import { wireMachines, type Outcome } from "./wireMachines.ts";
 import { forceSync } from "./forceSync.ts";
@@ -29,7 +28,7 @@ import { memoryTableDescriptor } from "../schema/tableDescriptor.ts";
 import { withLockCheck } from "../store/locked.ts";
 import type { SyncMachine, SyncStateName } from "../machines/syncMachine.ts";
 import type { UploadMachine, UploadStateName } from "../machines/uploadMachine.ts";
-import { buildStats, type ForceSyncResult, type MachinesView, type MemoryStats } from "./stats.ts";
+import { buildStats, machineView, type ForceSyncResult, type MachinesView, type MemoryStats } from "./stats.ts";
 
 export type { ForceSyncResult, MachinesView };
 import { describeMachine, type MachineDescription } from "../machines/describe.ts";
@@ -43,18 +42,8 @@ export type { MachineDescription, StateDescription } from "../machines/describe.
 export type { SyncStateName, UploadStateName };
 export type { Opened, Services } from "./openReplica.ts";
 
-/** `guard` sees the row as it is, in the same step as the write (see WriteGuard); a throw writes nothing. */
-export interface WriteOptions {
-  readonly guard?: WriteGuard;
-}
-
-export interface EmbeddedMemoryOptions {
-  /** The root logger. Without one, a logger at `logLevel` (else `config.logLevel`, `silent` unless set) writes to stderr. */
-  readonly logger?: Logger;
-  readonly logLevel?: LogLevel;
-  /** Also told every inspection event of both machines (e.g. the Stately inspector). */
-  readonly inspect?: (event: InspectionEvent) => void;
-}
+export type { EmbeddedMemoryOptions, WriteOptions } from "./options.ts";
+import type { EmbeddedMemoryOptions, WriteOptions } from "./options.ts";
 
 export class EmbeddedMemory {
   readonly config: Config;
@@ -169,11 +158,7 @@ export class EmbeddedMemory {
 
   /** Both machines' current states (for the inspector and the event stream). */
   machines(): MachinesView {
-    const view = (a: Actor<SyncMachine> | Actor<UploadMachine> | undefined) => {
-      const snap = a?.getSnapshot();
-      return { state: snap ? String(snap.value) : "awaitingPool", attempt: snap?.context.attempt ?? 0, lastError: snap?.context.lastError ?? null };
-    };
-    return { sync: view(this.actor), upload: view(this.uploadActor) };
+    return { sync: machineView(this.actor), upload: machineView(this.uploadActor) };
   }
 
   /** The machines' states and transitions, read from their definitions. */

@@ -132,6 +132,12 @@ export function outboxCounts(store: LocalStoreShape): OutboxCounts {
   return outboxTable(store).counts();
 }
 
+/** One machine's state, attempt and last error, as the inspector and events show it ("awaitingPool" before it runs). */
+export function machineView(actor: { getSnapshot(): { value: unknown; context: { attempt: number; lastError: string | null } } } | undefined): MachinesView["sync"] {
+  const snap = actor?.getSnapshot();
+  return { state: snap ? String(snap.value) : "awaitingPool", attempt: snap?.context.attempt ?? 0, lastError: snap?.context.lastError ?? null };
+}
+
 /** Both machines' current states (for the inspector and the event stream). */
 export interface MachinesView {
   readonly sync: { state: string; attempt: number; lastError: string | null };

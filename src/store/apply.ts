@@ -160,15 +160,7 @@ export function makeApply({ statement: prepare, pluck, transaction }: Statements
   );
 
   const applyChangesTx = transaction(
-    (
-      d: TableDescriptor,
-      columns: readonly ColumnSpec[],
-      upserts: readonly Row[],
-      deletes: readonly string[],
-      commit: PullCommit | undefined,
-      counters: CountersBatch | undefined,
-      deleted: string[],
-    ): number => {
+    (...[d, columns, upserts, deletes, commit, counters, deleted]: Parameters<Apply["applyChanges"]>): number => {
       let applied = upsertAll(d, columns, upserts) + deleteKeys(d, deletes, deleted) + (counters ? updateCounters(d, counters) : 0);
       if (commit) {
         applied += sweepExpired(d, deleted);
