@@ -69,11 +69,16 @@ async function hundredSearches(m: EmbeddedMemory): Promise<number> {
   return results;
 }
 
-/** Waits until the master holds `total` reads and `b` holds exactly the master's counts. */
+/**
+ * Waits until the master holds `total` reads and every replica holds exactly the master's
+ * counts, then until each is idle: a pull's rows are visible in the file before the pull ends
+ * and its bytes are counted, so the metrics are read only once it has.
+ */
 async function converged(pg: TestPostgres, total: number, ...replicas: EmbeddedMemory[]): Promise<void> {
   await eventually(async () => expect(await masterTotal(pg)).toBe(total));
   const want = await masterCounts(pg);
   for (const m of replicas) await eventually(() => expect(localCounts(m)).toEqual(want));
+  for (const m of replicas) await eventually(() => expect(m.state()).toBe("idle"));
 }
 
 async function twoReplicas(replica: (o?: Record<string, unknown>) => EmbeddedMemory, o: Record<string, unknown> = {}) {
