@@ -50,6 +50,7 @@ describe("further tables", () => {
     expect(stats.total_memories).toBe(30);
     expect(stats.tables.ai_autonomous_tasks).toMatchObject({ rows: (await pending()).length, filter: PENDING.filter, last_sync: expect.any(String), cursor: expect.stringMatching(/^\d+:\d+:/) });
     expect(stats.tables.unified_ai_memory).toMatchObject({ rows: 30, filter: null });
+    await eventually(() => expect(m.state()).toBe("idle")); // the last pull counted
     const metrics = await m.metrics.registry.metrics();
     expect(metrics).toMatch(new RegExp(`embedded_memory_table_rows\\{table="ai_autonomous_tasks"\\} ${(await pending()).length}`));
     expect(metrics).toMatch(/embedded_memory_table_rows_applied_total\{table="ai_autonomous_tasks"\} [1-9]/);

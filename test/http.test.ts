@@ -286,6 +286,8 @@ describe("metrics", () => {
       expect(before.get('embedded_memory_sync_state{state="backoff"}')).toBe(0);
       await seedMemories(pg, 25, { startAt: 5_000 });
       await eventually(async () => expect((await scrape()).get("embedded_memory_memories")).toBe(before.get("embedded_memory_memories")! + 25));
+      // The rows are visible before the pull that applied them ends and is counted.
+      await eventually(() => expect(m.state()).toBe("idle"));
       await fetch(`${server.url}/memory/search?q=memory`, { headers: { "x-api-key": KEY } });
       await fetch(`${server.url}/nope`);
       const after = await scrape();
