@@ -10,7 +10,7 @@ import { PGlite } from "@electric-sql/pglite";
 import { vector } from "@electric-sql/pglite-pgvector";
 import { PGLiteSocketServer } from "@electric-sql/pglite-socket";
 import { afterAll, beforeAll, describe, expect, test } from "vitest";
-import { float4ArraySendToBlob } from "../src/master/Master.ts";
+import { float4ArraySendToBlob } from "../src/master/rowTypes.ts";
 import { embeddingSelect, halfvecSendToBlob, pgvectorSendToBlob, vectorSendToBlob } from "../src/master/pgvector.ts";
 import { makeConfig } from "../src/schema/config.ts";
 import { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";

@@ -3,7 +3,8 @@ import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { installMaster, seedMemories, memoryCount } from "./support/seed.ts";
 import type { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
-import { float4ArraySendToBlob, rowTypes } from "../src/master/Master.ts";
+import pg from "pg";
+import { float4ArraySendToBlob, rowTypes } from "../src/master/rowTypes.ts";
 
 const localIds = (m: EmbeddedMemory): Set<string> =>
   new Set((m._db().prepare("SELECT id FROM unified_ai_memory").all() as { id: string }[]).map((r) => r.id));
@@ -202,5 +203,67 @@ describe("master tables of other shapes", () => {
     await pg.sql("UPDATE agents.memories SET content = 'edited' WHERE content = 'plain text 7'");
     await m.syncOnce();
     expect((await m.verify()).identical).toBe(true);
+  });
+});
+
+/** Counts the queries this process sends to any Postgres while `during` runs, by their first words. */
+async function queriesDuring(during: () => Promise<void>): Promise<string[]> {
+  const seen: string[] = [];
+  const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
+  const original = proto.query;
+  proto.query = function (this: unknown, ...a: unknown[]) {
+    const q = a[0] as string | { text?: string };
+    seen.push(String(typeof q === "string" ? q : q?.text).trim());
+    return original.apply(this, a);
+  };
+  try {
+    await during();
+  } finally {
+    proto.query = original;
+  }
+  return seen;
+}
+
+describe("pull round trips", () => {
+  test("A lone commit reaches the replica in one round trip to the master, and changes past a batch or columns the master changed take the streamed pull.", async ({ pg: master, replica }) => {
+    await installMaster(master);
+    await seedMemories(master, 5, { embeddingDim: 8 });
+    const m = replica({ pullBatchRows: 4 });
+    await m.start();
+    await eventually(() => expect([m.state(), m.stats().total_memories]).toEqual(["idle", 5]));
+    const idle = () => eventually(() => expect(m.state()).toBe("idle"));
+
+    const writer = await master.client();
+    try {
+      const lone = await queriesDuring(async () => {
+        await writer.query("INSERT INTO unified_ai_memory (id, memory_type, content) VALUES (gen_random_uuid(), 'semantic', '{\"text\": \"lone\"}')");
+        await eventually(() => expect(m.stats().total_memories).toBe(6));
+        await idle();
+      });
+      // (Other work of the replica's, an upload round or a feed probe, may run meanwhile: not counted.)
+      const pulls = lone.filter((q) => /^(BEGIN ISOLATION LEVEL REPEATABLE READ|SELECT CASE WHEN pg_is_in_recovery|DECLARE embedded_memory_pull|FETCH|COMMIT)/.test(q));
+      expect(pulls).toHaveLength(1);
+      expect(pulls[0]).toMatch(/^BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;[\s\S]*LIMIT 5[\s\S]*COMMIT$/);
+
+      // Six changes, a batch of four: the one-trip read sees five, so the streamed pull reads them in batches.
+      const burst = await queriesDuring(async () => {
+        await writer.query("INSERT INTO unified_ai_memory (id, memory_type, content) SELECT gen_random_uuid(), 'semantic', jsonb_build_object('text', 'burst ' || i) FROM generate_series(1, 6) i");
+        await eventually(() => expect(m.stats().total_memories).toBe(12));
+        await idle();
+      });
+      expect(burst.filter((q) => q.startsWith("FETCH 4 FROM embedded_memory_pull"))).toHaveLength(2);
+
+      // A column the replica does not read, added on the master: the signature differs, the streamed pull rebuilds the queries.
+      await writer.query("ALTER TABLE unified_ai_memory ADD COLUMN ignored_here text");
+      const drift = await queriesDuring(async () => {
+        await writer.query("UPDATE unified_ai_memory SET importance_score = 0.75 WHERE content->>'text' = 'lone'");
+        await eventually(() => expect(m._db().prepare("SELECT importance_score FROM unified_ai_memory WHERE json_extract(content, '$.text') = 'lone'").pluck().get()).toBe(0.75));
+        await idle();
+      });
+      expect(drift.some((q) => q.startsWith("DECLARE embedded_memory_pull"))).toBe(true);
+      expect((await m.verify()).identical).toBe(true);
+    } finally {
+      await writer.end();
+    }
   });
 });

@@ -18,6 +18,7 @@ import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import type { Logger } from "../observability/logger.ts";
 import { describeDatabaseUrl, Master, masterLayer, type MasterClient, type MasterError, type MasterShape, type QueryResult } from "./Master.ts";
+import type { Statement } from "./script.ts";
 
 /** The standby's view, in `/memory/stats` as `standby`. */
 export interface StandbyStatus {
@@ -40,6 +41,11 @@ export interface ReadSourceShape {
   readonly transaction: <A, E>(after: string | null, use: (client: MasterClient) => Effect.Effect<A, E>) => Effect.Effect<A, E | MasterError>;
   /** One statement on the same terms (the primary's: a plain pooled query, as before). */
   readonly query: <R = Record<string, unknown>>(after: string | null, text: string, values?: readonly unknown[]) => Effect.Effect<QueryResult<R>, MasterError>;
+  /**
+   * The statements in one such transaction and one round trip (Master.readScript). Only the
+   * primary has it: a standby's read looks at its replay first, in the same transaction.
+   */
+  readonly readScript?: (statements: readonly Statement[]) => Effect.Effect<QueryResult<Record<string, unknown>>[], MasterError>;
   /** A notification announced this committed transaction id (xid8 as text). */
   readonly noteCommit: (xid: string) => void;
   /** Undefined without a standby. */
@@ -91,6 +97,7 @@ const POLL_MS = 5;
 export const primaryReads = (master: MasterShape): ReadSourceShape => ({
   transaction: (_after, use) => master.transaction(RR, use),
   query: (_after, text, values) => master.query(text, values),
+  readScript: (statements) => master.readScript(RR, statements),
   noteCommit: () => undefined,
   status: () => undefined,
 });

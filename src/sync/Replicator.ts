@@ -30,6 +30,18 @@ export { rowBytes, type SnapshotProgress };
 /** Owed refreshes taken per pull (the rest wait for the next one). */
 const OWED_REFRESH_BATCH = 500;
 
+/** What a pull's first statement reads (pullStartSql). */
+interface PullStart {
+  readonly snapshot: string;
+  readonly epoch: string;
+  readonly cursor_expired: boolean;
+  readonly oldest_open_xact_s: number;
+  readonly columns: string;
+}
+
+/** A pull that applied nothing and cannot go on from the cursor (none yet, or another epoch): the machine reconnects. */
+const NOTHING_PULLED = { applied: 0, epochChanged: true, cursor: null, bytes: 0, oldestChangeAtMs: null, oldestOpenXactSeconds: 0, countersApplied: 0 } as const;
+
 export class Replicator extends Context.Service<Replicator, ReplicatorShape>()("embedded-memory/Replicator") {}
 
 /** `reads`: where pulls and the first copy read (DATABASE_READ_URL's standby); default the master. */
@@ -125,77 +137,15 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
 
   const pullOnce = () =>
     Effect.gen(function* () {
+      const state = yield* local("reading sync state", () => store.syncState(d));
+      return state.cursor === null ? NOTHING_PULLED : yield* pullFrom(state.cursor, state.epoch);
+    });
+
+  const pullFrom = (prev: string, epoch: string | null) =>
+    Effect.suspend(() => {
       const mark = settleSeq;
       const recheck = new Set<string>();
-      let tq = yield* queries();
-      const state = yield* local("reading sync state", () => store.syncState(d));
-      const none = { applied: 0, epochChanged: true, cursor: null, bytes: 0, oldestChangeAtMs: null, oldestOpenXactSeconds: 0, countersApplied: 0 };
-      if (state.cursor === null) return none;
-      // One REPEATABLE READ transaction: its snapshot is the new cursor, and the changes
-      // read are exactly those of transactions that became visible since the old one.
-      return yield* reads.transaction(state.cursor, (client) =>
-        Effect.gen(function* () {
-          const { rows } = yield* client.query<{ snapshot: string; epoch: string; cursor_expired: boolean; oldest_open_xact_s: number; columns: string }>(pullStartSql, [
-            state.cursor,
-            qualified(d.masterTable),
-          ]);
-          const { snapshot: cursor, epoch, cursor_expired, oldest_open_xact_s, columns: signature } = rows[0]!;
-          // Columns added, dropped or retyped since the queries were built: build them anew.
-          if (signature !== tq.signature) tq = yield* columns.build((yield* client.query<MasterColumn>(introspectColumnsSql, [qualified(d.masterTable)])).rows);
-          if (epoch !== state.epoch || cursor_expired) {
-            if (cursor_expired) {
-              log.warn({ cursor: state.cursor }, "changes this replica had not pulled were pruned from the changelog: copying the table anew into a new file (reads answer from this one, stale, meanwhile)");
-              yield* local("marking the replica stale", () => markStale(store, d, epoch));
-            }
-            return none;
-          }
-          const { text, values } = tq.changesSince(state.cursor!);
-          yield* client.query(`DECLARE embedded_memory_pull NO SCROLL CURSOR FOR ${text}`, values);
-          const counterColumns = tq.counterColumns;
-          let applied = 0;
-          let countersApplied = 0;
-          let bytes = 0;
-          let oldestChangeAtMs: number | null = null;
-          for (;;) {
-            const { rows: batch } = yield* client.query<Row>(`FETCH ${o.pullBatchRows} FROM embedded_memory_pull`);
-            const upserts: Row[] = [];
-            const deletes: string[] = [];
-            const counters: Row[] = [];
-            for (const r of batch) {
-              const at = r._changed_at_ms as number;
-              if (oldestChangeAtMs === null || at < oldestChangeAtMs) oldestChangeAtMs = at;
-              bytes += rowBytes(r);
-              if (r[d.key] === null) deletes.push(String(r._changed_key));
-              else if ((r._counters as unknown) === true) counters.push(r);
-              else upserts.push(r);
-            }
-            const done = batch.length < o.pullBatchRows;
-            const commit = done ? { cursor, applied } : undefined;
-            const fresh = new Set(settledSince(mark, [...upserts, ...counters].map((r) => String(r[d.key])), recheck));
-            const keep = (rows: Row[]) => (rows.every((r) => fresh.has(String(r[d.key]))) ? rows : rows.filter((r) => fresh.has(String(r[d.key]))));
-            const upsertsNow = keep(upserts);
-            const deletesNow = settledSince(mark, deletes, recheck);
-            // A counters-only change of a row this replica lacks fetches the row whole (after the pull).
-            const countersNow = counters.length ? { columns: counterColumns, rows: keep(counters), absent: [] as string[], applied: 0 } : undefined;
-            // Owed refreshes are recorded before the cursor that skips them commits (migration 6).
-            applied += yield* local("applying changes", () => {
-              store.refreshDue.add([...recheck]);
-              const n = store.applyChanges(d, tq.present, upsertsNow, deletesNow, commit, countersNow);
-              if (countersNow?.absent.length) store.refreshDue.add(countersNow.absent);
-              return n;
-            });
-            if (countersNow) {
-              countersApplied += countersNow.applied;
-              for (const k of countersNow.absent) recheck.add(k);
-            }
-            if (done) break;
-          }
-          // The further tables move to the same snapshot, after the memories: never ahead of them.
-          const more = yield* further.pull(client, cursor, epoch);
-          bytes += more.bytes;
-          return { applied, epochChanged: more.reconnect, cursor, bytes, oldestChangeAtMs, oldestOpenXactSeconds: oldest_open_xact_s, countersApplied, tables: { [d.localName]: applied, ...more.applied } };
-        }),
-      ).pipe(
+      return pullChanges(prev, epoch, mark, recheck).pipe(
         // Rows settled while this pull ran, and any refresh still owed from before (one that
         // failed or never ran), take the master's state as it is now.
         Effect.tap(() =>
@@ -211,6 +161,107 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
           }),
         ),
         Effect.tap(() => pruneIfDue()),
+      );
+    });
+
+  /** The changes since `prev`, applied; `recheck` collects the rows settled meanwhile (after `mark`). */
+  const pullChanges = (prev: string, epoch: string | null, mark: number, recheck: Set<string>) =>
+    Effect.gen(function* () {
+      let tq = yield* queries();
+      const totals = { applied: 0, countersApplied: 0, bytes: 0, oldestChangeAtMs: null as number | null };
+
+      /** A snapshot that cannot continue this replica's cursor: nothing to apply (the machine reconnects). */
+      const unusable = (start: PullStart) =>
+        Effect.gen(function* () {
+          if (start.epoch === epoch && !start.cursor_expired) return false;
+          if (start.cursor_expired) {
+            log.warn({ cursor: prev }, "changes this replica had not pulled were pruned from the changelog: copying the table anew into a new file (reads answer from this one, stale, meanwhile)");
+            yield* local("marking the replica stale", () => markStale(store, d, start.epoch));
+          }
+          return true;
+        });
+
+      /** Applies one batch of changes read; the last (`commit`) also moves the cursor, in the same local transaction. */
+      const apply = (batch: readonly Row[], commit: { cursor: string } | undefined) =>
+        Effect.gen(function* () {
+          const upserts: Row[] = [];
+          const deletes: string[] = [];
+          const counters: Row[] = [];
+          for (const r of batch) {
+            const at = r._changed_at_ms as number;
+            if (totals.oldestChangeAtMs === null || at < totals.oldestChangeAtMs) totals.oldestChangeAtMs = at;
+            totals.bytes += rowBytes(r);
+            if (r[d.key] === null) deletes.push(String(r._changed_key));
+            else if ((r._counters as unknown) === true) counters.push(r);
+            else upserts.push(r);
+          }
+          const fresh = new Set(settledSince(mark, [...upserts, ...counters].map((r) => String(r[d.key])), recheck));
+          const keep = (rows: Row[]) => (rows.every((r) => fresh.has(String(r[d.key]))) ? rows : rows.filter((r) => fresh.has(String(r[d.key]))));
+          const upsertsNow = keep(upserts);
+          const deletesNow = settledSince(mark, deletes, recheck);
+          // A counters-only change of a row this replica lacks fetches the row whole (after the pull).
+          const countersNow = counters.length ? { columns: tq.counterColumns, rows: keep(counters), absent: [] as string[], applied: 0 } : undefined;
+          // Owed refreshes are recorded before the cursor that skips them commits (migration 6).
+          const before = totals.applied;
+          totals.applied += yield* local("applying changes", () => {
+            store.refreshDue.add([...recheck]);
+            const n = store.applyChanges(d, tq.present, upsertsNow, deletesNow, commit && { cursor: commit.cursor, applied: before }, countersNow);
+            if (countersNow?.absent.length) store.refreshDue.add(countersNow.absent);
+            return n;
+          });
+          if (countersNow) {
+            totals.countersApplied += countersNow.applied;
+            for (const k of countersNow.absent) recheck.add(k);
+          }
+        });
+
+      const result = (start: PullStart, more: { reconnect: boolean; bytes: number; applied: Record<string, number> }) => ({
+        applied: totals.applied,
+        epochChanged: more.reconnect,
+        cursor: start.snapshot,
+        bytes: totals.bytes + more.bytes,
+        oldestChangeAtMs: totals.oldestChangeAtMs,
+        oldestOpenXactSeconds: start.oldest_open_xact_s,
+        countersApplied: totals.countersApplied,
+        tables: { [d.localName]: totals.applied, ...more.applied },
+      });
+
+      // The common case in one round trip: the start, every change (no more than a batch) and
+      // COMMIT in one script on the primary. More changes than a batch, other columns than the
+      // queries were built for, or further tables: the streamed transaction below.
+      const changes = tq.changesSince(prev);
+      if (reads.readScript && further.descriptors().length === 0) {
+        const [startRows, got] = yield* reads.readScript([
+          { text: pullStartSql, values: [prev, qualified(d.masterTable)] },
+          { text: `SELECT * FROM (${changes.text}\n) AS em_pull LIMIT ${o.pullBatchRows + 1}`, values: changes.values },
+        ]);
+        const start = startRows!.rows[0] as unknown as PullStart;
+        if (yield* unusable(start)) return NOTHING_PULLED;
+        if (start.columns === tq.signature && got!.rows.length <= o.pullBatchRows) {
+          yield* apply(got!.rows as Row[], { cursor: start.snapshot });
+          return result(start, { reconnect: false, bytes: 0, applied: {} });
+        }
+      }
+
+      // One REPEATABLE READ transaction: its snapshot is the new cursor, and the changes
+      // read are exactly those of transactions that became visible since the old one.
+      return yield* reads.transaction(prev, (client) =>
+        Effect.gen(function* () {
+          const start = (yield* client.query<PullStart>(pullStartSql, [prev, qualified(d.masterTable)])).rows[0]!;
+          // Columns added, dropped or retyped since the queries were built: build them anew.
+          if (start.columns !== tq.signature) tq = yield* columns.build((yield* client.query<MasterColumn>(introspectColumnsSql, [qualified(d.masterTable)])).rows);
+          if (yield* unusable(start)) return NOTHING_PULLED;
+          const { text, values } = tq.changesSince(prev);
+          yield* client.query(`DECLARE embedded_memory_pull NO SCROLL CURSOR FOR ${text}`, values);
+          for (;;) {
+            const { rows: batch } = yield* client.query<Row>(`FETCH ${o.pullBatchRows} FROM embedded_memory_pull`);
+            const done = batch.length < o.pullBatchRows;
+            yield* apply(batch, done ? { cursor: start.snapshot } : undefined);
+            if (done) break;
+          }
+          // The further tables move to the same snapshot, after the memories: never ahead of them.
+          return result(start, yield* further.pull(client, start.snapshot, start.epoch));
+        }),
       );
     });
 
