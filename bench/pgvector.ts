@@ -26,7 +26,7 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { float4ArraySendToBlob, rowTypes } from "../src/master/Master.ts";
+import { float4ArraySendToBlob, rowTypes } from "../src/master/rowTypes.ts";
 import { pgvectorSendToBlob } from "../src/master/pgvector.ts";
 import { introspectColumnsSql, type MasterColumn } from "../src/master/columnsSql.ts";
 import { TableQueries } from "../src/master/tableQueries.ts";

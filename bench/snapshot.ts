@@ -13,7 +13,7 @@ import Database from "better-sqlite3";
 import { makeConfig } from "../src/schema/config.ts";
 import { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
 import { createLogger } from "../src/observability/logger.ts";
-import { rowTypes } from "../src/master/Master.ts";
+import { rowTypes } from "../src/master/rowTypes.ts";
 import { makeLocalStore } from "../src/store/LocalStore.ts";
 import { introspectColumnsSql, type MasterColumn } from "../src/master/columnsSql.ts";
 import { qualified } from "../src/master/masterSql.ts";
