@@ -4,7 +4,8 @@
  * and first copies on a streaming hot standby of that master (DATABASE_READ_URL), side by side
  * in one table. For each size and each place pulls go, on a fresh database:
  *   commit → all replicas   single-row INSERT commits, one at a time, each after a random pause;
- *                           the time from the commit returning to the last replica holding it
+ *                           the time from the commit returning to the last replica holding it,
+ *                           and the CPU each replica and the master spent per commit (/proc)
  *   burst                   FLEET_BURST single-row commits back to back on one connection;
  *                           pulls each replica made for it (sync_metadata.total_pulls), the
  *                           time until all hold it, and the cluster's CPU seconds meanwhile
@@ -43,7 +44,7 @@ import { createPrimaryAndStandby, type PrimaryAndStandby, type TestStandby } fro
 import { installMaster, seedMemories } from "../test/support/seed.ts";
 import { prng } from "../src/dev/prng.ts";
 import { benchSession, distribution, envInt, loadavg, machineInfo, round, table, type Distribution } from "./util.ts";
-import { awaitIdlePools, replicaConnections, sampleConnections, watchServer, type Connections, type WatchedServer } from "./fleetMaster.ts";
+import { awaitIdlePools, processesCpuSeconds, replicaConnections, sampleConnections, watchServer, type Connections, type WatchedServer } from "./fleetMaster.ts";
 import { startFleet, type Fleet } from "./fleetProcesses.ts";
 import { monotonicMs } from "./fleetReplica.ts";
 
@@ -91,6 +92,8 @@ interface SizeResult {
   readonly allReplicasMs: Distribution;
   /** Commit returned → one replica holds it (ms), every replica's every commit. */
   readonly eachReplicaMs: Distribution;
+  /** CPU per lone commit (ms): all replicas, one replica on average, the master, and (replicas + master) / cores. */
+  readonly cpuPerLoneCommit: { readonly replicasMs: number; readonly perReplicaMs: number; readonly masterMs: number; readonly overCoresMs: number };
   readonly burst: {
     readonly commits: number;
     readonly commitMs: number;
@@ -116,10 +119,13 @@ interface SizeResult {
   readonly loadavg: number[];
 }
 
-async function lonesCommits(fleet: Fleet, writer: pg.Client, random: () => number) {
+async function lonesCommits(fleet: Fleet, writer: pg.Client, primary: WatchedServer, random: () => number) {
   const all: number[] = [];
   const each: number[] = [];
+  let replicaCpu = 0;
+  let masterCpu = 0;
   for (let i = 0; i < opts.warmup + opts.commits; i++) {
+    if (i === opts.warmup) (replicaCpu = processesCpuSeconds(fleet.pids)), (masterCpu = primary.cpuSeconds());
     const id = randomUUID();
     await fleet.watch(id);
     const seen = fleet.seen(id, opts.timeoutMs);
@@ -132,7 +138,13 @@ async function lonesCommits(fleet: Fleet, writer: pg.Client, random: () => numbe
     }
     await new Promise((r) => setTimeout(r, Math.floor(random() * (opts.pauseMs + 1))));
   }
-  return { allReplicasMs: distribution(all), eachReplicaMs: distribution(each) };
+  // What one lone commit costs in CPU: every replica's (its pull, and the harness's two IPC
+  // messages and its poll) and the master's. Over the machine's cores it is the least time the
+  // last replica can take to hold the commit when the fleet shares the cores with the master.
+  const replicasMs = ((processesCpuSeconds(fleet.pids) - replicaCpu) * 1000) / opts.commits;
+  const masterMs = ((primary.cpuSeconds() - masterCpu) * 1000) / opts.commits;
+  const cpuPerLoneCommit = { replicasMs: round(replicasMs, 1), perReplicaMs: round(replicasMs / fleet.size, 2), masterMs: round(masterMs, 2), overCoresMs: round((replicasMs + masterMs) / os.cpus().length, 1) };
+  return { allReplicasMs: distribution(all), eachReplicaMs: distribution(each), cpuPerLoneCommit };
 }
 
 const per1000 = (seconds: number) => round((seconds * 1000) / opts.burst, 2);
@@ -197,7 +209,7 @@ async function measureSize(on: PullsOn, servers: Servers, dir: string, n: number
     const started = Date.now();
     fleet = await startFleet(here, n, (i) => ({ databaseUrl: db.url, localPath: path.join(sizeDir, `replica-${i}.db`), ...(readUrl === undefined ? {} : { databaseReadUrl: readUrl }) }));
     say(`  ${n} replicas (pulls on the ${on}) up in ${round((Date.now() - started) / 1000, 1)} s`);
-    const lone = await lonesCommits(fleet, writer, random);
+    const lone = await lonesCommits(fleet, writer, primary, random);
     const settled = standby ? await awaitIdlePools(primary.client) : undefined;
     if (settled) say(`  the replicas' pools on the primary idled out ${round(settled.waitedMs / 1000, 1)} s after the lone commits`);
     const atRest = settled?.connections ?? (await replicaConnections(primary.client));
@@ -219,7 +231,7 @@ async function measureSize(on: PullsOn, servers: Servers, dir: string, n: number
     };
     const onStandby = standby ? `; standby ${r.burst.standbyCpuSeconds} CPU s, connections ${standbyAtRest!.total} at rest, ${b.standbyPeak!.total} peak, ${r.readFallbacks} reads fell back to the primary` : "";
     say(
-      `  ${n} replicas (${on}): all-replicas p50 ${r.allReplicasMs.p50} p99 ${r.allReplicasMs.p99} ms; burst ${r.burst.commitMs} ms + ${r.burst.catchUpMs} ms catch-up, ` +
+      `  ${n} replicas (${on}): all-replicas p50 ${r.allReplicasMs.p50} p99 ${r.allReplicasMs.p99} ms; CPU per lone commit ${r.cpuPerLoneCommit.perReplicaMs} ms a replica, ${r.cpuPerLoneCommit.masterMs} ms the master (${r.cpuPerLoneCommit.overCoresMs} ms over the cores); burst ${r.burst.commitMs} ms + ${r.burst.catchUpMs} ms catch-up, ` +
         `pulls/replica ${r.burst.pullsPerReplica.mean} (max ${r.burst.pullsPerReplica.max}), primary ${r.burst.masterCpuSeconds} CPU s; primary connections ${atRest.total} at rest, ${b.peak.total} peak${onStandby}; load ${r.loadavg[0]}`,
     );
     return r;
@@ -270,12 +282,15 @@ async function main(): Promise<void> {
     console.log(
       `\nfleet on one master, pulls on the ${modes.join(" / ")}: ${opts.commits} lone commits, a ${opts.burst}-commit burst\n` +
         table(
-          ["pulls on", "replicas", "all p50 ms", "all p99 ms", "burst s", "catch-up ms", "pulls/replica", "max", "primary CPU s/1k", "standby CPU s/1k", "primary conns peak", "/replica", "standby conns peak", "/replica", "fallbacks", "load 1m"],
+          ["pulls on", "replicas", "all p50 ms", "all p99 ms", "CPU ms/commit: replica", "master", "/cores", "burst s", "catch-up ms", "pulls/replica", "max", "primary CPU s/1k", "standby CPU s/1k", "primary conns peak", "/replica", "standby conns peak", "/replica", "fallbacks", "load 1m"],
           results.map((r) => [
             r.pullsOn,
             r.replicas,
             r.allReplicasMs.p50,
             r.allReplicasMs.p99,
+            r.cpuPerLoneCommit.perReplicaMs,
+            r.cpuPerLoneCommit.masterMs,
+            r.cpuPerLoneCommit.overCoresMs,
             round(r.burst.commitMs / 1000, 2),
             r.burst.catchUpMs,
             r.burst.pullsPerReplica.mean,

@@ -55,6 +55,13 @@ export function clusterCpuSeconds(postmaster: number): number {
   return ticks / CLK_TCK;
 }
 
+/** CPU seconds used so far by these processes (the replicas: each is one process, its threads included). */
+export function processesCpuSeconds(pids: readonly number[]): number {
+  let ticks = 0;
+  for (const pid of pids) ticks += procTimes(pid)?.own ?? 0;
+  return ticks / CLK_TCK;
+}
+
 export interface Connections {
   readonly total: number;
   /** By application_name: embedded-memory (pool), embedded-memory-feed (LISTEN), …-probe. */

@@ -225,6 +225,27 @@ async function queriesDuring(during: () => Promise<void>): Promise<string[]> {
 }
 
 describe("pull round trips", () => {
+  test("A write transaction left open on the master shows its age in the metrics while it is open, and 0 once none is.", async ({ pg: master, replica }) => {
+    await installMaster(master);
+    const m = replica();
+    await m.start();
+    await eventually(() => expect(m.state()).toBe("idle"));
+    const oldest = async () => (await m.metrics.oldestOpenXact.get()).values[0]?.value;
+    const holder = await master.client();
+    try {
+      await holder.query("BEGIN");
+      await holder.query("INSERT INTO unified_ai_memory (id, memory_type, content) VALUES (gen_random_uuid(), 'semantic', '{\"text\": \"held\"}')");
+      await insertOne(master, { text: "a commit that wakes the replica" });
+      await eventually(async () => expect(await oldest()).toBeGreaterThan(0));
+      await holder.query("COMMIT");
+      await eventually(() => expect(m.stats().total_memories).toBe(2));
+      await insertOne(master, { text: "one more, with nothing open" });
+      await eventually(async () => expect([m.stats().total_memories, await oldest()]).toEqual([3, 0]));
+    } finally {
+      await holder.end();
+    }
+  });
+
   test("A lone commit reaches the replica in one round trip to the master, and changes past a batch or columns the master changed take the streamed pull.", async ({ pg: master, replica }) => {
     await installMaster(master);
     await seedMemories(master, 5, { embeddingDim: 8 });

@@ -624,7 +624,7 @@ describe("sync machine: pacing a fleet", () => {
       expect(h.pulls).toHaveLength(before + 1);
       waits.push(waited);
     }
-    // With the shipped constants: 0, 10, 20, 40, 80, 160, 200, 200 ms.
+    // With the shipped constants: 0, 10, 20, 40, 80, 160, 320, 500 ms.
     expect(waits).toEqual([0, ...[0, 1, 2, 3, 4, 5, 6].map((j) => Math.min(FOLLOW_UP_MAX_MS, FOLLOW_UP_BASE_MS * 2 ** j))]);
     await h.pull(pulled(0));
     expect(h.state()).toBe("idle");

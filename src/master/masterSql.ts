@@ -57,9 +57,13 @@ export const currentSnapshotSql = `SELECT ${cursorSnapshotExpr} AS snapshot, (${
 /** The pull's first statement: new cursor, epoch, and whether changes the old cursor still needs were pruned. */
 export const pullStartSql = `SELECT ${cursorSnapshotExpr} AS snapshot, (${readEpochSql}) AS epoch,
   COALESCE((SELECT value::xid8 FROM ${SCHEMA}.meta WHERE key = 'pruned_xid') >= pg_snapshot_xmin($1::pg_snapshot), false) AS cursor_expired,
-  -- The oldest write transaction still open: the cursor waits on it (for the lag metric).
-  (SELECT coalesce(extract(epoch FROM max(clock_timestamp() - xact_start)), 0)::float8 FROM pg_stat_activity
-     WHERE backend_xid IS NOT NULL AND pid <> pg_backend_pid()) AS oldest_open_xact_s,
+  -- The oldest write transaction still open: the cursor waits on it (for the lag metric). None
+  -- when the snapshot lists none in progress (xmin = xmax), the usual case: the activity list is
+  -- then not read. The function, not the pg_stat_activity view: planning the view's joins cost
+  -- more than the rest of this statement (0.52 against 0.16 ms of backend CPU with 40 clients).
+  CASE WHEN pg_snapshot_xmin(pg_current_snapshot()) = pg_snapshot_xmax(pg_current_snapshot()) THEN 0::float8
+    ELSE (SELECT coalesce(extract(epoch FROM max(clock_timestamp() - a.xact_start)), 0)::float8 FROM pg_stat_get_activity(NULL) a
+          WHERE a.backend_xid IS NOT NULL AND a.pid <> pg_backend_pid()) END AS oldest_open_xact_s,
   -- $2 the replicated table: its columns now, so a pull never runs queries built for others.
   ${columnsSignatureExpr(2)} AS columns`;
 /**

@@ -41,11 +41,8 @@ export interface ReadSourceShape {
   readonly transaction: <A, E>(after: string | null, use: (client: MasterClient) => Effect.Effect<A, E>) => Effect.Effect<A, E | MasterError>;
   /** One statement on the same terms (the primary's: a plain pooled query, as before). */
   readonly query: <R = Record<string, unknown>>(after: string | null, text: string, values?: readonly unknown[]) => Effect.Effect<QueryResult<R>, MasterError>;
-  /**
-   * The statements in one such transaction and one round trip (Master.readScript). Only the
-   * primary has it: a standby's read looks at its replay first, in the same transaction.
-   */
-  readonly readScript?: (statements: readonly Statement[]) => Effect.Effect<QueryResult<Record<string, unknown>>[], MasterError>;
+  /** The statements in one such transaction and one round trip (Master.readScript), their results in order. */
+  readonly readScript: (after: string | null, statements: readonly Statement[]) => Effect.Effect<QueryResult<Record<string, unknown>>[], MasterError>;
   /** A notification announced this committed transaction id (xid8 as text). */
   readonly noteCommit: (xid: string) => void;
   /** Undefined without a standby. */
@@ -97,7 +94,7 @@ const POLL_MS = 5;
 export const primaryReads = (master: MasterShape): ReadSourceShape => ({
   transaction: (_after, use) => master.transaction(RR, use),
   query: (_after, text, values) => master.query(text, values),
-  readScript: (statements) => master.readScript(RR, statements),
+  readScript: (_after, statements) => master.readScript(RR, statements),
   noteCommit: () => undefined,
   status: () => undefined,
 });
@@ -117,34 +114,35 @@ export function makeStandbyReads(primary: MasterShape, standby: MasterShape, o: 
       set({ using: "primary", reason, waiting: false, fallbacks: status.fallbacks + 1 });
     });
 
-  const transaction = <A, E>(after: string | null, use: (client: MasterClient) => Effect.Effect<A, E>): Effect.Effect<A, E | MasterError> =>
+  /** The replay check's answer: the read goes on, or fails NotReplayed to be tried again. */
+  const replayed = (row: { ready: boolean; lag_ms: number }): Effect.Effect<void, NotReplayed> => {
+    const lagMs = Math.round(row.lag_ms);
+    set({ replay_lag_ms: lagMs });
+    if (!row.ready) return Effect.fail(new NotReplayed({ lagMs }));
+    set({ using: "standby", reason: null, waiting: false });
+    return Effect.void;
+  };
+
+  /**
+   * `onStandby(target)` (which checks the replay first) until the standby has replayed, polling,
+   * at most maxWaitMs; then, or when the standby is not reachable, `onPrimary`.
+   */
+  const read = <A, E>(onStandby: (target: string | null) => Effect.Effect<A, E | NotReplayed | MasterError>, onPrimary: () => Effect.Effect<A, E | MasterError>): Effect.Effect<A, E | MasterError> =>
     Effect.gen(function* () {
       if (Date.now() < downUntil) {
         yield* Effect.sync(() => set({ using: "primary", waiting: false, fallbacks: status.fallbacks + 1 }));
-        return yield* primary.transaction(RR, use);
+        return yield* onPrimary();
       }
       const target = announced === undefined ? null : String(announced);
       const deadline = Date.now() + maxWaitMs;
       for (;;) {
-        const attempt = yield* Effect.result(
-          standby.transaction(RR, (client) =>
-            client.query<{ ready: boolean; lag_ms: number }>(standbyReadySql, [after, target]).pipe(
-              Effect.flatMap(({ rows }): Effect.Effect<{ a: A }, E | NotReplayed | MasterError> => {
-                const lagMs = Math.round(rows[0]!.lag_ms);
-                set({ replay_lag_ms: lagMs });
-                if (!rows[0]!.ready) return Effect.fail(new NotReplayed({ lagMs }));
-                set({ using: "standby", reason: null, waiting: false });
-                return Effect.map(use(client), (a) => ({ a }));
-              }),
-            ),
-          ),
-        );
-        if (attempt._tag === "Success") return attempt.success.a;
+        const attempt = yield* Effect.result(onStandby(target));
+        if (attempt._tag === "Success") return attempt.success;
         const err = attempt.failure;
         if (err instanceof NotReplayed) {
           if (Date.now() >= deadline) {
             yield* fallBack(`the standby had not replayed the newest commit within ${maxWaitMs} ms (replay lag ${err.lagMs} ms)`);
-            return yield* primary.transaction(RR, use);
+            return yield* onPrimary();
           }
           set({ waiting: true });
           yield* Effect.sleep(POLL_MS);
@@ -153,15 +151,39 @@ export function makeStandbyReads(primary: MasterShape, standby: MasterShape, o: 
         if ((err as MasterError)._tag === "MasterUnavailable") {
           downUntil = Date.now() + retryStandbyMs;
           yield* fallBack(`standby not reachable: ${(err as MasterError).message}`);
-          return yield* primary.transaction(RR, use);
+          return yield* onPrimary();
         }
         set({ waiting: false });
         return yield* Effect.fail(err as E | MasterError);
       }
     });
 
+  const transaction = <A, E>(after: string | null, use: (client: MasterClient) => Effect.Effect<A, E>): Effect.Effect<A, E | MasterError> =>
+    read<A, E>(
+      (target) =>
+        standby.transaction(RR, (client) =>
+          client.query<{ ready: boolean; lag_ms: number }>(standbyReadySql, [after, target]).pipe(
+            Effect.flatMap(({ rows }) => replayed(rows[0]!)),
+            Effect.andThen(() => use(client)),
+          ),
+        ),
+      () => primary.transaction(RR, use),
+    );
+
+  // The replay check leads the script: while the standby lags, each poll runs it all (the
+  // statements are a pull's few, bounded by their LIMIT) and keeps none of it.
+  const readScript = (after: string | null, statements: readonly Statement[]) =>
+    read<QueryResult<Record<string, unknown>>[], never>(
+      (target) =>
+        standby.readScript(RR, [{ text: standbyReadySql, values: [after, target] }, ...statements]).pipe(
+          Effect.flatMap(([check, ...results]) => Effect.as(replayed(check!.rows[0] as { ready: boolean; lag_ms: number }), results)),
+        ),
+      () => primary.readScript(RR, statements),
+    );
+
   return {
     transaction,
+    readScript,
     query: <R,>(after: string | null, text: string, values?: readonly unknown[]) => transaction(after, (c) => c.query<R>(text, values)),
     noteCommit: (xid) => {
       const x = BigInt(xid);

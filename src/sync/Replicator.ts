@@ -227,11 +227,11 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       });
 
       // The common case in one round trip: the start, every change (no more than a batch) and
-      // COMMIT in one script on the primary. More changes than a batch, other columns than the
-      // queries were built for, or further tables: the streamed transaction below.
+      // COMMIT in one script. More changes than a batch, other columns than the queries were
+      // built for, or further tables: the streamed transaction below.
       const changes = tq.changesSince(prev);
-      if (reads.readScript && further.descriptors().length === 0) {
-        const [startRows, got] = yield* reads.readScript([
+      if (further.descriptors().length === 0) {
+        const [startRows, got] = yield* reads.readScript(prev, [
           { text: pullStartSql, values: [prev, qualified(d.masterTable)] },
           { text: `SELECT * FROM (${changes.text}\n) AS em_pull LIMIT ${o.pullBatchRows + 1}`, values: changes.values },
         ]);
