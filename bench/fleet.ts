@@ -92,8 +92,8 @@ interface SizeResult {
   readonly allReplicasMs: Distribution;
   /** Commit returned → one replica holds it (ms), every replica's every commit. */
   readonly eachReplicaMs: Distribution;
-  /** CPU per lone commit (ms): all replicas, one replica on average, the master, and (replicas + master) / cores. */
-  readonly cpuPerLoneCommit: { readonly replicasMs: number; readonly perReplicaMs: number; readonly masterMs: number; readonly overCoresMs: number };
+  /** CPU per lone commit (ms): all replicas, one replica on average, the master, the standby (null without), and their sum / cores. */
+  readonly cpuPerLoneCommit: { readonly replicasMs: number; readonly perReplicaMs: number; readonly masterMs: number; readonly standbyMs: number | null; readonly overCoresMs: number };
   readonly burst: {
     readonly commits: number;
     readonly commitMs: number;
@@ -119,13 +119,14 @@ interface SizeResult {
   readonly loadavg: number[];
 }
 
-async function lonesCommits(fleet: Fleet, writer: pg.Client, primary: WatchedServer, random: () => number) {
+async function lonesCommits(fleet: Fleet, writer: pg.Client, primary: WatchedServer, standby: WatchedServer | undefined, random: () => number) {
   const all: number[] = [];
   const each: number[] = [];
   let replicaCpu = 0;
   let masterCpu = 0;
+  let standbyCpu = 0;
   for (let i = 0; i < opts.warmup + opts.commits; i++) {
-    if (i === opts.warmup) (replicaCpu = processesCpuSeconds(fleet.pids)), (masterCpu = primary.cpuSeconds());
+    if (i === opts.warmup) (replicaCpu = processesCpuSeconds(fleet.pids)), (masterCpu = primary.cpuSeconds()), (standbyCpu = standby?.cpuSeconds() ?? 0);
     const id = randomUUID();
     await fleet.watch(id);
     const seen = fleet.seen(id, opts.timeoutMs);
@@ -139,11 +140,19 @@ async function lonesCommits(fleet: Fleet, writer: pg.Client, primary: WatchedSer
     await new Promise((r) => setTimeout(r, Math.floor(random() * (opts.pauseMs + 1))));
   }
   // What one lone commit costs in CPU: every replica's (its pull, and the harness's two IPC
-  // messages and its poll) and the master's. Over the machine's cores it is the least time the
-  // last replica can take to hold the commit when the fleet shares the cores with the master.
-  const replicasMs = ((processesCpuSeconds(fleet.pids) - replicaCpu) * 1000) / opts.commits;
-  const masterMs = ((primary.cpuSeconds() - masterCpu) * 1000) / opts.commits;
-  const cpuPerLoneCommit = { replicasMs: round(replicasMs, 1), perReplicaMs: round(replicasMs / fleet.size, 2), masterMs: round(masterMs, 2), overCoresMs: round((replicasMs + masterMs) / os.cpus().length, 1) };
+  // messages and its poll), the master's and the standby's. Over the machine's cores it is the
+  // least time the last replica can take to hold the commit when all of them share the cores.
+  const ms = (seconds: number) => (seconds * 1000) / opts.commits;
+  const replicasMs = ms(processesCpuSeconds(fleet.pids) - replicaCpu);
+  const masterMs = ms(primary.cpuSeconds() - masterCpu);
+  const standbyMs = standby ? ms(standby.cpuSeconds() - standbyCpu) : 0;
+  const cpuPerLoneCommit = {
+    replicasMs: round(replicasMs, 1),
+    perReplicaMs: round(replicasMs / fleet.size, 2),
+    masterMs: round(masterMs, 2),
+    standbyMs: standby ? round(standbyMs, 2) : null,
+    overCoresMs: round((replicasMs + masterMs + standbyMs) / os.cpus().length, 1),
+  };
   return { allReplicasMs: distribution(all), eachReplicaMs: distribution(each), cpuPerLoneCommit };
 }
 
@@ -209,7 +218,7 @@ async function measureSize(on: PullsOn, servers: Servers, dir: string, n: number
     const started = Date.now();
     fleet = await startFleet(here, n, (i) => ({ databaseUrl: db.url, localPath: path.join(sizeDir, `replica-${i}.db`), ...(readUrl === undefined ? {} : { databaseReadUrl: readUrl }) }));
     say(`  ${n} replicas (pulls on the ${on}) up in ${round((Date.now() - started) / 1000, 1)} s`);
-    const lone = await lonesCommits(fleet, writer, primary, random);
+    const lone = await lonesCommits(fleet, writer, primary, standby, random);
     const settled = standby ? await awaitIdlePools(primary.client) : undefined;
     if (settled) say(`  the replicas' pools on the primary idled out ${round(settled.waitedMs / 1000, 1)} s after the lone commits`);
     const atRest = settled?.connections ?? (await replicaConnections(primary.client));
@@ -231,7 +240,7 @@ async function measureSize(on: PullsOn, servers: Servers, dir: string, n: number
     };
     const onStandby = standby ? `; standby ${r.burst.standbyCpuSeconds} CPU s, connections ${standbyAtRest!.total} at rest, ${b.standbyPeak!.total} peak, ${r.readFallbacks} reads fell back to the primary` : "";
     say(
-      `  ${n} replicas (${on}): all-replicas p50 ${r.allReplicasMs.p50} p99 ${r.allReplicasMs.p99} ms; CPU per lone commit ${r.cpuPerLoneCommit.perReplicaMs} ms a replica, ${r.cpuPerLoneCommit.masterMs} ms the master (${r.cpuPerLoneCommit.overCoresMs} ms over the cores); burst ${r.burst.commitMs} ms + ${r.burst.catchUpMs} ms catch-up, ` +
+      `  ${n} replicas (${on}): all-replicas p50 ${r.allReplicasMs.p50} p99 ${r.allReplicasMs.p99} ms; CPU per lone commit ${r.cpuPerLoneCommit.perReplicaMs} ms a replica, ${r.cpuPerLoneCommit.masterMs} ms the master${standby ? `, ${r.cpuPerLoneCommit.standbyMs} ms the standby` : ""} (${r.cpuPerLoneCommit.overCoresMs} ms over the cores); burst ${r.burst.commitMs} ms + ${r.burst.catchUpMs} ms catch-up, ` +
         `pulls/replica ${r.burst.pullsPerReplica.mean} (max ${r.burst.pullsPerReplica.max}), primary ${r.burst.masterCpuSeconds} CPU s; primary connections ${atRest.total} at rest, ${b.peak.total} peak${onStandby}; load ${r.loadavg[0]}`,
     );
     return r;
@@ -282,7 +291,7 @@ async function main(): Promise<void> {
     console.log(
       `\nfleet on one master, pulls on the ${modes.join(" / ")}: ${opts.commits} lone commits, a ${opts.burst}-commit burst\n` +
         table(
-          ["pulls on", "replicas", "all p50 ms", "all p99 ms", "CPU ms/commit: replica", "master", "/cores", "burst s", "catch-up ms", "pulls/replica", "max", "primary CPU s/1k", "standby CPU s/1k", "primary conns peak", "/replica", "standby conns peak", "/replica", "fallbacks", "load 1m"],
+          ["pulls on", "replicas", "all p50 ms", "all p99 ms", "CPU ms/commit: replica", "master", "standby", "/cores", "burst s", "catch-up ms", "pulls/replica", "max", "primary CPU s/1k", "standby CPU s/1k", "primary conns peak", "/replica", "standby conns peak", "/replica", "fallbacks", "load 1m"],
           results.map((r) => [
             r.pullsOn,
             r.replicas,
@@ -290,6 +299,7 @@ async function main(): Promise<void> {
             r.allReplicasMs.p99,
             r.cpuPerLoneCommit.perReplicaMs,
             r.cpuPerLoneCommit.masterMs,
+            dash(r.cpuPerLoneCommit.standbyMs),
             r.cpuPerLoneCommit.overCoresMs,
             round(r.burst.commitMs / 1000, 2),
             r.burst.catchUpMs,
