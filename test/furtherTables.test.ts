@@ -9,6 +9,7 @@ import { test, expect, eventually } from "./support/fixtures.ts";
 import { installMaster } from "./support/seed.ts";
 
 import { localKeys, localRows, PENDING, setUp } from "./support/tasks.ts";
+import { pullStatements, queriesDuring } from "./support/queries.ts";
 
 const OTHER_DDL = `CREATE SCHEMA ops;
   CREATE TABLE ops.counters (n bigint PRIMARY KEY, label text, amount numeric);
@@ -89,6 +90,30 @@ describe("further tables", () => {
     // Proof that the check sees what it looks for: a task whose memory is missing is found.
     db.prepare("DELETE FROM unified_ai_memory WHERE id = 'f0000000-0000-4000-8000-000000000000'").run();
     expect(check.all()).toHaveLength(1);
+  });
+
+  test("A lone task commit reaches the replica in the memory pull's one round trip; more task changes than a batch take the streamed pull.", async ({ pg, replica }) => {
+    await setUp(pg);
+    const m = replica({ replicatedTables: [PENDING], pullBatchRows: 4 });
+    await m.start();
+    await m.waitForFirstSync();
+    await eventually(() => expect(m.state()).toBe("idle"));
+    const tasks = () => localKeys(m, "ai_autonomous_tasks", "id").length;
+    const before = tasks();
+    const idle = () => eventually(() => expect(m.state()).toBe("idle"));
+    const lone = await queriesDuring(async () => {
+      await pg.sql("INSERT INTO ai_autonomous_tasks (id, title, status) VALUES (gen_random_uuid(), 'lone', 'pending')");
+      await eventually(() => expect(tasks()).toBe(before + 1));
+      await idle();
+    });
+    expect(pullStatements(lone)).toHaveLength(1);
+    const burst = await queriesDuring(async () => {
+      await pg.sql("INSERT INTO ai_autonomous_tasks (id, title, status) SELECT gen_random_uuid(), 'burst ' || i, 'pending' FROM generate_series(1, 6) i");
+      await eventually(() => expect(tasks()).toBe(before + 7));
+      await idle();
+    });
+    expect(burst.filter((q) => q.startsWith("FETCH 4 FROM embedded_memory_pull_further_0"))).toHaveLength(2);
+    expect((await m.verify()).identical).toBe(true);
   });
 
   test("Tables keyed by a bigint past 2^53 and by text, in another schema, replicate exactly and verify identical.", async ({ pg, replica }) => {

@@ -38,11 +38,12 @@ async function awayPastRetention(pg: TestPostgres, replica: (o?: object) => Embe
   // While it is away: a delete, an update and an insert on the master, and the changelog pruned.
   await pg.sql("DELETE FROM unified_ai_memory WHERE id = $1 OR id = (SELECT id FROM unified_ai_memory WHERE embedding IS NOT NULL ORDER BY id LIMIT 1)", [doomed]);
   await pg.sql("UPDATE unified_ai_memory SET importance_score = 0.99 WHERE id IN (SELECT id FROM unified_ai_memory ORDER BY id LIMIT 5)");
-  await insertText(pg, "a new arrival while away");
+  const arrival = await insertText(pg, "a new arrival while away");
   await pruneEverything(pg);
   const m = replica({ localPath, snapshotChunkRows: 25 });
-  // Local writes made before it reaches the master again: pending in its outbox.
-  const [victim] = await pg.sql<{ id: string }>("SELECT id::text FROM unified_ai_memory ORDER BY id DESC LIMIT 1");
+  // Local writes made before it reaches the master again: pending in its outbox. The victim is
+  // a row the replica holds (the new arrival, whose random id may sort last, it does not).
+  const [victim] = await pg.sql<{ id: string }>("SELECT id::text FROM unified_ai_memory WHERE id <> $1 ORDER BY id DESC LIMIT 1", [arrival]);
   const written = await m.store({ content: "written while offline about a heron" });
   expect(await m.remove(victim!.id)).toBe(true);
   return { m, localPath, doomed, written, victim: victim!.id };

@@ -3,8 +3,8 @@ import { describe } from "vitest";
 import { test, expect, eventually } from "./support/fixtures.ts";
 import { installMaster, seedMemories, memoryCount } from "./support/seed.ts";
 import type { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
-import pg from "pg";
 import { float4ArraySendToBlob, rowTypes } from "../src/master/rowTypes.ts";
+import { pullStatements, queriesDuring } from "./support/queries.ts";
 
 const localIds = (m: EmbeddedMemory): Set<string> =>
   new Set((m._db().prepare("SELECT id FROM unified_ai_memory").all() as { id: string }[]).map((r) => r.id));
@@ -206,24 +206,6 @@ describe("master tables of other shapes", () => {
   });
 });
 
-/** Counts the queries this process sends to any Postgres while `during` runs, by their first words. */
-async function queriesDuring(during: () => Promise<void>): Promise<string[]> {
-  const seen: string[] = [];
-  const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
-  const original = proto.query;
-  proto.query = function (this: unknown, ...a: unknown[]) {
-    const q = a[0] as string | { text?: string };
-    seen.push(String(typeof q === "string" ? q : q?.text).trim());
-    return original.apply(this, a);
-  };
-  try {
-    await during();
-  } finally {
-    proto.query = original;
-  }
-  return seen;
-}
-
 describe("pull round trips", () => {
   test("A write transaction left open on the master shows its age in the metrics while it is open, and 0 once none is.", async ({ pg: master, replica }) => {
     await installMaster(master);
@@ -261,8 +243,7 @@ describe("pull round trips", () => {
         await eventually(() => expect(m.stats().total_memories).toBe(6));
         await idle();
       });
-      // (Other work of the replica's, an upload round or a feed probe, may run meanwhile: not counted.)
-      const pulls = lone.filter((q) => /^(BEGIN ISOLATION LEVEL REPEATABLE READ|SELECT CASE WHEN pg_is_in_recovery|DECLARE embedded_memory_pull|FETCH|COMMIT)/.test(q));
+      const pulls = pullStatements(lone);
       expect(pulls).toHaveLength(1);
       expect(pulls[0]).toMatch(/^BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY;[\s\S]*LIMIT 5[\s\S]*COMMIT$/);
 

@@ -9,38 +9,26 @@ import * as Context from "effect/Context";
 import * as Effect from "effect/Effect";
 import * as Semaphore from "effect/Semaphore";
 import * as Layer from "effect/Layer";
-import { Master, type MasterShape } from "../master/Master.ts";
+import { Master, type MasterShape, type QueryResult } from "../master/Master.ts";
 import { LocalStore, type LocalStoreShape } from "../store/LocalStore.ts";
 import { introspectColumnsSql, type MasterColumn } from "../master/columnsSql.ts";
 import { pullStartSql, qualified, readEpochSql } from "../master/masterSql.ts";
 import { ensureObjects } from "../master/masterObjects.ts";
 import { primaryReads, ReadSource, type ReadSourceShape } from "../master/readPool.ts";
 import type { Row } from "../schema/tableDescriptor.ts";
-import { makeColumns } from "./columns.ts";
+import { isColumnDriftError, makeColumns } from "./columns.ts";
 import { copyTable, rowBytes, type SnapshotProgress } from "./copyTable.ts";
 import { makeFurtherTables } from "./furtherTables.ts";
 import { local } from "./local.ts";
 import { makePruneIfDue } from "./prune.ts";
 import { isStale, markStale, recopy } from "./recopy.ts";
-import type { ReplicatorOptions, ReplicatorShape } from "./replicatorShape.ts";
+import { NOTHING_PULLED, type PullStart, type ReplicatorOptions, type ReplicatorShape } from "./replicatorShape.ts";
 
 export type { ConnectResult, PullResult, ReplicatorOptions, ReplicatorShape, SyncError } from "./replicatorShape.ts";
 export { rowBytes, type SnapshotProgress };
 
 /** Owed refreshes taken per pull (the rest wait for the next one). */
 const OWED_REFRESH_BATCH = 500;
-
-/** What a pull's first statement reads (pullStartSql). */
-interface PullStart {
-  readonly snapshot: string;
-  readonly epoch: string;
-  readonly cursor_expired: boolean;
-  readonly oldest_open_xact_s: number;
-  readonly columns: string;
-}
-
-/** A pull that applied nothing and cannot go on from the cursor (none yet, or another epoch): the machine reconnects. */
-const NOTHING_PULLED = { applied: 0, epochChanged: true, cursor: null, bytes: 0, oldestChangeAtMs: null, oldestOpenXactSeconds: 0, countersApplied: 0 } as const;
 
 export class Replicator extends Context.Service<Replicator, ReplicatorShape>()("embedded-memory/Replicator") {}
 
@@ -226,20 +214,29 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
         tables: { [d.localName]: totals.applied, ...more.applied },
       });
 
-      // The common case in one round trip: the start, every change (no more than a batch) and
-      // COMMIT in one script. More changes than a batch, other columns than the queries were
-      // built for, or further tables: the streamed transaction below.
+      // The common case in one round trip: the start, every table's changes (no more than a batch
+      // each) and COMMIT in one script. More changes than a batch, other columns than the queries
+      // were built for, or a further table not copied yet: the streamed transaction below.
       const changes = tq.changesSince(prev);
-      if (further.descriptors().length === 0) {
-        const [startRows, got] = yield* reads.readScript(prev, [
-          { text: pullStartSql, values: [prev, qualified(d.masterTable)] },
-          { text: `SELECT * FROM (${changes.text}\n) AS em_pull LIMIT ${o.pullBatchRows + 1}`, values: changes.values },
-        ]);
+      const more = yield* further.script();
+      const read = more
+        ? yield* reads
+            .readScript(prev, [
+              { text: pullStartSql, values: [prev, qualified(d.masterTable)] },
+              { text: `SELECT * FROM (${changes.text}\n) AS em_pull LIMIT ${o.pullBatchRows + 1}`, values: changes.values },
+              ...more.statements,
+            ])
+            // A column gone from under the queries (of any table): the streamed pull checks the columns first.
+            .pipe(Effect.catchIf(isColumnDriftError, () => Effect.succeed(undefined)))
+        : undefined;
+      if (more && read) {
+        const [startRows, got, ...rest] = read as QueryResult<Row>[];
         const start = startRows!.rows[0] as unknown as PullStart;
         if (yield* unusable(start)) return NOTHING_PULLED;
-        if (start.columns === tq.signature && got!.rows.length <= o.pullBatchRows) {
-          yield* apply(got!.rows as Row[], { cursor: start.snapshot });
-          return result(start, { reconnect: false, bytes: 0, applied: {} });
+        if (start.columns === tq.signature && got!.rows.length <= o.pullBatchRows && more.fits(rest)) {
+          yield* apply(got!.rows, { cursor: start.snapshot });
+          // The further tables after the memories, at the same snapshot: never ahead of them.
+          return result(start, yield* more.apply(rest, start.snapshot, start.epoch));
         }
       }
 

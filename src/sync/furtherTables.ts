@@ -6,7 +6,8 @@
  * They are read-only here: no outbox, no refreshes, no counters-only changes.
  */
 import * as Effect from "effect/Effect";
-import type { MasterClient, MasterError, MasterShape } from "../master/Master.ts";
+import type { MasterClient, MasterError, MasterShape, QueryResult } from "../master/Master.ts";
+import type { Statement } from "../master/script.ts";
 import { columnsSignatureExpr } from "../master/columnsSql.ts";
 import { changeTableName, qualified, readTableEpochSql, SCHEMA, tableEpochKeyExpr } from "../master/masterSql.ts";
 import { ensureObjects, type MasterObjectsMissing } from "../master/masterObjects.ts";
@@ -47,7 +48,26 @@ export interface FurtherTables {
   readonly queries: () => Effect.Effect<TableQueries[], FurtherError>;
   /** Applies every table's changes from its cursor up to `cursor`, the pull transaction's snapshot (of the master's `epoch`). */
   readonly pull: (client: MasterClient, cursor: string, epoch: string) => Effect.Effect<FurtherPull, FurtherError>;
+  /** The same in the memory pull's one-trip script; undefined when a table is not copied yet (the streamed pull says to connect). */
+  readonly script: () => Effect.Effect<FurtherScript | undefined, FurtherError>;
 }
+
+/** The further tables' part of a one-trip pull: their statements, then what their results mean. */
+export interface FurtherScript {
+  readonly statements: readonly Statement[];
+  /** Every table's changes fit in the batch read (otherwise the streamed pull reads them). */
+  readonly fits: (results: readonly QueryResult<Row>[]) => boolean;
+  /** Applies what the statements read, at the script's snapshot `cursor` of the master's `epoch`. */
+  readonly apply: (results: readonly QueryResult<Row>[], cursor: string, epoch: string) => Effect.Effect<FurtherPull, FurtherError>;
+}
+
+interface FurtherStart {
+  readonly expired: boolean;
+  readonly columns: string;
+  readonly table_epoch: string | null;
+}
+
+type SyncStateOf = ReturnType<LocalStoreShape["syncState"]>;
 
 export interface FurtherOptions {
   readonly master: MasterShape;
@@ -134,67 +154,121 @@ export function makeFurtherTables(o: FurtherOptions): FurtherTables {
       return applied;
     });
 
+  /** Whether a table cannot be pulled at this snapshot (it is reset for a new copy or described anew: connect again). */
+  const unusable = (t: Table, state: SyncStateOf, start: FurtherStart, epoch: string) =>
+    Effect.gen(function* () {
+      const d = t.d;
+      const tableEpoch = epochOf(epoch, start.table_epoch);
+      if (tableEpoch !== state.epoch) {
+        log.warn({ table: d.masterTable }, "a further table was truncated on the master: copying it anew");
+        yield* local("resetting sync state", () => o.store.resetSync(d, sourceOf(d), tableEpoch));
+        return true;
+      }
+      if (start.expired) {
+        log.warn({ table: d.masterTable }, "changes of a further table this replica had not pulled were pruned: copying it anew");
+        yield* local("resetting sync state", () => o.store.resetSync(d, sourceOf(d), state.epoch ?? ""));
+        return true;
+      }
+      // Compared with the columns the table was described from, not the queries' (a retried
+      // statement rebuilds those for the columns now, and the local table would not follow).
+      if (start.columns !== t.signature) {
+        log.info({ table: d.masterTable }, "a further table's columns changed on the master: describing it anew");
+        return true;
+      }
+      return false;
+    });
+
+  /** Applies one batch of a table's changes; the last (`commit`) moves its cursor in the same local transaction. */
+  const applyBatch = (t: Table, tq: TableQueries, batch: readonly Row[], commit: { cursor: string; applied: number } | undefined) => {
+    const upserts: Row[] = [];
+    const deletes: string[] = [];
+    let bytes = 0;
+    for (const r of batch) {
+      bytes += rowBytes(r);
+      // A NULL key: the row is gone, or no longer matches the table's filter.
+      if (r[t.d.key] === null) deletes.push(String(r._changed_key));
+      else upserts.push(r);
+    }
+    return local("applying changes", () => ({ n: o.store.applyChanges(t.d, tq.present, upserts, deletes, commit), bytes }));
+  };
+
+  /** The tables copied, with their sync state and queries now; undefined when one is not (the machine copies it first). */
+  const pullable = () =>
+    Effect.gen(function* () {
+      const out: { t: Table; state: SyncStateOf & { cursor: string }; tq: TableQueries }[] = [];
+      for (const t of tables) {
+        const state = yield* local("reading sync state", () => o.store.syncState(t.d));
+        // Not copied (a copy that failed, or one begun anew).
+        if (!state.snapshotComplete || state.cursor === null) return undefined;
+        out.push({ t, state: state as SyncStateOf & { cursor: string }, tq: yield* t.columns.queries() });
+      }
+      return out;
+    });
+
+  const startStatement = (t: Table, cursor: string): Statement => ({ text: furtherStartSql, values: [cursor, qualified(t.d.masterTable), changeTableName(t.d.masterTable)] });
+
   const pull = (client: MasterClient, cursor: string, epoch: string) =>
     Effect.gen(function* () {
       const applied: Record<string, number> = {};
       let bytes = 0;
+      const ready = yield* pullable();
+      if (!ready) return { applied, bytes, reconnect: true };
       let reconnect = false;
-      for (const [i, t] of tables.entries()) {
-        const d = t.d;
-        const state = yield* local("reading sync state", () => o.store.syncState(d));
-        if (!state.snapshotComplete || state.cursor === null) {
-          // Not copied (a copy that failed, or one begun anew): the machine copies it first.
+      for (const [i, { t, state, tq }] of ready.entries()) {
+        const { text: startText, values: startValues } = startStatement(t, state.cursor);
+        const start = (yield* client.query<FurtherStart>(startText, startValues)).rows[0]!;
+        if (yield* unusable(t, state, start, epoch)) {
           reconnect = true;
           continue;
         }
-        const { rows } = yield* client.query<{ expired: boolean; columns: string; table_epoch: string | null }>(furtherStartSql, [state.cursor, qualified(d.masterTable), changeTableName(d.masterTable)]);
-        const tableEpoch = epochOf(epoch, rows[0]!.table_epoch);
-        if (tableEpoch !== state.epoch) {
-          log.warn({ table: d.masterTable }, "a further table was truncated on the master: copying it anew");
-          yield* local("resetting sync state", () => o.store.resetSync(d, sourceOf(d), tableEpoch));
-          reconnect = true;
-          continue;
-        }
-        if (rows[0]!.expired) {
-          log.warn({ table: d.masterTable }, "changes of a further table this replica had not pulled were pruned: copying it anew");
-          yield* local("resetting sync state", () => o.store.resetSync(d, sourceOf(d), state.epoch ?? ""));
-          reconnect = true;
-          continue;
-        }
-        // Compared with the columns the table was described from, not the queries' (a retried
-        // statement rebuilds those for the columns now, and the local table would not follow).
-        if (rows[0]!.columns !== t.signature) {
-          log.info({ table: d.masterTable }, "a further table's columns changed on the master: describing it anew");
-          reconnect = true;
-          continue;
-        }
-        const tq = yield* t.columns.queries();
         const { text, values } = tq.changesSince(state.cursor);
         const name = `embedded_memory_pull_further_${i}`;
         yield* client.query(`DECLARE ${name} NO SCROLL CURSOR FOR ${text}`, values);
         let n = 0;
         for (;;) {
           const { rows: batch } = yield* client.query<Row>(`FETCH ${o.pullBatchRows} FROM ${name}`);
-          const upserts: Row[] = [];
-          const deletes: string[] = [];
-          for (const r of batch) {
-            bytes += rowBytes(r);
-            // A NULL key: the row is gone, or no longer matches the table's filter.
-            if (r[d.key] === null) deletes.push(String(r._changed_key));
-            else upserts.push(r);
-          }
           const done = batch.length < o.pullBatchRows;
-          const before = n;
-          n += yield* local("applying changes", () => o.store.applyChanges(d, tq.present, upserts, deletes, done ? { cursor, applied: before } : undefined));
+          const got = yield* applyBatch(t, tq, batch, done ? { cursor, applied: n } : undefined);
+          n += got.n;
+          bytes += got.bytes;
           if (done) break;
         }
         yield* client.query(`CLOSE ${name}`);
-        applied[d.localName] = n;
+        applied[t.d.localName] = n;
       }
       return { applied, bytes, reconnect };
     });
 
+  // The one-trip pull's part (Replicator): per table its start and its changes, at most a batch.
+  const script = () =>
+    Effect.gen(function* () {
+      const ready = yield* pullable();
+      if (!ready) return undefined;
+      const statements = ready.flatMap(({ t, state, tq }) => {
+        const changes = tq.changesSince(state.cursor);
+        return [startStatement(t, state.cursor), { text: `SELECT * FROM (${changes.text}\n) AS em_pull LIMIT ${o.pullBatchRows + 1}`, values: changes.values }];
+      });
+      const fits = (results: readonly QueryResult<Row>[]) => ready.every((_, i) => results[2 * i + 1]!.rows.length <= o.pullBatchRows);
+      const apply = (results: readonly QueryResult<Row>[], cursor: string, epoch: string) =>
+        Effect.gen(function* () {
+          const applied: Record<string, number> = {};
+          let bytes = 0;
+          let reconnect = false;
+          for (const [i, { t, state, tq }] of ready.entries()) {
+            if (yield* unusable(t, state, results[2 * i]!.rows[0] as unknown as FurtherStart, epoch)) {
+              reconnect = true;
+              continue;
+            }
+            const got = yield* applyBatch(t, tq, results[2 * i + 1]!.rows, { cursor, applied: 0 });
+            applied[t.d.localName] = got.n;
+            bytes += got.bytes;
+          }
+          return { applied, bytes, reconnect } satisfies FurtherPull;
+        });
+      return { statements, fits, apply } satisfies FurtherScript;
+    });
+
   const queries = () => Effect.forEach(tables, (t) => t.columns.queries());
 
-  return { descriptors: () => tables.map((t) => t.d), queries, connect, complete: (store) => tables.every((t) => isComplete(store, t.d)), copy, pull };
+  return { descriptors: () => tables.map((t) => t.d), queries, connect, complete: (store) => tables.every((t) => isComplete(store, t.d)), copy, pull, script };
 }

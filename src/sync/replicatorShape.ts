@@ -86,3 +86,14 @@ export interface ReplicatorOptions {
   readonly further?: readonly ReplicatedTableConfig[];
 }
 
+/** What a pull's first statement reads (pullStartSql). */
+export interface PullStart {
+  readonly snapshot: string;
+  readonly epoch: string;
+  readonly cursor_expired: boolean;
+  readonly oldest_open_xact_s: number;
+  readonly columns: string;
+}
+
+/** A pull that applied nothing and cannot go on from the cursor (none yet, or another epoch): the machine reconnects. */
+export const NOTHING_PULLED = { applied: 0, epochChanged: true, cursor: null, bytes: 0, oldestChangeAtMs: null, oldestOpenXactSeconds: 0, countersApplied: 0 } as const;
