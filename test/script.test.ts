@@ -14,6 +14,7 @@ describe("master scripts", () => {
     expect(inlineValues("SELECT $1, $2", ["$2", "b"])).toBe("SELECT '$2', 'b'");
     expect(inlineValues(`SELECT '$1', "a$1", x$1, $1 -- $1\n/* $1 */`, ["v"])).toBe(`SELECT '$1', "a$1", x$1, 'v' -- $1\n/* $1 */`);
     expect(inlineValues(`SELECT E'it\\'s $1', $1`, ["v"])).toBe(`SELECT E'it\\'s $1', 'v'`);
+    expect(inlineValues("SELECT $$ $1 $$, $q$ it's $1 $q$, $1", ["v"])).toBe("SELECT $$ $1 $$, $q$ it's $1 $q$, 'v'");
     expect(inlineValues("SELECT $1, $2, $3", [true, 12n, "back\\slash"])).toBe("SELECT 'true', '12',  E'back\\\\slash'");
   });
 
@@ -24,14 +25,14 @@ describe("master scripts", () => {
   });
 
   test("The server reads every inlined value as it reads the same value sent as a parameter.", async ({ pg }) => {
-    const text = "SELECT $1::text AS s, $2::int AS i, $3::bigint AS b, $4::boolean AS t, $5::text AS n, $6::jsonb AS j, $7::pg_snapshot AS snap";
+    const text = "SELECT $1::text AS s, $2::int AS i, $3::bigint AS b, $4::boolean AS t, $5::text AS n, $6::jsonb AS j, $7::pg_snapshot AS snap, $$ $1 $$ AS dq, 'a$1' AS q";
     const values = ["quote ' and backslash \\ and $1 and \u00e9", 42, 9007199254740993n, false, null, '{"k": "v\\"w"}', "10:20:15"];
     const c = await pg.client();
     try {
       const direct = (await c.query(text, values)).rows;
       const inlined = (await c.query(scriptText([{ text: "SELECT 1" }, { text, values }]))) as unknown as { rows: unknown[] }[];
       expect(inlined[1]!.rows).toEqual(direct);
-      expect(direct[0]).toMatchObject({ s: values[0], i: 42, b: "9007199254740993", t: false, n: null, j: { k: 'v"w' } });
+      expect(direct[0]).toMatchObject({ dq: " $1 ", q: "a$1", s: values[0], i: 42, b: "9007199254740993", t: false, n: null, j: { k: 'v"w' } });
     } finally {
       await c.end();
     }

@@ -27,8 +27,8 @@ const identChar = /[A-Za-z0-9_$]/;
 
 /**
  * `text` with its `$n` placeholders replaced by `values` as literals, in one pass (a value that
- * holds `$2` is never read again). String literals, quoted identifiers and comments are left
- * as they are: a table called "a$1" stays one.
+ * holds `$2` is never read again). String literals (dollar-quoted ones too), quoted identifiers
+ * and comments are left as they are: a table called "a$1" stays one.
  */
 export function inlineValues(text: string, values: readonly unknown[] = []): string {
   let out = "";
@@ -56,6 +56,11 @@ export function inlineValues(text: string, values: readonly unknown[] = []): str
     } else if (c === "/" && text[i + 1] === "*") {
       const end = text.indexOf("*/", i + 2);
       copyUntil(end < 0 ? text.length : end + 2);
+    } else if (c === "$" && (i === 0 || !identChar.test(text[i - 1]!)) && /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.test(text.slice(i))) {
+      // A dollar-quoted string ($$…$$, $tag$…$tag$, as a table filter may hold): left whole.
+      const tag = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(text.slice(i))![0];
+      const end = text.indexOf(tag, i + tag.length);
+      copyUntil(end < 0 ? text.length : end + tag.length);
     } else if (c === "$" && /[0-9]/.test(text[i + 1] ?? "") && (i === 0 || !identChar.test(text[i - 1]!))) {
       const m = /^\$([0-9]+)/.exec(text.slice(i))!;
       const n = Number(m[1]);
