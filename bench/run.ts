@@ -44,6 +44,9 @@
  *                                     (SIZES, COMMITS, BURST, SEED, PULLS_ON=both|primary|standby)
  *   tables     bench/tables.ts        commit → visible with 0, 1 and 3 further tables replicated
  *                                     (issue 14); BENCH_TABLES_COMMITS|ROUNDS, BENCH_OUT
+ *   pullcost   bench/pullCost.ts      one pull by its form, one round trip vs streamed: wall,
+ *                                     client and backend CPU (issue 13); BENCH_PULLCOST_*
+ *                                     (PULLS, GAPS, IDLE_CLIENTS), BENCH_OUT
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -85,6 +88,7 @@ const OTHERS: Record<string, () => Promise<unknown>> = {
   retrieval: () => import("./retrieval.ts").then((m) => m.runRetrievalBenchmark()),
   fleet: () => import("./fleet.ts"),
   tables: () => import("./tables.ts"),
+  pullcost: () => import("./pullCost.ts"),
 };
 if (opts.only && opts.only !== "latency" && opts.only !== "snapshot" && !Object.hasOwn(OTHERS, opts.only)) {
   throw new Error(`BENCH_ONLY must be one of latency, snapshot, ${Object.keys(OTHERS).join(", ")}; got ${opts.only}`);
