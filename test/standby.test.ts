@@ -16,6 +16,8 @@ import type { TestPostgres } from "./support/postgres.ts";
 import { makeConfig } from "../src/schema/config.ts";
 import { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
 import { createLogger } from "../src/observability/logger.ts";
+import { standbyReadySql } from "../src/master/readPool.ts";
+import { queriesDuring } from "./support/queries.ts";
 
 let pair: PrimaryAndStandby;
 let db: TestPostgres;
@@ -67,9 +69,16 @@ describe("pulls on a streaming standby", () => {
     expect(m.stats().standby).toMatchObject({ url: `127.0.0.1:${pair.standby.port}/${DB}`, using: "standby", reason: null, fallbacks: 0 });
 
     await pair.standby.pauseReplay();
-    await seedMemories(db, 5, { startAt: 21 });
-    // The notification arrived (from the primary) and the pull is holding for the standby.
-    await eventually(() => expect(m.stats().standby?.waiting).toBe(true));
+    const polls = (seen: readonly string[]) => seen.filter((q) => q.startsWith(standbyReadySql.slice(0, 40)));
+    const whilePaused = await queriesDuring(async (seen) => {
+      await seedMemories(db, 5, { startAt: 21 });
+      // The notification arrived (from the primary) and the pull is holding for the standby…
+      await eventually(() => expect(m.stats().standby?.waiting).toBe(true));
+      // …asking the standby again and again whether it replayed.
+      await eventually(() => expect(polls(seen).length).toBeGreaterThanOrEqual(5));
+    });
+    // The pull's whole script ran once; the polls after it are the replay check alone.
+    expect(whilePaused.filter((q) => q.startsWith("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") && q.includes("AS em_pull LIMIT"))).toHaveLength(1);
     expect(m.stats().total_memories).toBe(20);
     await pair.standby.resumeReplay();
     await eventually(() => expect(m.stats().total_memories).toBe(25));

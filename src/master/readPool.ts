@@ -75,6 +75,12 @@ export const standbyReadySql = `SELECT
 
 const RR = "ISOLATION LEVEL REPEATABLE READ READ ONLY" as const;
 
+/** What standbyReadySql answers. */
+interface ReplayCheck {
+  readonly ready: boolean;
+  readonly lag_ms: number;
+}
+
 export interface ReadSourceOptions {
   readonly databaseReadUrl: string | undefined;
   readonly connectTimeoutMs: number;
@@ -115,7 +121,7 @@ export function makeStandbyReads(primary: MasterShape, standby: MasterShape, o: 
     });
 
   /** The replay check's answer: the read goes on, or fails NotReplayed to be tried again. */
-  const replayed = (row: { ready: boolean; lag_ms: number }): Effect.Effect<void, NotReplayed> => {
+  const replayed = (row: ReplayCheck): Effect.Effect<void, NotReplayed> => {
     const lagMs = Math.round(row.lag_ms);
     set({ replay_lag_ms: lagMs });
     if (!row.ready) return Effect.fail(new NotReplayed({ lagMs }));
@@ -162,7 +168,7 @@ export function makeStandbyReads(primary: MasterShape, standby: MasterShape, o: 
     read<A, E>(
       (target) =>
         standby.transaction(RR, (client) =>
-          client.query<{ ready: boolean; lag_ms: number }>(standbyReadySql, [after, target]).pipe(
+          client.query<ReplayCheck>(standbyReadySql, [after, target]).pipe(
             Effect.flatMap(({ rows }) => replayed(rows[0]!)),
             Effect.andThen(() => use(client)),
           ),
@@ -170,16 +176,23 @@ export function makeStandbyReads(primary: MasterShape, standby: MasterShape, o: 
       () => primary.transaction(RR, use),
     );
 
-  // The replay check leads the script: while the standby lags, each poll runs it all (the
-  // statements are a pull's few, bounded by their LIMIT) and keeps none of it.
-  const readScript = (after: string | null, statements: readonly Statement[]) =>
-    read<QueryResult<Record<string, unknown>>[], never>(
+  // The replay check leads the script, in its snapshot. Once the standby was found behind, the
+  // polls ask the check alone (a plain query) and run the script again only when it passes, so
+  // a lagging standby is not made to run every pull's statements every POLL_MS.
+  const readScript = (after: string | null, statements: readonly Statement[]) => {
+    let behind = false;
+    return read<QueryResult<Record<string, unknown>>[], never>(
       (target) =>
-        standby.readScript(RR, [{ text: standbyReadySql, values: [after, target] }, ...statements]).pipe(
-          Effect.flatMap(([check, ...results]) => Effect.as(replayed(check!.rows[0] as { ready: boolean; lag_ms: number }), results)),
-        ),
+        Effect.gen(function* () {
+          if (behind) yield* replayed((yield* standby.query<ReplayCheck>(standbyReadySql, [after, target])).rows[0]!);
+          const [check, ...results] = yield* standby.readScript(RR, [{ text: standbyReadySql, values: [after, target] }, ...statements]);
+          behind = true; // (if the check in the script's own snapshot fails)
+          yield* replayed(check!.rows[0] as unknown as ReplayCheck);
+          return results;
+        }),
       () => primary.readScript(RR, statements),
     );
+  };
 
   return {
     transaction,

@@ -4,8 +4,8 @@
  */
 import pg from "pg";
 
-/** Counts the queries this process sends to any Postgres while `during` runs, by their first words. */
-export async function queriesDuring(during: () => Promise<void>): Promise<string[]> {
+/** The queries this process sends to any Postgres while `during` runs (which may watch them grow). */
+export async function queriesDuring(during: (seen: readonly string[]) => Promise<void>): Promise<string[]> {
   const seen: string[] = [];
   const proto = pg.Client.prototype as unknown as { query: (...a: unknown[]) => unknown };
   const original = proto.query;
@@ -15,7 +15,7 @@ export async function queriesDuring(during: () => Promise<void>): Promise<string
     return original.apply(this, a);
   };
   try {
-    await during();
+    await during(seen);
   } finally {
     proto.query = original;
   }
