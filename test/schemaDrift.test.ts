@@ -122,7 +122,7 @@ describe("columns the master gains or loses", () => {
         const texts = m._db().prepare("SELECT search_text AS s, count(*) AS n FROM unified_ai_memory GROUP BY s ORDER BY s").all();
         expect(texts).toEqual([{ s: "filled later", n: 30 }, { s: "fresh", n: 1 }]);
       });
-      expect(m.state()).toBe("idle");
+      await eventually(() => expect(m.state()).toBe("idle")); // the fill-in runs at a pull's end
       expect(copies()).toBe(1);
       const localColumns = (m._db().prepare("SELECT name FROM pragma_table_info('unified_ai_memory')").all() as { name: string }[]).map((c) => c.name);
       expect(localColumns).not.toContain("mood");
