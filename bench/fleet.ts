@@ -33,20 +33,18 @@
  *   BENCH_OUT=path          default bench/results/fleet.json
  * Run: node bin/run-ts.js bench/fleet.ts
  */
-import { randomUUID } from "node:crypto";
 import { mkdirSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import type pg from "pg";
 import { createTestDatabase, createTestPostgres, type TestPostgres } from "../test/support/postgres.ts";
 import { createPrimaryAndStandby, type PrimaryAndStandby, type TestStandby } from "../test/support/standby.ts";
 import { installMaster, seedMemories } from "../test/support/seed.ts";
 import { prng } from "../src/dev/prng.ts";
-import { benchSession, distribution, envInt, loadavg, machineInfo, round, table, type Distribution } from "./util.ts";
-import { awaitIdlePools, processesCpuSeconds, replicaConnections, sampleConnections, watchServer, type Connections, type WatchedServer } from "./fleetMaster.ts";
+import { benchSession, envInt, loadavg, machineInfo, round, table, type Distribution } from "./util.ts";
+import { awaitIdlePools, replicaConnections, watchServer, type Connections, type WatchedServer } from "./fleetMaster.ts";
 import { startFleet, type Fleet } from "./fleetProcesses.ts";
-import { monotonicMs } from "./fleetReplica.ts";
+import { burst, lonesCommits } from "./fleetRuns.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const say = (s: string) => process.stderr.write(`${s}\n`);
@@ -80,10 +78,6 @@ interface Servers {
   readonly primary: TestPostgres;
   readonly standby?: TestStandby;
 }
-
-const INSERT_SQL = `INSERT INTO unified_ai_memory (id, memory_type, content, source_system, source_agent, importance_score, tags, search_text)
-  VALUES ($1, 'episodic', $2, 'bench', 'fleet-writer', 0.5, ARRAY['fleet'], $3)`;
-const insert = (writer: pg.Client, id: string, text: string) => writer.query(INSERT_SQL, [id, JSON.stringify({ text }), text]);
 
 interface SizeResult {
   readonly pullsOn: PullsOn;
@@ -119,80 +113,6 @@ interface SizeResult {
   readonly loadavg: number[];
 }
 
-async function lonesCommits(fleet: Fleet, writer: pg.Client, primary: WatchedServer, standby: WatchedServer | undefined, random: () => number) {
-  const all: number[] = [];
-  const each: number[] = [];
-  let replicaCpu = 0;
-  let masterCpu = 0;
-  let standbyCpu = 0;
-  for (let i = 0; i < opts.warmup + opts.commits; i++) {
-    if (i === opts.warmup) (replicaCpu = processesCpuSeconds(fleet.pids)), (masterCpu = primary.cpuSeconds()), (standbyCpu = standby?.cpuSeconds() ?? 0);
-    const id = randomUUID();
-    await fleet.watch(id);
-    const seen = fleet.seen(id, opts.timeoutMs);
-    await insert(writer, id, `fleet lone commit ${i}`);
-    const committed = monotonicMs();
-    const at = await seen;
-    if (i >= opts.warmup) {
-      all.push(Math.max(...at) - committed);
-      each.push(...at.map((t) => t - committed));
-    }
-    await new Promise((r) => setTimeout(r, Math.floor(random() * (opts.pauseMs + 1))));
-  }
-  // What one lone commit costs in CPU: every replica's (its pull, and the harness's two IPC
-  // messages and its poll), the master's and the standby's. Over the machine's cores it is the
-  // least time the last replica can take to hold the commit when all of them share the cores.
-  const ms = (seconds: number) => (seconds * 1000) / opts.commits;
-  const replicasMs = ms(processesCpuSeconds(fleet.pids) - replicaCpu);
-  const masterMs = ms(primary.cpuSeconds() - masterCpu);
-  const standbyMs = standby ? ms(standby.cpuSeconds() - standbyCpu) : 0;
-  const cpuPerLoneCommit = {
-    replicasMs: round(replicasMs, 1),
-    perReplicaMs: round(replicasMs / fleet.size, 2),
-    masterMs: round(masterMs, 2),
-    standbyMs: standby ? round(standbyMs, 2) : null,
-    overCoresMs: round((replicasMs + masterMs + standbyMs) / os.cpus().length, 1),
-  };
-  return { allReplicasMs: distribution(all), eachReplicaMs: distribution(each), cpuPerLoneCommit };
-}
-
-const per1000 = (seconds: number) => round((seconds * 1000) / opts.burst, 2);
-
-async function burst(fleet: Fleet, writer: pg.Client, primary: WatchedServer, standby: WatchedServer | undefined) {
-  const before = await fleet.stats();
-  const expected = before[0]!.rows + opts.burst;
-  const counted = fleet.counted(expected, opts.timeoutMs * 4);
-  const connections = sampleConnections(primary.client);
-  const standbyConnections = standby && sampleConnections(standby.client);
-  const cpu0 = primary.cpuSeconds();
-  const standbyCpu0 = standby?.cpuSeconds();
-  const t0 = monotonicMs();
-  for (let i = 0; i < opts.burst; i++) await insert(writer, randomUUID(), `fleet burst commit ${i}`);
-  const t1 = monotonicMs();
-  const at = await counted;
-  const masterCpuSeconds = round(primary.cpuSeconds() - cpu0, 2);
-  const standbyCpuSeconds = standby ? round(standby.cpuSeconds() - standbyCpu0!, 2) : null;
-  const peak = await connections.stop();
-  const standbyPeak = (await standbyConnections?.stop()) ?? null;
-  const after = await fleet.stats();
-  const pulls = after.map((s, i) => s.totalPulls - before[i]!.totalPulls);
-  return {
-    result: {
-      commits: opts.burst,
-      commitMs: round(t1 - t0, 1),
-      catchUpMs: round(Math.max(...at) - t1, 1),
-      pullsPerReplica: { min: Math.min(...pulls), mean: round(pulls.reduce((a, b) => a + b, 0) / pulls.length, 1), max: Math.max(...pulls) },
-      masterCpuSeconds,
-      masterCpuSecondsPer1000Commits: per1000(masterCpuSeconds),
-      standbyCpuSeconds,
-      standbyCpuSecondsPer1000Commits: standbyCpuSeconds === null ? null : per1000(standbyCpuSeconds),
-    },
-    peak,
-    standbyPeak,
-    readFallbacks: standby ? after.reduce((a, s) => a + (s.readFallbacks ?? 0), 0) : null,
-  };
-}
-
 async function measureSize(on: PullsOn, servers: Servers, dir: string, n: number, random: () => number): Promise<SizeResult> {
   const db = await createTestDatabase(servers.primary);
   await installMaster(db);
@@ -218,12 +138,12 @@ async function measureSize(on: PullsOn, servers: Servers, dir: string, n: number
     const started = Date.now();
     fleet = await startFleet(here, n, (i) => ({ databaseUrl: db.url, localPath: path.join(sizeDir, `replica-${i}.db`), ...(readUrl === undefined ? {} : { databaseReadUrl: readUrl }) }));
     say(`  ${n} replicas (pulls on the ${on}) up in ${round((Date.now() - started) / 1000, 1)} s`);
-    const lone = await lonesCommits(fleet, writer, primary, standby, random);
+    const lone = await lonesCommits(opts, fleet, writer, primary, standby, random);
     const settled = standby ? await awaitIdlePools(primary.client) : undefined;
     if (settled) say(`  the replicas' pools on the primary idled out ${round(settled.waitedMs / 1000, 1)} s after the lone commits`);
     const atRest = settled?.connections ?? (await replicaConnections(primary.client));
     const standbyAtRest = standby ? await replicaConnections(standby.client) : null;
-    const b = await burst(fleet, writer, primary, standby);
+    const b = await burst(opts, fleet, writer, primary, standby);
     const r: SizeResult = {
       pullsOn: on,
       replicas: n,
