@@ -143,23 +143,31 @@ describe("columns the master gains or loses", () => {
     await pg.sql(`CREATE TABLE unified_ai_memory (
       id uuid PRIMARY KEY DEFAULT gen_random_uuid(), memory_type text NOT NULL, content jsonb NOT NULL,
       importance_score real DEFAULT 0.5, created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())`);
-    await pg.sql("INSERT INTO unified_ai_memory (memory_type, content) SELECT 'semantic', jsonb_build_object('text', 'row ' || i) FROM generate_series(1, 60) i");
+    // Many small chunks, and the ALTER on a connection opened beforehand: it lands a chunk or
+    // a few after the first however loaded the machine (a fresh connection once came too late).
+    const ROWS = 400;
+    await pg.sql(`INSERT INTO unified_ai_memory (memory_type, content) SELECT 'semantic', jsonb_build_object('text', 'row ' || i) FROM generate_series(1, ${ROWS}) i`);
     const m = replica({ snapshotChunkRows: 2 });
-    let altered: Promise<unknown> | undefined;
-    let alteredAt = -1;
-    let copied = 0;
-    await m.syncOnce({
-      onProgress: (rows) => {
-        copied = rows;
-        // After the first chunk: the copy's later chunks queue behind the ALTER's lock.
-        altered ??= pg.sql("ALTER TABLE unified_ai_memory ADD COLUMN search_text text DEFAULT 'added mid-copy'").then(() => (alteredAt = copied));
-      },
-    });
-    await altered;
-    expect(alteredAt).toBeGreaterThan(0);
-    expect(alteredAt).toBeLessThan(60); // the column arrived while the copy ran
+    const alterer = await pg.client();
+    try {
+      let altered: Promise<unknown> | undefined;
+      let alteredAt = -1;
+      let copied = 0;
+      await m.syncOnce({
+        onProgress: (rows) => {
+          copied = rows;
+          // After the first chunk: the copy's later chunks queue behind the ALTER's lock.
+          altered ??= alterer.query("ALTER TABLE unified_ai_memory ADD COLUMN search_text text DEFAULT 'added mid-copy'").then(() => (alteredAt = copied));
+        },
+      });
+      await altered;
+      expect(alteredAt).toBeGreaterThan(0);
+      expect(alteredAt).toBeLessThan(ROWS); // the column arrived while the copy ran
+    } finally {
+      await alterer.end();
+    }
     await m.syncOnce();
-    expect(m._db().prepare("SELECT search_text AS s, count(*) AS n FROM unified_ai_memory GROUP BY s").all()).toEqual([{ s: "added mid-copy", n: 60 }]);
-    expect(await m.verify()).toMatchObject({ identical: true, master_count: 60 });
+    expect(m._db().prepare("SELECT search_text AS s, count(*) AS n FROM unified_ai_memory GROUP BY s").all()).toEqual([{ s: "added mid-copy", n: ROWS }]);
+    expect(await m.verify()).toMatchObject({ identical: true, master_count: ROWS });
   });
 });
