@@ -59,7 +59,7 @@ async function pull(c: pg.Client, form: Form, tq: TableQueries, cursor: string):
   const startValues = [cursor, qualified("public.unified_ai_memory")];
   const changes = tq.changesSince(cursor);
   if (form === "one trip") {
-    const text = scriptText([{ text: BEGIN }, { text: pullStartSql, values: startValues }, { text: `SELECT * FROM (${changes.text}\n) AS em_pull LIMIT ${BATCH + 1}`, values: changes.values }, { text: "COMMIT" }]);
+    const text = scriptText([{ text: BEGIN }, { text: pullStartSql, values: startValues }, tq.changesSinceAtMost(cursor, BATCH + 1), { text: "COMMIT" }]);
     const results = (await c.query({ text, types: rowTypes })) as unknown as pg.QueryResult[];
     if (results[3]!.rows.length !== 1) throw new Error(`a pull read ${results[3]!.rows.length} changes, not 1`);
     return results[2]!.rows[0].snapshot as string;

@@ -287,4 +287,10 @@ export class TableQueries {
         ON ${this.keyMatches("ids.em_row_id")} AND ${this.filter(tenantParam)}`;
     return { text, values };
   }
+
+  /** changesSince, at most `rows` of them (a one-trip pull asks one more than a batch: more means it did not see them all). */
+  changesSinceAtMost(prev: string, rows: number): { text: string; values: unknown[] } {
+    const { text, values } = this.changesSince(prev);
+    return { text: `SELECT * FROM (${text}\n) AS em_pull LIMIT ${rows}`, values };
+  }
 }

@@ -28,22 +28,21 @@ import { memoryTableDescriptor } from "../schema/tableDescriptor.ts";
 import { withLockCheck } from "../store/locked.ts";
 import type { SyncMachine, SyncStateName } from "../machines/syncMachine.ts";
 import type { UploadMachine, UploadStateName } from "../machines/uploadMachine.ts";
-import { buildStats, machineView, type ForceSyncResult, type MachinesView, type MemoryStats } from "./stats.ts";
-
-export type { ForceSyncResult, MachinesView };
+import { machineView, type ForceSyncResult, type MachinesView, type MemoryStats } from "./stats.ts";
+import { replicaStats } from "./replicaStats.ts";
 import { describeMachine, type MachineDescription } from "../machines/describe.ts";
 import { syncMachine } from "../machines/syncMachine.ts";
 import { uploadMachine } from "../machines/uploadMachine.ts";
 import type { Metrics } from "../observability/metrics.ts";
 import { instrumentMachines } from "./instrumentation.ts";
+import type { EmbeddedMemoryOptions, WriteOptions } from "./options.ts";
 
+export type { ForceSyncResult, MachinesView };
 export type { TransitionEvent, MachineEvent } from "./machineEvents.ts";
 export type { MachineDescription, StateDescription } from "../machines/describe.ts";
 export type { SyncStateName, UploadStateName };
 export type { Opened, Services } from "./openReplica.ts";
-
 export type { EmbeddedMemoryOptions, WriteOptions } from "./options.ts";
-import type { EmbeddedMemoryOptions, WriteOptions } from "./options.ts";
 
 export class EmbeddedMemory {
   readonly config: Config;
@@ -193,29 +192,9 @@ export class EmbeddedMemory {
 
   /** `stale`: the replica was away past the changelog retention and answers from its older copy while a new one is made. */
   stats(): MemoryStats & { readonly stale: boolean } {
-    const o = this.o!;
-    const ctx = this.actor?.getSnapshot().context;
-    const up = this.uploadActor?.getSnapshot().context;
-    const outbox = o.uploader.counts();
-    const stats = buildStats({
-      changeFeed: this.feed?.status(),
-      standby: o.reads.status(),
-      further: o.store.tables(),
-      store: o.store,
-      descriptor: o.replicator.descriptor,
-      state: this.state(),
-      poolConnected: ctx?.poolConnected ?? false,
-      feedConnected: ctx?.feedConnected ?? false,
-      attempt: ctx?.attempt ?? 0,
-      lastError: ctx?.lastError ?? null,
-      tenantId: this.config.tenantId,
-      snapshotRowsCopied: this.snapshotRowsCopied,
-      vectors: o.search.vectorInfo(),
-      embeddingProvider: this.config.embeddingProvider,
-      outbox: { ...outbox, last_error: up?.lastError ?? outbox.last_error, state: this.uploadState(), uploaded: up?.uploaded ?? 0 },
-      secrets: this.secrets,
-    });
-    return { ...stats, stale: o.replicator.stale() };
+    const [sync, upload] = [this.actor?.getSnapshot().context, this.uploadActor?.getSnapshot().context];
+    const view = { config: this.config, state: this.state(), uploadState: this.uploadState(), sync, upload, feed: this.feed, snapshotRowsCopied: this.snapshotRowsCopied, secrets: this.secrets };
+    return replicaStats(this.o!, view);
   }
 
   /** Runs a sync that starts after this call and answers when it ends (CONTRACT: force-sync). */

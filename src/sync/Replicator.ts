@@ -217,13 +217,12 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       // The common case in one round trip: the start, every table's changes (no more than a batch
       // each) and COMMIT in one script. More changes than a batch, other columns than the queries
       // were built for, or a further table not copied yet: the streamed transaction below.
-      const changes = tq.changesSince(prev);
       const more = yield* further.script();
       const read = more
         ? yield* reads
             .readScript(prev, [
               { text: pullStartSql, values: [prev, qualified(d.masterTable)] },
-              { text: `SELECT * FROM (${changes.text}\n) AS em_pull LIMIT ${o.pullBatchRows + 1}`, values: changes.values },
+              tq.changesSinceAtMost(prev, o.pullBatchRows + 1),
               ...more.statements,
             ])
             // A column gone from under the queries (of any table): the streamed pull checks the columns first.

@@ -244,10 +244,7 @@ export function makeFurtherTables(o: FurtherOptions): FurtherTables {
     Effect.gen(function* () {
       const ready = yield* pullable();
       if (!ready) return undefined;
-      const statements = ready.flatMap(({ t, state, tq }) => {
-        const changes = tq.changesSince(state.cursor);
-        return [startStatement(t, state.cursor), { text: `SELECT * FROM (${changes.text}\n) AS em_pull LIMIT ${o.pullBatchRows + 1}`, values: changes.values }];
-      });
+      const statements = ready.flatMap(({ t, state, tq }) => [startStatement(t, state.cursor), tq.changesSinceAtMost(state.cursor, o.pullBatchRows + 1)]);
       const fits = (results: readonly QueryResult<Row>[]) => ready.every((_, i) => results[2 * i + 1]!.rows.length <= o.pullBatchRows);
       const apply = (results: readonly QueryResult<Row>[], cursor: string, epoch: string) =>
         Effect.gen(function* () {
