@@ -16,7 +16,7 @@ import { makeFullText, type TextHit } from "./fullText.ts";
 import { filterSql, hasNarrowingFilters, normalizeFilters } from "./filters.ts";
 import { invalid } from "../schema/decode.ts";
 import type { SearchFilters, SearchRequest as SearchInput } from "../schema/search.ts";
-import { boost, DEFAULT_MIN_SCORE, DEFAULT_RANK_WEIGHTS, finalScore, fuseRelevance, legacyScores, textRelevance, vectorRelevance, type RankWeights } from "./rank.ts";
+import { boost, DEFAULT_MIN_SCORE, DEFAULT_RANK_WEIGHTS, finalScore, fuseRelevance, holdsAllTerms, legacyScores, textRelevance, vectorRelevance, type RankWeights } from "./rank.ts";
 import type { VectorHit } from "./vectors/VectorIndex.ts";
 import { makeVectorStore, type VectorInfo, type VectorStore } from "./vectors/vectorStore.ts";
 
@@ -118,8 +118,8 @@ function checkedVector(v: readonly number[] | undefined, dim: number | null): Fl
 
 /** The lists the earlier ranking fused: all words (weight 1), some words (½), vector neighbours (1). */
 function legacyLists(textHits: readonly TextHit[], vectorHits: readonly VectorHit[], w: RankWeights) {
-  const all = textHits.filter((h) => h.coverage >= 1 - 1e-9).map((h) => h.id);
-  const some = textHits.filter((h) => h.coverage < 1 - 1e-9).map((h) => h.id);
+  const all = textHits.filter((h) => holdsAllTerms(h.coverage)).map((h) => h.id);
+  const some = textHits.filter((h) => !holdsAllTerms(h.coverage)).map((h) => h.id);
   return [
     { ids: all, weight: 1 },
     { ids: some, weight: w.partialMatch },
@@ -128,8 +128,8 @@ function legacyLists(textHits: readonly TextHit[], vectorHits: readonly VectorHi
 }
 
 /** rel(d) per candidate (rank.ts): the real BM25 and cosine values, normalised per query. */
-function fusedRelevance(textHits: readonly TextHit[], vectorHits: readonly VectorHit[], usedText: boolean): Map<string, number> {
-  const text = textRelevance(new Map(textHits.map((h) => [h.id, h])));
+function fusedRelevance(textHits: readonly TextHit[], vectorHits: readonly VectorHit[], usedText: boolean, tieBreak: number): Map<string, number> {
+  const text = textRelevance(new Map(textHits.map((h) => [h.id, h])), tieBreak);
   const cosine = new Map(vectorHits.map((h) => [h.id, vectorRelevance(h.centred)]));
   const usedVectors = vectorHits.length > 0;
   const relevance = new Map<string, number>();
@@ -214,7 +214,7 @@ export function makeSearch(deps: SearchDeps): SearchService {
     const usedVector = queryVector !== undefined;
     const listing = !usedFts && !usedVector && query.trim() === "";
 
-    const relevance = fusedRelevance(textHits, vectorHits, usedFts);
+    const relevance = fusedRelevance(textHits, vectorHits, usedFts, weights.tieBreak);
     const minScore = req.min_score ?? minScoreDefault;
     const rows = listing
       ? fetch(where, params, pluck(`SELECT m.id FROM ${table} m WHERE ${where} ORDER BY m.importance_score DESC, m.created_at DESC LIMIT ${want}`).all(...params) as string[])

@@ -1,8 +1,9 @@
 /**
  * Relevance-first ranking. Each method keeps its real relevance, normalised per query to 0..1:
  *
- *   text(d)   = coverage(d) · (½ + ½ · bm25(d) / max bm25)     coverage: the IDF-weighted share
- *                                                              of the query's terms d contains
+ *   text(d)   = coverage(d) · (½ + ½ · bm25(d) / max bm25) · π(d)   coverage: the IDF-weighted
+ *                                                              share of the query's terms d contains;
+ *                                                              π(d) = 1 with every term, else 1/(1 + ε)²
  *   vector(d) = max(0, cosine(query − μ, d − μ))               μ: the rows' per-dimension mean, so
  *                                                              unrelated rows score ≈ 0 on offset data
  *   rel(d)    = the mean of text(d) and vector(d) over the methods the query used (a hybrid
@@ -16,7 +17,11 @@
  * The bound: score(d) ≥ rel(d) / (1 + ε) and score(d) ≤ rel(d), so when rel(a) ≥ (1 + ε) · rel(b)
  * then score(a) ≥ score(b) whatever their boosts — importance and recency reorder only results
  * whose relevance is within a factor 1 + ε (5 % by default) of each other, and a decisively
- * better match is never overtaken. Results whose score is below the floor (`min_score`) are not
+ * better match is never overtaken. And a row holding only some of the words, whatever its BM25,
+ * ranks below a row holding all of them whose unpenalised text relevance is within 1 + ε of
+ * its own: π puts it a further (1 + ε)² down, more than a boost can lift (the failure this
+ * prevents: "a b c" with c in 12 % of rows, the one row holding all three long, a short row with
+ * a and b scored 0.96 of it, and recency put it first). Results whose score is below the floor (`min_score`) are not
  * returned, so a query that shares nothing with any memory returns nothing.
  */
 export interface RankWeights {
@@ -32,7 +37,7 @@ export interface RankWeights {
 
 export const DEFAULT_RANK_WEIGHTS: RankWeights = Object.freeze({ rrfK: 60, partialMatch: 0.5, tieBreak: 0.05, importance: 0.5, recency: 0.5, recencyHalfLifeDays: 30 });
 
-/** The default floor on `score`: below it a result is unrelated (measured in test/ranking.test.ts). */
+/** The default floor on `score`: below it a result is unrelated (nonsense queries return nothing: test/retrieval.test.ts, the retrieval benchmark). */
 export const DEFAULT_MIN_SCORE = 0.2;
 
 /** A full-text candidate: BM25 (positive, higher is better) and the IDF-weighted share of query terms it holds. */
@@ -43,12 +48,19 @@ export interface TextRelevance {
 
 const clamp01 = (x: number) => (Number.isFinite(x) ? Math.min(1, Math.max(0, x)) : 0);
 
-/** text(d) for every full-text hit of one query. */
-export function textRelevance(hits: ReadonlyMap<string, TextRelevance>): Map<string, number> {
+/** A row holds every query term when its coverage is 1 (up to the float sum's rounding). */
+export const holdsAllTerms = (coverage: number): boolean => coverage >= 1 - 1e-9;
+
+/** text(d) for every full-text hit of one query; ε is the tie-break's (RankWeights.tieBreak). */
+export function textRelevance(hits: ReadonlyMap<string, TextRelevance>, tieBreak: number): Map<string, number> {
   let best = 0;
   for (const h of hits.values()) best = Math.max(best, h.bm25);
+  const someWords = 1 / (1 + Math.max(0, tieBreak)) ** 2;
   const out = new Map<string, number>();
-  for (const [id, h] of hits) out.set(id, clamp01(h.coverage) * (0.5 + 0.5 * (best > 0 ? clamp01(h.bm25 / best) : 1)));
+  for (const [id, h] of hits) {
+    const text = clamp01(h.coverage) * (0.5 + 0.5 * (best > 0 ? clamp01(h.bm25 / best) : 1));
+    out.set(id, holdsAllTerms(h.coverage) ? text : text * someWords);
+  }
   return out;
 }
 
