@@ -28,6 +28,9 @@
  *   FLEET_PAUSE_MS=20       longest random pause between lone commits
  *   FLEET_SEED_ROWS=1000    rows on the master before the replicas start
  *   FLEET_SEED=<n>          the pauses' PRNG seed (printed)
+ *   FLEET_FLOOR=1           also run the floor at each size (0: not): bare replicas
+ *                           (bench/fleetFloor.ts) through the same lone commits, the same-run
+ *                           baseline the library's latency and CPU are read against
  *   FLEET_PULLS_ON=both     where pulls go: `primary`, `standby` (each replica's databaseReadUrl
  *                           is the standby), or `both`, one after the other per size
  *   BENCH_OUT=path          default bench/results/fleet.json
@@ -41,15 +44,15 @@ import { createTestDatabase, createTestPostgres, type TestPostgres } from "../te
 import { createPrimaryAndStandby, type PrimaryAndStandby, type TestStandby } from "../test/support/standby.ts";
 import { installMaster, seedMemories } from "../test/support/seed.ts";
 import { prng } from "../src/dev/prng.ts";
-import { benchSession, envInt, loadavg, machineInfo, round, table, type Distribution } from "./util.ts";
-import { awaitIdlePools, replicaConnections, watchServer, type Connections, type WatchedServer } from "./fleetMaster.ts";
+import { benchSession, envInt, loadavg, machineInfo, round } from "./util.ts";
+import { awaitIdlePools, replicaConnections, watchServer, type WatchedServer } from "./fleetMaster.ts";
 import { startFleet, type Fleet } from "./fleetProcesses.ts";
 import { burst, lonesCommits } from "./fleetRuns.ts";
+import { measureFloor, type FloorResult } from "./fleetBaseline.ts";
+import { fleetTables, targetsMet, TARGETS, type PullsOn, type SizeResult } from "./fleetReport.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const say = (s: string) => process.stderr.write(`${s}\n`);
-
-type PullsOn = "primary" | "standby";
 
 const sizes = (process.env.FLEET_SIZES ?? "1,5,10,20").split(",").map((s) => {
   const n = Number(s.trim());
@@ -69,48 +72,14 @@ const opts = {
   seed: envInt("FLEET_SEED", Math.floor(Math.random() * 2 ** 31), 0),
   timeoutMs: envInt("FLEET_TIMEOUT_MS", 30_000),
   pullsOn: modes,
+  floor: envInt("FLEET_FLOOR", 1, 0) === 1,
   out: process.env.BENCH_OUT?.trim() || path.join(here, "results", "fleet.json"),
 };
-const TARGETS = { p99Ms: 50, pullsPerReplica: 20, connectionsPerReplica: 3 };
 
 /** The servers one kind of run uses: the master, and the standby its pulls read (if any). */
 interface Servers {
   readonly primary: TestPostgres;
   readonly standby?: TestStandby;
-}
-
-interface SizeResult {
-  readonly pullsOn: PullsOn;
-  readonly replicas: number;
-  /** Commit returned → the last replica holds it (ms), per lone commit. */
-  readonly allReplicasMs: Distribution;
-  /** Commit returned → one replica holds it (ms), every replica's every commit. */
-  readonly eachReplicaMs: Distribution;
-  /** CPU per lone commit (ms): all replicas, one replica on average, the master, the standby (null without), and their sum / cores. */
-  readonly cpuPerLoneCommit: { readonly replicasMs: number; readonly perReplicaMs: number; readonly masterMs: number; readonly standbyMs: number | null; readonly overCoresMs: number };
-  readonly burst: {
-    readonly commits: number;
-    readonly commitMs: number;
-    /** The last commit returned → every replica holds the whole burst. */
-    readonly catchUpMs: number;
-    readonly pullsPerReplica: { readonly min: number; readonly mean: number; readonly max: number };
-    /** The primary's CPU (the master's: the same server). */
-    readonly masterCpuSeconds: number;
-    readonly masterCpuSecondsPer1000Commits: number;
-    readonly standbyCpuSeconds: number | null;
-    readonly standbyCpuSecondsPer1000Commits: number | null;
-  };
-  /** The replicas' connections on the primary (with a standby: once the pools there idled out, awaitIdlePools). */
-  readonly connectionsAtRest: Connections;
-  readonly connectionsPeak: Connections;
-  readonly connectionsPerReplicaPeak: number;
-  /** …and on the standby (null when pulls read the primary). */
-  readonly standbyConnectionsAtRest: Connections | null;
-  readonly standbyConnectionsPeak: Connections | null;
-  readonly standbyConnectionsPerReplicaPeak: number | null;
-  /** Reads that went to the primary instead of the standby, all replicas, the whole size (null without a standby). */
-  readonly readFallbacks: number | null;
-  readonly loadavg: number[];
 }
 
 async function measureSize(on: PullsOn, servers: Servers, dir: string, n: number, random: () => number): Promise<SizeResult> {
@@ -173,21 +142,6 @@ async function measureSize(on: PullsOn, servers: Servers, dir: string, n: number
   }
 }
 
-const mark = (ok: boolean) => (ok ? "ok" : "MISSED");
-const dash = (v: number | null | undefined) => v ?? "–";
-
-function targetsMet(results: readonly SizeResult[]) {
-  const met: Record<string, string> = {};
-  for (const on of modes) {
-    const rs = results.filter((r) => r.pullsOn === on);
-    const largest = rs[rs.length - 1]!;
-    met[`[pulls on the ${on}] p99 ≤ ${TARGETS.p99Ms} ms at ${largest.replicas} replicas`] = mark(largest.allReplicasMs.p99 <= TARGETS.p99Ms);
-    met[`[pulls on the ${on}] ≤ ${TARGETS.pullsPerReplica} pulls per replica (${opts.burst}-commit burst)`] = mark(rs.every((r) => r.burst.pullsPerReplica.max <= TARGETS.pullsPerReplica));
-    met[`[pulls on the ${on}] ≤ ${TARGETS.connectionsPerReplica} primary connections per replica`] = mark(rs.every((r) => r.connectionsPerReplicaPeak <= TARGETS.connectionsPerReplica));
-  }
-  return met;
-}
-
 async function main(): Promise<void> {
   let plain: TestPostgres | undefined;
   let pair: PrimaryAndStandby | undefined;
@@ -207,42 +161,25 @@ async function main(): Promise<void> {
     );
     const random = prng(opts.seed);
     const results: SizeResult[] = [];
-    for (const n of opts.sizes) for (const on of modes) results.push(await measureSize(on, servers[on]!, session.dir, n, random));
-    console.log(
-      `\nfleet on one master, pulls on the ${modes.join(" / ")}: ${opts.commits} lone commits, a ${opts.burst}-commit burst\n` +
-        table(
-          ["pulls on", "replicas", "all p50 ms", "all p99 ms", "CPU ms/commit: replica", "master", "standby", "/cores", "burst s", "catch-up ms", "pulls/replica", "max", "primary CPU s/1k", "standby CPU s/1k", "primary conns peak", "/replica", "standby conns peak", "/replica", "fallbacks", "load 1m"],
-          results.map((r) => [
-            r.pullsOn,
-            r.replicas,
-            r.allReplicasMs.p50,
-            r.allReplicasMs.p99,
-            r.cpuPerLoneCommit.perReplicaMs,
-            r.cpuPerLoneCommit.masterMs,
-            dash(r.cpuPerLoneCommit.standbyMs),
-            r.cpuPerLoneCommit.overCoresMs,
-            round(r.burst.commitMs / 1000, 2),
-            r.burst.catchUpMs,
-            r.burst.pullsPerReplica.mean,
-            r.burst.pullsPerReplica.max,
-            r.burst.masterCpuSecondsPer1000Commits,
-            dash(r.burst.standbyCpuSecondsPer1000Commits),
-            r.connectionsPeak.total,
-            r.connectionsPerReplicaPeak,
-            dash(r.standbyConnectionsPeak?.total),
-            dash(r.standbyConnectionsPerReplicaPeak),
-            dash(r.readFallbacks),
-            r.loadavg[0]!,
-          ]),
-        ),
-    );
-    const met = targetsMet(results);
+    const floors: FloorResult[] = [];
+    for (const n of opts.sizes) {
+      // The floor first at each size, on the plain cluster when there is one: the same machine
+      // minutes apart from the runs it is the baseline of.
+      if (opts.floor) {
+        floors.push(await measureFloor(opts, plain ?? pair!.primary, here, session.dir, n, random));
+        const f = floors[floors.length - 1]!;
+        say(`  ${n} floor replicas: all-replicas p50 ${f.allReplicasMs.p50} p99 ${f.allReplicasMs.p99} ms; CPU per lone commit ${f.cpuPerLoneCommit.perReplicaMs} ms a replica, ${f.cpuPerLoneCommit.masterMs} ms the master; load ${f.loadavg[0]}`);
+      }
+      for (const on of modes) results.push(await measureSize(on, servers[on]!, session.dir, n, random));
+    }
+    console.log(fleetTables(modes, opts.burst, results, floors));
+    const met = targetsMet(modes, opts.burst, results, floors);
     for (const [k, v] of Object.entries(met)) console.log(`${v.padEnd(6)} ${k}`);
     mkdirSync(path.dirname(opts.out), { recursive: true });
     writeFileSync(
       opts.out,
       JSON.stringify(
-        { benchmark: "fleet on one master, pulls on the primary and on a streaming standby: commit → all replicas, burst pulls, connections and CPU per server", options: opts, targets: TARGETS, met, results, machine: machineInfo(session.loadAtStart, session.git) },
+        { benchmark: "fleet on one master, pulls on the primary and on a streaming standby: commit → all replicas, burst pulls, connections and CPU per server; and the floor (bench/fleetFloor.ts) at each size", options: opts, targets: TARGETS, met, results, floors, machine: machineInfo(session.loadAtStart, session.git) },
         null,
         2,
       ),

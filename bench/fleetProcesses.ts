@@ -76,10 +76,13 @@ export interface Fleet {
 
 type ReplicaConfig = Extract<FleetCommand, { kind: "init" }>["config"];
 
-/** Starts `n` replica processes and resolves once each is idle with a proven change feed. */
-export async function startFleet(benchDir: string, n: number, config: (i: number) => ReplicaConfig, startTimeoutMs = 120_000): Promise<Fleet> {
+/**
+ * Starts `n` replica processes and resolves once each is ready: for the library's
+ * (fleetReplica.ts), idle with a proven change feed; for the floor (fleetFloor.ts), listening.
+ */
+export async function startFleet(benchDir: string, n: number, config: (i: number) => ReplicaConfig, entry: "fleetReplica.ts" | "fleetFloor.ts" = "fleetReplica.ts", startTimeoutMs = 120_000): Promise<Fleet> {
   const replicas = Array.from({ length: n }, (_, i) => {
-    const child = fork(path.join(benchDir, "..", "bin", "run-ts.js"), [path.join(benchDir, "fleetReplica.ts")], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+    const child = fork(path.join(benchDir, "..", "bin", "run-ts.js"), [path.join(benchDir, entry)], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
     return new ReplicaProcess(i, child);
   });
   const all = <T>(f: (r: ReplicaProcess) => Promise<T>) => Promise.all(replicas.map(f));
