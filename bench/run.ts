@@ -201,7 +201,7 @@ async function main(): Promise<void> {
     );
     lines.push(
       table(
-        ["run", "rows/s", "time s", "cpu s", "RSS start MB", "RSS peak MB", "peak 1st half", "peak 2nd half", "maxRSS MB", "heap peak MB", "file MB"],
+        ["run", "rows/s", "time s", "cpu s", "RSS start MB", "RSS peak MB", "peak 1st half", "peak 2nd half", "maxRSS MB", "anon RSS peak MB", "heap peak MB", "file MB"],
         snapshot.runs.map((r) => [
           `${r.kind} #${r.iteration}`,
           r.rowsPerSec,
@@ -212,6 +212,7 @@ async function main(): Promise<void> {
           r.memory.peakFirstHalfMB,
           r.memory.peakSecondHalfMB,
           r.processMaxRssMB ?? "-",
+          r.memory.peakAnonMB ?? "-",
           r.memory.peakHeapUsedMB,
           r.fileMB,
         ]),

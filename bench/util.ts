@@ -66,11 +66,28 @@ export interface RssReport {
   /** Highest sampled RSS while the first / second half of the rows were being copied. */
   readonly peakFirstHalfMB: number;
   readonly peakSecondHalfMB: number;
+  /**
+   * Highest sampled anonymous RSS (Linux's RssAnon; null elsewhere): RSS without the file
+   * pages mapped into the process. The replica maps its SQLite file (store/migrations.ts
+   * MMAP_BYTES), so its RSS counts the file pages it read, which without the map sit in the
+   * kernel's page cache uncounted: the same memory either way, the OS's and reclaimable.
+   */
+  readonly peakAnonMB: number | null;
   /** Highest sampled V8 heap in use. */
   readonly peakHeapUsedMB: number;
   /** Highest sampled memory held outside the V8 heap by Buffers/ArrayBuffers. */
   readonly peakArrayBuffersMB: number;
   readonly samples: number;
+}
+
+/** This process's RssAnon from /proc/self/status (bytes), or null where there is none. */
+export function rssAnonBytes(): number | null {
+  try {
+    const m = /^RssAnon:\s+(\d+) kB$/m.exec(readFileSync("/proc/self/status", "utf8"));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Samples process memory every `intervalMs` until `stop()`; `half()` marks the run's midpoint. */
@@ -80,6 +97,7 @@ export function sampleMemory(intervalMs = 50) {
   let secondHalf = 0;
   let heap = 0;
   let buffers = 0;
+  let anon: number | null = null;
   let samples = 0;
   let inSecondHalf = false;
   const start = process.memoryUsage().rss;
@@ -91,6 +109,8 @@ export function sampleMemory(intervalMs = 50) {
     else firstHalf = Math.max(firstHalf, m.rss);
     heap = Math.max(heap, m.heapUsed);
     buffers = Math.max(buffers, m.arrayBuffers);
+    const a = rssAnonBytes();
+    if (a !== null) anon = Math.max(anon ?? 0, a);
   };
   take();
   const timer = setInterval(take, intervalMs);
@@ -107,6 +127,7 @@ export function sampleMemory(intervalMs = 50) {
         peakMB: round(peak / MB, 1),
         peakFirstHalfMB: round(firstHalf / MB, 1),
         peakSecondHalfMB: round(secondHalf / MB, 1),
+        peakAnonMB: anon === null ? null : round(anon / MB, 1),
         peakHeapUsedMB: round(heap / MB, 1),
         peakArrayBuffersMB: round(buffers / MB, 1),
         samples,

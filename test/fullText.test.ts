@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test } from "vitest";
 import { memoryRow, writeRows } from "./support/corpus.ts";
 import { requireSystem, SYSTEM } from "./support/systemDeps.ts";
 import { makeLocalStore } from "../src/store/LocalStore.ts";
-import { LOCAL_MIGRATIONS } from "../src/store/migrations.ts";
+import { LOCAL_MIGRATIONS, MMAP_BYTES } from "../src/store/migrations.ts";
 import { makeFullText, type TextHit } from "../src/search/fullText.ts";
 import { filterSql } from "../src/search/filters.ts";
 import { ftsTerms } from "../src/search/ftsQuery.ts";
@@ -179,6 +179,27 @@ describe("migration", () => {
       expect(store.pluck("SELECT count(*) FROM memory_fts_docsize").get()).toBe(200);
       expect(search("roof", {}, 500)).toHaveLength(100);
       expect(search("garden", {}, 500)).toHaveLength(100);
+    });
+  });
+});
+
+describe("the memory-mapped file", () => {
+  test("The replica reads its file through a memory map, and what another connection commits meanwhile is found by the next search.", () => {
+    const file = tmpFile();
+    const first = text("the greenhouse roof leaks");
+    withStore(file, (store, search) => {
+      expect(store.pluck("PRAGMA mmap_size").get()).toBe(MMAP_BYTES);
+      writeRows(store, [first]);
+      expect(search("greenhouse").map((h) => h.id)).toEqual([first.id]);
+      // Another process's connection (no map), writing through the same triggers; then our mapped reads.
+      const other = new Database(file);
+      try {
+        other.prepare(`INSERT INTO ${TABLE} (id, memory_type, content, tags, metadata, created_at) VALUES ('b6f0c3c6-0000-4000-8000-000000000001', 'semantic', '{"text":"a second greenhouse"}', '[]', '{}', '2026-01-02T00:00:00.000000Z')`).run();
+        other.prepare(`DELETE FROM ${TABLE} WHERE id = ?`).run(first.id);
+      } finally {
+        other.close();
+      }
+      expect(search("greenhouse").map((h) => h.id)).toEqual(["b6f0c3c6-0000-4000-8000-000000000001"]);
     });
   });
 });

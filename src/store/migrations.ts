@@ -239,7 +239,19 @@ function migrate(db: Database.Database): void {
   }
 }
 
-/** Opens (creating if needed) the replica file: WAL, and every migration not yet applied. */
+/**
+ * Reads go through a memory map of the file up to this size (SQLite's mmap_size; the rest of a
+ * larger file through its page cache, as before). A search reads scattered pages — the exact
+ * re-rank's vectors, the rows that place, FTS doclists — and each read from SQLite's 2 MB page
+ * cache missing is a pread(2); mapped, it is a memory access. Measured at 100k rows × 384-d,
+ * the same file through two handles in one process, queries interleaved (bench/retrieval.ts's
+ * corpus): p50 × 0.90–0.92 for vector queries, × 0.89–0.90 hybrid, × 0.91–0.92 multi-word text,
+ * × 0.98–1.0 two common words. The mapping is the OS's file cache, shared and reclaimable, not
+ * the process's heap; SQLite maps read-only (writes still go through the WAL).
+ */
+export const MMAP_BYTES = 1024 * 1024 * 1024;
+
+/** Opens (creating if needed) the replica file: WAL, the memory map, and every migration not yet applied. */
 export function openReplicaFile(file: string): Database.Database {
   if (file !== ":memory:") mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
   const db = new Database(file);
@@ -248,6 +260,7 @@ export function openReplicaFile(file: string): Database.Database {
   // loss can drop the last few, never corrupt the file.
   db.pragma("synchronous = NORMAL");
   db.pragma("busy_timeout = 5000");
+  db.pragma(`mmap_size = ${MMAP_BYTES}`);
   migrate(db);
   return db;
 }
