@@ -22,6 +22,23 @@ export async function queriesDuring(during: (seen: readonly string[]) => Promise
   return seen;
 }
 
-/** The statements of pulls among `queries` (an upload round or a feed probe may run meanwhile: not counted). */
-export const pullStatements = (queries: readonly string[]): string[] =>
-  queries.filter((q) => /^(BEGIN ISOLATION LEVEL REPEATABLE READ|SELECT CASE WHEN pg_is_in_recovery|SELECT COALESCE\(\(SELECT value::xid8|DECLARE embedded_memory_pull|FETCH|CLOSE|COMMIT)/.test(q));
+/**
+ * The statements of pulls among `queries`. An upload round, a feed probe or the tail of a
+ * transaction begun before the watch may run meanwhile: not counted — a bare COMMIT counts only
+ * while a streamed pull (its BEGIN alone, not the one-trip script that ends in its own COMMIT)
+ * is open (a CI run once saw another transaction's COMMIT beside a lone one-trip pull).
+ */
+export function pullStatements(queries: readonly string[]): string[] {
+  const out: string[] = [];
+  let open = false;
+  for (const q of queries) {
+    if (/^BEGIN ISOLATION LEVEL REPEATABLE READ/.test(q)) {
+      out.push(q);
+      open = !/\bCOMMIT\s*;?\s*$/.test(q);
+    } else if (/^COMMIT/.test(q)) {
+      if (open) out.push(q);
+      open = false;
+    } else if (/^(SELECT CASE WHEN pg_is_in_recovery|SELECT COALESCE\(\(SELECT value::xid8|DECLARE embedded_memory_pull|FETCH|CLOSE)/.test(q)) out.push(q);
+  }
+  return out;
+}
