@@ -11,7 +11,7 @@ import path from "node:path";
 import { createTestDatabase, type TestPostgres } from "../test/support/postgres.ts";
 import { installMaster, seedMemories } from "../test/support/seed.ts";
 import { loadavg, type Distribution } from "./util.ts";
-import { watchServer, type WatchedServer } from "./fleetMaster.ts";
+import { replicaConnections, watchServer, type WatchedServer } from "./fleetMaster.ts";
 import { startFleet, type Fleet } from "./fleetProcesses.ts";
 import { lonesCommits, type RunOptions } from "./fleetRuns.ts";
 
@@ -36,6 +36,9 @@ export async function measureFloor(o: RunOptions & { readonly seedRows: number }
   try {
     primary = await watchServer(db.url);
     fleet = await startFleet(benchDir, n, (i) => ({ databaseUrl: db.url, localPath: path.join(sizeDir, `floor-${i}.db`) }), "fleetFloor.ts");
+    // Bare indeed: one connection each, the floor's own, and nothing of the library's.
+    const held = await replicaConnections(primary.client);
+    if (held.total !== n || held.byApplication["embedded-memory-floor"] !== n) throw new Error(`the floor's ${n} processes hold ${JSON.stringify(held.byApplication)} on the master, expected ${n} embedded-memory-floor connections only`);
     const lone = await lonesCommits(o, fleet, writer, primary, undefined, random);
     return { replicas: n, ...lone, loadavg: loadavg() };
   } finally {

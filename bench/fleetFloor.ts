@@ -12,7 +12,7 @@
 import Database from "better-sqlite3";
 import pg from "pg";
 import { CHANGE_CHANNEL, SCHEMA } from "../src/master/masterSql.ts";
-import { monotonicMs, type FleetCommand, type FleetReply } from "./fleetReplica.ts";
+import { monotonicMs, type FleetCommand, type FleetReply } from "./fleetProtocol.ts";
 
 const PULL_SQL = `SELECT c.seq::text AS seq, t.id::text AS id, t.content::text AS content, t.search_text, t.importance_score,
     to_char(t.created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS created_at

@@ -1,7 +1,7 @@
 /** The fleet benchmark's replica processes (bench/fleetReplica.ts), driven together over IPC. */
 import { fork, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import type { FleetCommand, FleetReply } from "./fleetReplica.ts";
+import type { FleetCommand, FleetReply } from "./fleetProtocol.ts";
 
 type Stats = Extract<FleetReply, { kind: "stats" }>;
 

@@ -7,35 +7,10 @@
  * poll: twenty polling processes on two cores would measure their own polling.
  */
 import Database from "better-sqlite3";
-import { makeConfig, type ConfigInput } from "../src/schema/config.ts";
+import { makeConfig } from "../src/schema/config.ts";
 import { EmbeddedMemory, type MachineEvent } from "../src/runtime/embeddedMemory.ts";
 import { createLogger } from "../src/observability/logger.ts";
-
-export type FleetCommand =
-  | { readonly kind: "init"; readonly config: ConfigInput & { databaseUrl: string; localPath: string } }
-  | { readonly kind: "watch"; readonly id: string }
-  | { readonly kind: "awaitCount"; readonly count: number }
-  | { readonly kind: "stats" }
-  | { readonly kind: "stop" };
-
-export type FleetReply =
-  | { readonly kind: "ready"; readonly pid: number }
-  | { readonly kind: "watching"; readonly id: string }
-  | { readonly kind: "seen"; readonly id: string; readonly atMs: number }
-  | { readonly kind: "counted"; readonly count: number; readonly atMs: number }
-  | {
-      readonly kind: "stats";
-      readonly totalPulls: number;
-      readonly state: string;
-      readonly rows: number;
-      /** With a read standby: reads that went to the primary instead (null without one). */
-      readonly readFallbacks: number | null;
-    }
-  | { readonly kind: "stopped" }
-  | { readonly kind: "failed"; readonly error: string };
-
-/** Milliseconds on the system-wide monotonic clock, comparable across processes. */
-export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
+import { monotonicMs, type FleetCommand, type FleetReply } from "./fleetProtocol.ts";
 
 let memory: EmbeddedMemory | undefined;
 let reader: Database.Database | undefined;

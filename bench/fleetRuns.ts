@@ -8,7 +8,7 @@ import type pg from "pg";
 import { distribution, round } from "./util.ts";
 import { processesCpuSeconds, sampleConnections, type WatchedServer } from "./fleetMaster.ts";
 import type { Fleet } from "./fleetProcesses.ts";
-import { monotonicMs } from "./fleetReplica.ts";
+import { monotonicMs } from "./fleetProtocol.ts";
 
 /** What the runs read of bench/fleet.ts's options. */
 export interface RunOptions {
