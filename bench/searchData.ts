@@ -60,6 +60,8 @@ export interface CorpusOptions {
 }
 
 export interface CorpusRow {
+  /** From the seed too (a stream of its own): the master's default would give every run other ids, hence another row order on the replica and other labelled queries. */
+  readonly id: string;
   readonly memoryType: string;
   readonly text: string;
   readonly agent: string;
@@ -133,6 +135,7 @@ export class Corpus {
   *batches(batch: number): Generator<CorpusRow[]> {
     const rand = rng(this.o.seed ^ 0x9e3779b9);
     const g = gaussian(rand);
+    const ids = rng(this.o.seed ^ 0x6a09e667);
     const now = Date.now();
     let out: CorpusRow[] = [];
     for (let r = 0; r < this.o.rows; r++) {
@@ -147,6 +150,7 @@ export class Corpus {
       for (const wi of this.rareOfRow.get(r) ?? []) words.push(this.rareWords[wi]!);
       shuffle(words, rand);
       out.push({
+        id: seededUuid(ids),
         memoryType: MEMORY_TYPES[r % MEMORY_TYPES.length]!,
         text: words.join(" "),
         agent: `agent-${r % 13}`,
@@ -198,9 +202,18 @@ export function vectorLiteral(v: Float32Array): string {
   return `${s}}`;
 }
 
-const INSERT_SQL = `INSERT INTO unified_ai_memory (memory_type, content, source_system, source_agent, importance_score, tags, embedding, created_at, updated_at)
-  SELECT u.mt, jsonb_build_object('text', u.txt), 'bench', u.agent, u.imp, u.tags::text[], u.emb::real[], u.ts, u.ts
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::real[], $5::text[], $6::text[], $7::timestamptz[]) AS u(mt, txt, agent, imp, tags, emb, ts)`;
+const INSERT_SQL = `INSERT INTO unified_ai_memory (id, memory_type, content, source_system, source_agent, importance_score, tags, embedding, created_at, updated_at)
+  SELECT u.id, u.mt, jsonb_build_object('text', u.txt), 'bench', u.agent, u.imp, u.tags::text[], u.emb::real[], u.ts, u.ts
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::real[], $5::text[], $6::text[], $7::timestamptz[], $8::uuid[]) AS u(mt, txt, agent, imp, tags, emb, ts, id)`;
+
+/** A version-4 UUID from the seeded stream `rand`. */
+function seededUuid(rand: () => number): string {
+  const hex = Array.from({ length: 32 }, () => Math.floor(rand() * 16).toString(16));
+  hex[12] = "4";
+  hex[16] = "89ab"[Math.floor(rand() * 4)]!;
+  const h = hex.join("");
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
 
 /**
  * Inserts the corpus on the master, a batch per statement; the next batch is generated
@@ -220,6 +233,7 @@ export async function seedCorpus(client: pg.Client, corpus: Corpus, say: (s: str
       rows.map((r) => r.tags),
       rows.map((r) => vectorLiteral(r.embedding)),
       rows.map((r) => r.createdAt),
+      rows.map((r) => r.id),
     ];
     await pending;
     pending = client.query(INSERT_SQL, params);
