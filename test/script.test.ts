@@ -18,6 +18,15 @@ describe("master scripts", () => {
     expect(inlineValues("SELECT $1, $2, $3", [true, 12n, "back\\slash"])).toBe("SELECT 'true', '12',  E'back\\\\slash'");
   });
 
+  test("The same text inlined again takes its new values (its parsed template is kept), also past the cache's bound.", () => {
+    const text = `SELECT $1 AS a, '$2' AS b, $2 AS c`;
+    expect(inlineValues(text, ["x", "y"])).toBe(`SELECT 'x' AS a, '$2' AS b, 'y' AS c`);
+    expect(inlineValues(text, ["it's", null])).toBe(`SELECT 'it''s' AS a, '$2' AS b, NULL AS c`);
+    for (let i = 0; i < 300; i++) expect(inlineValues(`SELECT $1 + ${i}`, [i])).toBe(`SELECT '${i}' + ${i}`);
+    expect(inlineValues(text, ["p", "q"])).toBe(`SELECT 'p' AS a, '$2' AS b, 'q' AS c`);
+    expect(() => inlineValues(text, ["only one"])).toThrow(/\$2 has no value/);
+  });
+
   test("A value the script cannot inline, or a placeholder without a value, is refused naming the placeholder.", () => {
     expect(() => inlineValues("SELECT $1", [[1, 2]])).toThrow(/cannot inline parameter \$1 \(object\)/);
     expect(() => inlineValues("SELECT $1", [Number.NaN])).toThrow(/parameter \$1/);

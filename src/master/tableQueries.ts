@@ -266,7 +266,15 @@ export class TableQueries {
    */
   changesSince(prev: string): { text: string; values: unknown[] } {
     const values: unknown[] = [changeTableName(this.descriptor.masterTable), prev];
-    const tenantParam = this.tenantId ? values.push(this.tenantId) : undefined;
+    if (this.tenantId) values.push(this.tenantId);
+    // The same text every pull (only the values move): built once, so the one-trip script's
+    // template of it is parsed once too (script.ts).
+    this.changesText ??= this.buildChangesText(this.tenantId ? 3 : undefined);
+    return { text: this.changesText, values };
+  }
+  private changesText: string | undefined;
+
+  private buildChangesText(tenantParam: number | undefined): string {
     const tenantChanges = tenantParam ? ` AND (c.tenant_id = $${tenantParam} OR c.tenant_id IS NULL)` : "";
     // Masters installed by an earlier version never write op 'c': every row comes whole.
     const counters = this.counterColumns.length > 0;
@@ -285,12 +293,15 @@ export class TableQueries {
         ${counters ? `ids.em_counters AS "_counters", ${this.selectListUnless("ids.em_counters")}` : `false AS "_counters", ${this.selectList}`}
       FROM ids LEFT JOIN ${this.table} t
         ON ${this.keyMatches("ids.em_row_id")} AND ${this.filter(tenantParam)}`;
-    return { text, values };
+    return text;
   }
 
   /** changesSince, at most `rows` of them (a one-trip pull asks one more than a batch: more means it did not see them all). */
   changesSinceAtMost(prev: string, rows: number): { text: string; values: unknown[] } {
     const { text, values } = this.changesSince(prev);
-    return { text: `SELECT * FROM (${text}\n) AS em_pull LIMIT ${rows}`, values };
+    let bounded = this.boundedText.get(rows);
+    if (bounded === undefined) this.boundedText.set(rows, (bounded = `SELECT * FROM (${text}\n) AS em_pull LIMIT ${rows}`));
+    return { text: bounded, values };
   }
+  private readonly boundedText = new Map<number, string>();
 }
