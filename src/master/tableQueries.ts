@@ -267,8 +267,7 @@ export class TableQueries {
   changesSince(prev: string): { text: string; values: unknown[] } {
     const values: unknown[] = [changeTableName(this.descriptor.masterTable), prev];
     if (this.tenantId) values.push(this.tenantId);
-    // The same text every pull (only the values move): built once, so the one-trip script's
-    // template of it is parsed once too (script.ts).
+    // The same text every pull (only the values move): built once, its template parsed once (script.ts).
     this.changesText ??= this.buildChangesText(this.tenantId ? 3 : undefined);
     return { text: this.changesText, values };
   }
@@ -299,9 +298,8 @@ export class TableQueries {
   /** changesSince, at most `rows` of them (a one-trip pull asks one more than a batch: more means it did not see them all). */
   changesSinceAtMost(prev: string, rows: number): { text: string; values: unknown[] } {
     const { text, values } = this.changesSince(prev);
-    let bounded = this.boundedText.get(rows);
-    if (bounded === undefined) this.boundedText.set(rows, (bounded = `SELECT * FROM (${text}\n) AS em_pull LIMIT ${rows}`));
-    return { text: bounded, values };
+    if (this.bounded?.rows !== rows) this.bounded = { rows, text: `SELECT * FROM (${text}\n) AS em_pull LIMIT ${rows}` };
+    return { text: this.bounded.text, values };
   }
-  private readonly boundedText = new Map<number, string>();
+  private bounded: { rows: number; text: string } | undefined;
 }
