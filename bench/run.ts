@@ -47,6 +47,9 @@
  *   pullcost   bench/pullCost.ts      one pull by its form, one round trip vs streamed: wall,
  *                                     client and backend CPU (issue 13); BENCH_PULLCOST_*
  *                                     (PULLS, GAPS, IDLE_CLIENTS), BENCH_OUT
+ *   pullcpu    bench/pullCpu.ts       CPU per lone commit, the library's replica vs the bare
+ *                                     floor, in-process (issue 13); BENCH_PULLCPU_* (COMMITS,
+ *                                     ROUNDS, GAPS), BENCH_OUT
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import path from "node:path";
@@ -89,6 +92,7 @@ const OTHERS: Record<string, () => Promise<unknown>> = {
   fleet: () => import("./fleet.ts"),
   tables: () => import("./tables.ts"),
   pullcost: () => import("./pullCost.ts"),
+  pullcpu: () => import("./pullCpu.ts"),
 };
 if (opts.only && opts.only !== "latency" && opts.only !== "snapshot" && !Object.hasOwn(OTHERS, opts.only)) {
   throw new Error(`BENCH_ONLY must be one of latency, snapshot, ${Object.keys(OTHERS).join(", ")}; got ${opts.only}`);
