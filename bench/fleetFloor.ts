@@ -5,7 +5,7 @@
  * stop) as fleetReplica.ts does and looks after each pull alike, so the two are timed the same way.
  */
 import { startFloorReplica, type FloorReplica } from "./floorReplica.ts";
-import { monotonicMs, type FleetCommand, type FleetReply } from "./fleetProtocol.ts";
+import { monotonicMs, serveFleetCommands, type FleetCommand, type FleetReply } from "./fleetProtocol.ts";
 
 let floor: FloorReplica | undefined;
 const watched = new Set<string>();
@@ -41,12 +41,4 @@ async function handle(cmd: FleetCommand): Promise<FleetReply | null> {
   }
 }
 
-process.on("message", (cmd: FleetCommand) => {
-  handle(cmd)
-    .catch((e: unknown): FleetReply => ({ kind: "failed", error: e instanceof Error ? (e.stack ?? e.message) : String(e) }))
-    .then((reply) => {
-      if (reply) send(reply);
-      if (reply?.kind === "stopped") process.disconnect();
-    });
-});
-process.on("disconnect", () => void (floor?.stop() ?? Promise.resolve()).finally(() => process.exit(0)));
+serveFleetCommands(handle, async () => floor?.stop());

@@ -33,3 +33,20 @@ export type FleetReply =
 /** Milliseconds on the system-wide monotonic clock, comparable across processes. */
 export const monotonicMs = (): number => Number(process.hrtime.bigint()) / 1e6;
 
+
+/**
+ * Serves the parent's commands in a child entry: each command's reply (if any) is sent back, a
+ * failure as `failed`, and `stopped` ends the channel. The parent going away calls `gone`,
+ * then the process exits. Call once, from the child entry itself.
+ */
+export function serveFleetCommands(handle: (cmd: FleetCommand) => Promise<FleetReply | null>, gone: () => Promise<void>): void {
+  process.on("message", (cmd: FleetCommand) => {
+    handle(cmd)
+      .catch((e: unknown): FleetReply => ({ kind: "failed", error: e instanceof Error ? (e.stack ?? e.message) : String(e) }))
+      .then((reply) => {
+        if (reply) process.send!(reply);
+        if (reply?.kind === "stopped") process.disconnect();
+      });
+  });
+  process.on("disconnect", () => void gone().finally(() => process.exit(0)));
+}

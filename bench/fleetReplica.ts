@@ -10,7 +10,7 @@ import Database from "better-sqlite3";
 import { makeConfig } from "../src/schema/config.ts";
 import { EmbeddedMemory, type MachineEvent } from "../src/runtime/embeddedMemory.ts";
 import { createLogger } from "../src/observability/logger.ts";
-import { monotonicMs, type FleetCommand, type FleetReply } from "./fleetProtocol.ts";
+import { monotonicMs, serveFleetCommands, type FleetCommand, type FleetReply } from "./fleetProtocol.ts";
 
 let memory: EmbeddedMemory | undefined;
 let reader: Database.Database | undefined;
@@ -83,16 +83,8 @@ async function handle(cmd: FleetCommand): Promise<FleetReply | null> {
   }
 }
 
-process.on("message", (cmd: FleetCommand) => {
-  handle(cmd)
-    .catch((e: unknown): FleetReply => ({ kind: "failed", error: e instanceof Error ? (e.stack ?? e.message) : String(e) }))
-    .then((reply) => {
-      if (reply) send(reply);
-      if (reply?.kind === "stopped") process.disconnect();
-    });
-});
 // The parent going away ends this replica too.
-process.on("disconnect", () => {
+serveFleetCommands(handle, async () => {
   reader?.close();
-  void (memory?.stop() ?? Promise.resolve()).finally(() => process.exit(0));
+  await memory?.stop();
 });
