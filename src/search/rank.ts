@@ -21,8 +21,9 @@
  * ranks below a row holding all of them whose unpenalised text relevance is within 1 + ε of
  * its own: π puts it a further (1 + ε)² down, more than a boost can lift (the failure this
  * prevents: "a b c" with c in 12 % of rows, the one row holding all three long, a short row with
- * a and b scored 0.96 of it, and recency put it first). Results whose score is below the floor (`min_score`) are not
- * returned, so a query that shares nothing with any memory returns nothing.
+ * a and b scored 0.96 of it, and recency put it first). Results whose score is below the floor
+ * (`min_score`) are not returned, so a query that shares nothing with any memory returns nothing;
+ * π lowers a partial match's score by 9 %, so the floor is that much stricter for partial matches.
  */
 export interface RankWeights {
   /** Transitional (the RRF fusion Search.ts still uses): rank offset and the some-words list's weight. */
