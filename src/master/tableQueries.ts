@@ -17,30 +17,24 @@ export class TableQueries {
   private readonly table: string;
   private readonly key: string;
   private readonly keyType: string;
+  private readonly byName: ReadonlyMap<string, MasterColumn>;
 
   constructor(
     readonly descriptor: TableDescriptor,
     readonly masterColumns: readonly MasterColumn[],
     private readonly tenantId: string | undefined,
   ) {
-    const byName = new Map(masterColumns.map((c) => [c.name, c]));
+    const byName = (this.byName = new Map(masterColumns.map((c) => [c.name, c])));
     this.present = descriptor.columns.filter((c) => byName.has(c.name));
     this.table = qualified(descriptor.masterTable);
     this.key = `t.${quoteIdent(descriptor.key)}`;
     this.keyType = byName.get(descriptor.key)?.udt ?? "text";
   }
 
-  private udt(name: string): string {
-    return this.masterColumns.find((c) => c.name === name)?.udt ?? "text";
-  }
-
-  private udtSchema(name: string): string | undefined {
-    return this.masterColumns.find((c) => c.name === name)?.udtSchema;
-  }
-
-  private has(name: string | undefined): name is string {
-    return name !== undefined && this.present.some((c) => c.name === name);
-  }
+  /** A column's type name on the master (text when it has no such column) and its type's schema. */
+  private udt = (name: string): string => this.byName.get(name)?.udt ?? "text";
+  private udtSchema = (name: string): string | undefined => this.byName.get(name)?.udtSchema;
+  private has = (name: string | undefined): name is string => name !== undefined && this.present.some((c) => c.name === name);
 
   /** The expression that yields a column's normalised value (see ColumnKind). */
   private expr(c: ColumnSpec): string {
