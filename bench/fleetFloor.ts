@@ -5,21 +5,12 @@
  * stop) as fleetReplica.ts does and looks after each pull alike, so the two are timed the same way.
  */
 import { startFloorReplica, type FloorReplica } from "./floorReplica.ts";
-import { monotonicMs, serveFleetCommands, type FleetCommand, type FleetReply } from "./fleetProtocol.ts";
+import { rowWatcher, serveFleetCommands, type FleetCommand, type FleetReply } from "./fleetProtocol.ts";
 
 let floor: FloorReplica | undefined;
-const watched = new Set<string>();
+const { watch, look } = rowWatcher(() => floor?.hasRow);
 
 const send = (reply: FleetReply) => process.send!(reply);
-
-function look(): void {
-  if (!floor) return;
-  for (const id of watched) {
-    if (!floor.hasRow(id)) continue;
-    watched.delete(id);
-    send({ kind: "seen", id, atMs: monotonicMs() });
-  }
-}
 
 async function handle(cmd: FleetCommand): Promise<FleetReply | null> {
   switch (cmd.kind) {
@@ -27,10 +18,7 @@ async function handle(cmd: FleetCommand): Promise<FleetReply | null> {
       floor = await startFloorReplica({ databaseUrl: cmd.config.databaseUrl, localPath: cmd.config.localPath, onPulled: look, onError: (e) => send({ kind: "failed", error: e.message }) });
       return { kind: "ready", pid: process.pid };
     case "watch":
-      watched.add(cmd.id);
-      send({ kind: "watching", id: cmd.id });
-      look();
-      return null;
+      return watch(cmd.id);
     case "awaitCount":
       return { kind: "failed", error: "the floor replica makes no copy: it cannot count rows" };
     case "stats":

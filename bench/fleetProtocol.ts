@@ -50,3 +50,27 @@ export function serveFleetCommands(handle: (cmd: FleetCommand) => Promise<FleetR
   });
   process.on("disconnect", () => void gone().finally(() => process.exit(0)));
 }
+
+/**
+ * The ids a child watches for (the parent's `watch`): `watch` acknowledges and looks at once,
+ * `look` (after each pull) reports every watched id the replica now holds as `seen`.
+ */
+export function rowWatcher(hasRow: () => ((id: string) => boolean) | undefined) {
+  const watched = new Set<string>();
+  const look = (): void => {
+    const has = hasRow();
+    if (!has) return;
+    for (const id of watched) {
+      if (!has(id)) continue;
+      watched.delete(id);
+      process.send!({ kind: "seen", id, atMs: monotonicMs() } satisfies FleetReply);
+    }
+  };
+  const watch = (id: string): null => {
+    watched.add(id);
+    process.send!({ kind: "watching", id } satisfies FleetReply);
+    look();
+    return null;
+  };
+  return { watch, look };
+}

@@ -10,24 +10,20 @@ import Database from "better-sqlite3";
 import { makeConfig } from "../src/schema/config.ts";
 import { EmbeddedMemory, type MachineEvent } from "../src/runtime/embeddedMemory.ts";
 import { createLogger } from "../src/observability/logger.ts";
-import { monotonicMs, serveFleetCommands, type FleetCommand, type FleetReply } from "./fleetProtocol.ts";
+import { monotonicMs, rowWatcher, serveFleetCommands, type FleetCommand, type FleetReply } from "./fleetProtocol.ts";
 
 let memory: EmbeddedMemory | undefined;
 let reader: Database.Database | undefined;
 let hasRow: ((id: string) => boolean) | undefined;
 let rowCount: (() => number) | undefined;
-const watched = new Set<string>();
 let awaitedCount: number | null = null;
+const rows = rowWatcher(() => hasRow);
 
 const send = (reply: FleetReply) => process.send!(reply);
 
 function look(): void {
   if (!hasRow || !rowCount) return;
-  for (const id of watched) {
-    if (!hasRow(id)) continue;
-    watched.delete(id);
-    send({ kind: "seen", id, atMs: monotonicMs() });
-  }
+  rows.look();
   if (awaitedCount !== null) {
     const n = rowCount();
     if (n >= awaitedCount) {
@@ -64,10 +60,7 @@ async function handle(cmd: FleetCommand): Promise<FleetReply | null> {
       return { kind: "ready", pid: process.pid };
     }
     case "watch":
-      watched.add(cmd.id);
-      send({ kind: "watching", id: cmd.id });
-      look();
-      return null;
+      return rows.watch(cmd.id);
     case "awaitCount":
       awaitedCount = cmd.count;
       look();

@@ -47,7 +47,8 @@ export async function startFloorReplica(o: { databaseUrl: string; localPath: str
   });
   const one = db.prepare("SELECT 1 FROM memory WHERE id = ?").pluck();
   const count = db.prepare("SELECT count(*) FROM memory").pluck();
-  const client = new pg.Client({ connectionString: o.databaseUrl, application_name: "embedded-memory-floor" });
+  // Bounded as every wait on the master is: a connect and each query fail instead of hanging.
+  const client = new pg.Client({ connectionString: o.databaseUrl, application_name: "embedded-memory-floor", connectionTimeoutMillis: 10_000, query_timeout: 30_000 });
   const fail = (e: Error) => o.onError?.(e);
   client.on("error", fail);
   await client.connect();

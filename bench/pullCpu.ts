@@ -77,18 +77,27 @@ async function ours(db: TestPostgres, dir: string): Promise<Subject> {
 
 async function floor(db: TestPostgres, dir: string): Promise<Subject> {
   let waiting: { id: string; resolve: () => void } | undefined;
-  let replica: FloorReplica | undefined = undefined;
-  replica = await startFloorReplica({
+  const replica: FloorReplica = await startFloorReplica({
     databaseUrl: db.url,
     localPath: path.join(dir, "floor.db"),
     onPulled: () => {
-      if (waiting && replica!.hasRow(waiting.id)) (waiting.resolve(), (waiting = undefined));
+      if (waiting && replica.hasRow(waiting.id)) (waiting.resolve(), (waiting = undefined));
     },
     onError: (e) => say(`  floor: ${e.message}`),
   });
   const writer = await db.client();
   const held = (id: string) => new Promise<void>((resolve) => void (waiting = { id, resolve }));
-  return { writer, held, stop: async () => (await writer.end(), await replica!.stop()) };
+  return { writer, held, stop: async () => (await writer.end(), await replica.stop()) };
+}
+
+/** How long a replica may take to hold one lone commit before the run fails (it takes milliseconds). */
+const HOLD_TIMEOUT_MS = 30_000;
+
+/** `p`, or a failure naming `what` after `ms`. */
+function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms)));
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 /** CPU ms per lone commit over `n` commits after `warmup`. */
@@ -100,7 +109,7 @@ async function run(s: Subject, gapMs: number, n: number, warmup: number): Promis
     const held = s.held(id);
     const c0 = process.cpuUsage();
     await s.writer.query(INSERT, [id, JSON.stringify({ text: `lone commit ${i}` })]);
-    await held;
+    await within(held, HOLD_TIMEOUT_MS, `lone commit ${i} held by the replica`);
     const c = process.cpuUsage(c0);
     if (i >= warmup) cpu += (c.user + c.system) / 1000;
   }
