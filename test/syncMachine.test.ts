@@ -5,7 +5,7 @@
 import { afterEach, beforeEach, describe, expect, test, vi } from "vitest";
 import { createActor, fromCallback, fromPromise } from "xstate";
 import type { AnyEventObject } from "xstate";
-import { backoffDelayMs, FOLLOW_UP_BASE_MS, FOLLOW_UP_MAX_MS, PULL_SPREAD_MAX_MS, pullPacingMs, syncMachine, type ConnectOutput, type PullOutput, type SnapshotInput, type SyncEmitted } from "../src/machines/syncMachine.ts";
+import { backoffDelayMs, FOLLOW_UP_BASE_MS, FOLLOW_UP_MAX_MS, PULL_SPREAD_MAX_MS, pullPacingMs, pullSpreadMs, syncMachine, type ConnectOutput, type PullInput, type PullOutput, type SnapshotInput, type SyncEmitted } from "../src/machines/syncMachine.ts";
 import { connectDeadlineMs, ioDeadlineMs } from "../src/machines/deadlines.ts";
 
 const BASE = 250;
@@ -44,7 +44,7 @@ function harness(o: HarnessOptions = {}) {
   const connects: Deferred<ConnectOutput>[] = [];
   const connectSignals: AbortSignal[] = [];
   const snapshots: { input: SnapshotInput; d: Deferred<number> }[] = [];
-  const pulls: { signal: AbortSignal; d: Deferred<PullOutput> }[] = [];
+  const pulls: { signal: AbortSignal; input: PullInput; d: Deferred<PullOutput> }[] = [];
   let feed: ((event: AnyEventObject) => void) | undefined;
   const machine = syncMachine.provide({
     actors: {
@@ -59,9 +59,9 @@ function harness(o: HarnessOptions = {}) {
         snapshots.push({ input, d });
         return d.promise;
       }),
-      pull: fromPromise<PullOutput>(({ signal }) => {
+      pull: fromPromise<PullOutput, PullInput>(({ input, signal }) => {
         const d = deferred<PullOutput>();
-        pulls.push({ signal, d });
+        pulls.push({ signal, input, d });
         return d.promise;
       }),
       changeFeed: fromCallback<AnyEventObject>(({ sendBack }) => {
@@ -110,6 +110,8 @@ function harness(o: HarnessOptions = {}) {
       else d.resolve(out);
       await flush();
     },
+    /** The pull in flight reads the CHANGEs counted so far, as the runtime's does just before it queries. */
+    queried: () => pulls[pulls.length - 1]!.input.changesSeen(),
     async pull(out: PullOutput | Error) {
       const d = pulls[pulls.length - 1]!.d;
       if (out instanceof Error) d.reject(out);
@@ -160,14 +162,20 @@ describe("sync machine: states", () => {
     expect(h.pulls).toHaveLength(1);
     await h.pull(pulled(2));
     expect(h.state()).toBe("idle");
+    // A burst: changes during two pulls in a row pace the next one in settling.
     h.sendFromFeed({ type: "CHANGE" });
+    expect(h.state()).toBe("syncing");
+    h.sendFromFeed({ type: "CHANGE" });
+    await h.pull(pulled(1));
+    h.sendFromFeed({ type: "CHANGE" });
+    await h.pull(pulled(1));
     expect(h.state()).toBe("settling");
-    await advance(PULL_SPREAD_MAX_MS);
+    await advance(FOLLOW_UP_MAX_MS);
     await h.pull(pulled(1));
     h.actor.send({ type: "STOP" });
     expect(h.state()).toBe("stopped");
     expect(h.actor.getSnapshot().status).toBe("done");
-    expect(h.states).toEqual(["awaitingPool", "backoff", "awaitingPool", "empty", "syncing", "idle", "settling", "syncing", "idle", "stopped"]);
+    expect(h.states).toEqual(["awaitingPool", "backoff", "awaitingPool", "empty", "syncing", "idle", "syncing", "settling", "syncing", "idle", "stopped"]);
   });
 
   test("A pull that reports a changed epoch goes back to awaitingPool, and the new connect leads to a fresh copy.", async () => {
@@ -298,18 +306,18 @@ describe("sync machine: when it pulls", () => {
     expect(h.pulls).toHaveLength(2);
   });
 
-  test("A CHANGE in idle starts a pull after the fleet's spread, and FEED_CONNECTED in idle starts a catch-up pull at once.", async () => {
+  test("A CHANGE in idle starts a pull that waits the fleet's spread, and FEED_CONNECTED in idle starts a catch-up pull at once.", async () => {
     const h = harness();
     await h.toIdle();
     h.sendFromFeed({ type: "CHANGE" });
-    expect(h.state()).toBe("settling");
-    await advance(PULL_SPREAD_MAX_MS);
     expect(h.state()).toBe("syncing");
+    expect(h.lastPull().input.delayMs).toBe(pullSpreadMs(0.5));
     await h.pull(pulled(1));
     expect(h.pulls).toHaveLength(2);
     h.sendFromFeed({ type: "FEED_CONNECTED" });
     expect(h.state()).toBe("syncing");
     expect(h.pulls).toHaveLength(3);
+    expect(h.lastPull().input.delayMs).toBe(0);
     expect(h.ctx().feedConnected).toBe(true);
   });
 
@@ -581,24 +589,29 @@ describe("sync machine: pacing a fleet", () => {
     for (const k of [0, 1, 2, 5, 50]) for (const r of [0, 0.3, 0.999_999]) expect(pullPacingMs(k, r) - pullPacingMs(k, 0)).toBeLessThanOrEqual(PULL_SPREAD_MAX_MS);
   });
 
-  test("A CHANGE in idle waits the spread drawn from the injected random, and a burst that arrives meanwhile is one pull.", async () => {
+  test("A CHANGE in idle gives its pull the spread drawn from the injected random, and changes seen before that pull queried are one pull.", async () => {
     const random = vi.spyOn(Math, "random");
     let r = 0.5;
     const h = harness({ random: () => r });
     await h.toIdle();
     r = 0.999_999; // the longest spread
     h.sendFromFeed({ type: "CHANGE" });
+    expect([h.state(), h.pulls.length, h.lastPull().input.delayMs]).toEqual(["syncing", 2, PULL_SPREAD_MAX_MS]);
+    // A burst during the spread: the pull, querying after it, reads them all.
     for (let i = 0; i < 20; i++) h.sendFromFeed({ type: "CHANGE" });
-    await advance(PULL_SPREAD_MAX_MS - 1);
-    expect([h.state(), h.pulls.length]).toEqual(["settling", 1]);
-    await advance(1);
-    expect([h.state(), h.pulls.length]).toEqual(["syncing", 2]);
-    await h.pull(pulled(21));
-    expect(h.state()).toBe("idle");
-    r = 0; // no spread: the pull starts on the next turn of the timers
+    const atQuery = h.queried();
+    await h.pull({ ...pulled(21), changesAtQuery: atQuery });
+    expect([h.state(), h.pulls.length]).toEqual(["idle", 2]);
+    r = 0; // no spread
     h.sendFromFeed({ type: "CHANGE" });
-    await flush();
-    expect([h.state(), h.pulls.length]).toEqual(["syncing", 3]);
+    expect([h.state(), h.pulls.length, h.lastPull().input.delayMs]).toEqual(["syncing", 3, 0]);
+    // One seen after the pull queried is not in its snapshot: a follow-up, at once.
+    const before = h.queried();
+    h.sendFromFeed({ type: "CHANGE" });
+    await h.pull({ ...pulled(1), changesAtQuery: before });
+    expect([h.state(), h.pulls.length, h.lastPull().input.delayMs]).toEqual(["syncing", 4, 0]);
+    await h.pull({ ...pulled(1), changesAtQuery: h.queried() });
+    expect(h.state()).toBe("idle");
     expect(random).not.toHaveBeenCalled();
   });
 

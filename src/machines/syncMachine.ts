@@ -3,9 +3,9 @@
  * placeholders here and are provided by the runtime (src/runtime/actors.ts), so tests
  * can drive it with fake actors and fake time.
  *
- *   awaitingPool ──connected──▶ empty (copying) ──▶ syncing ⇄ idle
- *        ▲                         │                 │ ⇅      │ change
- *        │                         │                 │ settling ◀┘  (the fleet's spread; a burst's pace)
+ *   awaitingPool ──connected──▶ empty (copying) ──▶ syncing ⇄ idle   (a lone change: syncing, after the spread)
+ *        ▲                         │                 │ ⇅      │ change while a burst goes on
+ *        │                         │                 │ settling ◀┘  (a burst's pace)
  *        └──── backoff ◀───────────┴─ error/deadline ┘
  *
  * Every step that waits on the master has a deadline (deadlines.ts); the copy's restarts on
@@ -16,17 +16,24 @@ import { assign, cancel, emit, fromCallback, fromPromise, raise, setup } from "x
 import type { AnyEventObject } from "xstate";
 import { connectDeadlineMs, ioDeadlineMs, timedOutMessage, type TimedOutStep } from "./deadlines.ts";
 
-export type { ConnectOutput, SnapshotInput, PullOutput, ForceRequest, SyncMachineInput, SyncContext, SyncEvent, SyncEmitted, SyncStateName } from "./syncTypes.ts";
-import type { ConnectOutput, SnapshotInput, PullOutput, SyncMachineInput, SyncContext, SyncEvent, SyncEmitted } from "./syncTypes.ts";
+export type { ConnectOutput, SnapshotInput, PullInput, PullOutput, ForceRequest, SyncMachineInput, SyncContext, SyncEvent, SyncEmitted, SyncStateName } from "./syncTypes.ts";
+import type { ConnectOutput, SnapshotInput, PullInput, PullOutput, SyncMachineInput, SyncContext, SyncEvent, SyncEmitted } from "./syncTypes.ts";
 
-export { FOLLOW_UP_BASE_MS, FOLLOW_UP_MAX_MS, PULL_SPREAD_MAX_MS, pullPacingMs } from "./pacing.ts";
-import { FOLLOW_UP_MAX_MS, pullPacingMs } from "./pacing.ts";
+export { FOLLOW_UP_BASE_MS, FOLLOW_UP_MAX_MS, PULL_SPREAD_MAX_MS, pullPacingMs, pullSpreadMs } from "./pacing.ts";
+import { FOLLOW_UP_MAX_MS, pullPacingMs, pullSpreadMs } from "./pacing.ts";
 export { backoffDelayMs, errorMessage } from "./backoff.ts";
 import { backoffDelayMs, errorMessage } from "./backoff.ts";
 
 const COPY_DEADLINE_ID = "copyDeadline";
 
 const notProvided = (name: string) => () => Promise.reject(new Error(`actor ${name} was not provided`));
+
+/**
+ * Something the pull in flight did not read: the feed came or went, or a CHANGE arrived after
+ * the pull queried (one seen before it, during the spread, is in the pull's snapshot).
+ */
+const changedDuring = (context: SyncContext, output: PullOutput) => context.dirty || context.changes > (output.changesAtQuery ?? context.changesAtStart);
+const pullOutput = (event: unknown) => (event as { output: PullOutput }).output;
 
 export const syncMachine = setup({
   types: {
@@ -38,7 +45,7 @@ export const syncMachine = setup({
   actors: {
     connect: fromPromise<ConnectOutput>(notProvided("connect")),
     snapshot: fromPromise<number, SnapshotInput>(notProvided("snapshot")),
-    pull: fromPromise<PullOutput>(notProvided("pull")),
+    pull: fromPromise<PullOutput, PullInput>(notProvided("pull")),
     changeFeed: fromCallback<AnyEventObject>(() => undefined),
   },
   delays: {
@@ -53,8 +60,8 @@ export const syncMachine = setup({
     epochChanged: ({ event }) => (event as unknown as { output: PullOutput }).output.epochChanged,
     restartRequested: ({ context }) => context.restartSnapshot,
     forceWaiting: ({ context }) => context.pending.length > 0,
-    changedMeanwhile: ({ context }) => context.dirty,
-    firstFollowUp: ({ context }) => context.dirty && context.followUps === 0,
+    changedMeanwhile: ({ context, event }) => changedDuring(context, pullOutput(event)),
+    firstFollowUp: ({ context, event }) => changedDuring(context, pullOutput(event)) && context.followUps === 0,
     // Paced already (≥ 2 follow-ups in a row) and the last pull ended less than a pace ago.
     burstGoesOn: ({ context }) => context.followUps >= 2 && context.lastSyncAt !== null && context.now() - context.lastSyncAt < FOLLOW_UP_MAX_MS,
     isFull: ({ event }) => event.type === "FORCE_SYNC" && event.full === true,
@@ -69,12 +76,14 @@ export const syncMachine = setup({
         : {},
     ),
     markDirty: assign({ dirty: true }),
+    countChange: assign({ changes: ({ context }) => context.changes + 1 }),
     countFollowUp: assign({ followUps: ({ context }) => context.followUps + 1 }),
     resetFollowUps: assign({ followUps: 0 }),
     startServing: assign(({ context }) => ({
       serving: [...context.serving, ...context.pending],
       pending: [],
       dirty: false,
+      changesAtStart: context.changes,
       servedApplied: context.serving.length ? context.servedApplied : 0,
     })),
     connected: assign({ poolConnected: true, lastError: null }),
@@ -123,6 +132,8 @@ export const syncMachine = setup({
     feedConnected: false,
     feedHealthy: false,
     dirty: false,
+    changes: 0,
+    changesAtStart: 0,
     followUps: 0,
     restartSnapshot: false,
     pending: [],
@@ -172,7 +183,7 @@ export const syncMachine = setup({
     syncing: {
       entry: "startServing",
       on: {
-        CHANGE: { actions: "markDirty" },
+        CHANGE: { actions: "countChange" },
         // The pull in flight keeps running under its own deadline (a silent master fails it
         // into backoff); the feed may have dropped notifications on its way down, so pull once
         // more right after, and poll until the feed proves itself again.
@@ -181,6 +192,12 @@ export const syncMachine = setup({
       after: { ioDeadline: { target: "backoff", actions: [{ type: "timedOut", params: { step: "pull" } }, "answerFailed", "clearAll"] } },
       invoke: {
         src: "pull",
+        // A lone change waits the fleet's spread here, in the pull, before it queries; every
+        // other way in (a follow-up, a timer, a force-sync, a paced burst's settling) at once.
+        input: ({ context, event, self }) => ({
+          delayMs: event.type === "CHANGE" ? pullSpreadMs(context.random()) : 0,
+          changesSeen: () => self.getSnapshot().context.changes,
+        }),
         onDone: [
           { guard: "epochChanged", target: "awaitingPool", actions: "countApplied" },
           { guard: "restartRequested", target: "empty", actions: ["countApplied", "pullDone"] },
@@ -193,7 +210,7 @@ export const syncMachine = setup({
         onError: { target: "backoff", actions: ["failed", "answerFailed", "clearAll"] },
       },
     },
-    // Waits pullPacingMs before a pull: the fleet's spread, or a long burst's pace. Changes
+    // Waits pullPacingMs before a paced pull of a long burst (the spread included). Changes
     // arriving meanwhile need nothing: the pull to come reads them.
     settling: {
       after: { pullPacing: "syncing" },
@@ -209,10 +226,10 @@ export const syncMachine = setup({
       after: { idleInterval: { target: "syncing", actions: "resetFollowUps" } },
       on: {
         // A paced burst goes on through a short lull (its pulls caught up for a moment);
-        // otherwise this is a lone change, pulled after the spread alone.
+        // otherwise this is a lone change, pulled after the spread alone (inside the pull).
         CHANGE: [
           { guard: "burstGoesOn", target: "settling", actions: "countFollowUp" },
-          { target: "settling", actions: "resetFollowUps" },
+          { target: "syncing", actions: "resetFollowUps" },
         ],
         FEED_CONNECTED: { target: "syncing", actions: [assign({ feedConnected: true }), "resetFollowUps"] },
         // The listener lost its connection: most likely the master went away. Check now

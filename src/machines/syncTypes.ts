@@ -8,9 +8,21 @@ export interface SnapshotInput {
   /** The machine: the snapshot actor sends it SNAPSHOT_PROGRESS after each chunk. */
   readonly parent: { send: (event: { type: "SNAPSHOT_PROGRESS"; rowsCopied: number }) => void };
 }
+/**
+ * `delayMs`: the fleet's spread, waited by the pull before it queries (0: at once).
+ * `changesSeen`: the CHANGEs the machine has counted in `syncing`, read live by the pull just
+ * before it queries: what it read then, its output's `changesAtQuery`, tells the machine which
+ * of them the pull's snapshot already holds.
+ */
+export interface PullInput {
+  readonly delayMs: number;
+  readonly changesSeen: () => number;
+}
 export interface PullOutput {
   readonly applied: number;
   readonly epochChanged: boolean;
+  /** `changesSeen()` just before the pull queried; absent: every CHANGE during the pull asks for another. */
+  readonly changesAtQuery?: number;
 }
 
 export interface ForceRequest {
@@ -41,8 +53,11 @@ export interface SyncContext extends SyncMachineInput {
   readonly feedConnected: boolean;
   /** The feed proved itself with a NOTIFY round trip (false until it does): idle uses syncIntervalMs, else pollIntervalMs. */
   readonly feedHealthy: boolean;
-  /** Something changed during the pull in flight: pull again right after it. */
+  /** The feed came or went during the pull in flight: pull again right after it. */
   readonly dirty: boolean;
+  /** CHANGEs seen in `syncing` (a count that only grows), and its value when the pull in flight began. */
+  readonly changes: number;
+  readonly changesAtStart: number;
   /** Pulls in a row that the previous one's changes asked for: paces a long burst (0 once it is over). */
   readonly followUps: number;
   /** The next copy starts from scratch (forced full sync). */

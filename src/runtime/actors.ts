@@ -6,7 +6,7 @@
 import { fromCallback, fromPromise } from "xstate";
 import type { AnyEventObject } from "xstate";
 import type * as Effect from "effect/Effect";
-import { syncMachine, type ConnectOutput, type PullOutput, type SnapshotInput } from "../machines/syncMachine.ts";
+import { syncMachine, type ConnectOutput, type PullInput, type PullOutput, type SnapshotInput } from "../machines/syncMachine.ts";
 import type { PullResult, ReplicatorShape, SnapshotProgress } from "../sync/Replicator.ts";
 import type { ChangeFeedShape } from "../master/ChangeFeed.ts";
 import { uploadMachine, type UploadOutput } from "../machines/uploadMachine.ts";
@@ -52,6 +52,8 @@ export interface SyncActorDeps {
   readonly onSnapshotProgress?: (p: SnapshotProgress) => void;
   readonly onSnapshotDone?: (applied: number) => void;
   readonly onPulled?: (result: PullResult, seconds: number) => void;
+  /** The change feed (re)connected. */
+  readonly onFeedConnected?: () => void;
   /** Applied to every error and reason before the machine sees it (default: none). */
   readonly scrub?: Scrub;
 }
@@ -74,15 +76,18 @@ export function provideSyncActors(deps: SyncActorDeps) {
         deps.onSnapshotDone?.(applied);
         return applied;
       }),
-      pull: fromPromise<PullOutput>(async ({ signal }) => {
+      pull: fromPromise<PullOutput, PullInput>(async ({ input, signal }) => {
+        if (input.delayMs > 0) await spread(input.delayMs, signal);
+        // Read before the query: every CHANGE counted so far is of a commit its snapshot holds.
+        const changesAtQuery = input.changesSeen();
         const started = performance.now();
         const result = await run(replicator.pull(), signal);
         deps.onPulled?.(result, (performance.now() - started) / 1000);
-        return result;
+        return { ...result, changesAtQuery };
       }),
       changeFeed: fromCallback<AnyEventObject>(({ sendBack }) => {
         const subscription = feed.subscribe({
-          connected: () => sendBack({ type: "FEED_CONNECTED" }),
+          connected: () => (deps.onFeedConnected?.(), sendBack({ type: "FEED_CONNECTED" })),
           disconnected: (error) => sendBack({ type: "FEED_DISCONNECTED", error: error === undefined ? undefined : scrub(error) }),
           change: (table) => sendBack({ type: "CHANGE", table }),
           healthy: () => sendBack({ type: "FEED_HEALTHY" }),
@@ -91,6 +96,15 @@ export function provideSyncActors(deps: SyncActorDeps) {
         return () => void subscription.close();
       }),
     },
+  });
+}
+
+/** The fleet's spread (a few ms, drawn by the machine), cut short by a stopped pull. */
+function spread(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => (signal.removeEventListener("abort", abort), resolve()), ms);
+    const abort = () => (clearTimeout(timer), reject(signal.reason));
+    signal.addEventListener("abort", abort, { once: true });
   });
 }
 
