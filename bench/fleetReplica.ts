@@ -8,7 +8,7 @@
  */
 import Database from "better-sqlite3";
 import { makeConfig } from "../src/schema/config.ts";
-import { EmbeddedMemory, type MachineEvent } from "../src/runtime/embeddedMemory.ts";
+import { EmbeddedMemory } from "../src/runtime/embeddedMemory.ts";
 import { createLogger } from "../src/observability/logger.ts";
 import { monotonicMs, rowWatcher, serveFleetCommands, type FleetCommand, type FleetReply } from "./fleetProtocol.ts";
 
@@ -47,9 +47,9 @@ async function handle(cmd: FleetCommand): Promise<FleetReply | null> {
       // The timer out of play: every pull here is one NOTIFY asked for.
       const m = new EmbeddedMemory(makeConfig({ syncIntervalMs: 3_600_000, logLevel: "silent", ...cmd.config }), { logger: createLogger({ level: "silent" }) });
       memory = m;
-      m.events.on("event", (e: MachineEvent) => {
-        if (e.machine === "sync" && e.event.startsWith("done.")) look();
-      });
+      // After each pull ("event" would do too, but listening for it switches on xstate's
+      // inspection, which a replica does not run otherwise: machineEvents.ts).
+      m.events.on("pulled", look);
       await m.start();
       await waitUntil(() => m.state() === "idle" && m.stats().change_feed.state === "listening", "idle with a proven change feed");
       reader = new Database(cmd.config.localPath, { readonly: true, fileMustExist: true });

@@ -38,9 +38,20 @@ export function createMetrics(sources: MetricsSources, options: { defaultMetrics
   const r = { registers: [registry] };
   const syncState = new Gauge({ name: "embedded_memory_sync_state", help: "1 for the sync machine's current state", labelNames: ["state"], ...r });
   const uploadState = new Gauge({ name: "embedded_memory_upload_state", help: "1 for the upload machine's current state", labelNames: ["state"], ...r });
-  const setState = (g: Gauge, states: string[], current: string) => states.forEach((s) => g.set({ state: s }, s === current ? 1 : 0));
-  setState(syncState, SYNC_STATES, "awaitingPool");
-  setState(uploadState, UPLOAD_STATES, "awaitingPool");
+  // Every label is set once; a transition then moves the 1 from the previous state to the new
+  // one (two sets, not one per state: it runs twice per pull).
+  const stateGauge = (g: Gauge, states: string[]) => {
+    let current = "awaitingPool";
+    for (const st of states) g.set({ state: st }, st === current ? 1 : 0);
+    return (next: string) => {
+      if (next === current) return;
+      g.set({ state: current }, 0);
+      g.set({ state: next }, 1);
+      current = next;
+    };
+  };
+  const setSyncState = stateGauge(syncState, SYNC_STATES);
+  const setUploadState = stateGauge(uploadState, UPLOAD_STATES);
   const metrics = {
     registry,
     pulls: new Counter({ name: "embedded_memory_pulls_total", help: "Pulls (and first copies) by result", labelNames: ["result"], ...r }),
@@ -57,8 +68,8 @@ export function createMetrics(sources: MetricsSources, options: { defaultMetrics
     searchDuration: new Histogram({ name: "embedded_memory_search_duration_seconds", help: "Local search latency by method", labelNames: ["method"], buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5], ...r }),
     httpRequests: new Counter({ name: "embedded_memory_http_requests_total", help: "HTTP requests by route and status", labelNames: ["method", "route", "status"], ...r }),
     httpDuration: new Histogram({ name: "embedded_memory_http_request_duration_seconds", help: "HTTP request duration by route", labelNames: ["method", "route"], buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1, 5], ...r }),
-    setSyncState: (s: string) => setState(syncState, SYNC_STATES, s),
-    setUploadState: (s: string) => setState(uploadState, UPLOAD_STATES, s),
+    setSyncState,
+    setUploadState,
   };
   new Gauge({ name: "embedded_memory_memories", help: "Rows in the replica", ...r, collect() { this.set(sources.memories()); } });
   if (sources.tables) {

@@ -1,14 +1,13 @@
 /**
- * Feeds the metrics from what the composition sees: machine transitions and events, pull
+ * Feeds the metrics from what the composition sees: machine transitions, pull
  * and upload results. Kept apart from the composition so it stays about wiring.
  */
 import type { EventEmitter } from "node:events";
 import type { Metrics } from "../observability/metrics.ts";
-import type { MachineEvent, TransitionEvent } from "./machineEvents.ts";
+import type { TransitionEvent } from "./machineEvents.ts";
 import type { PullResult } from "../sync/Replicator.ts";
 
 export function instrumentMachines(events: EventEmitter, metrics: Metrics): void {
-  let feedConnects = 0;
   events.on("transition", (e: TransitionEvent) => {
     if (e.machine === "sync") {
       metrics.setSyncState(e.to);
@@ -17,9 +16,6 @@ export function instrumentMachines(events: EventEmitter, metrics: Metrics): void
       metrics.setUploadState(e.to);
       if (e.from === "uploading" && e.to === "backoff") metrics.uploadErrors.inc();
     }
-  });
-  events.on("event", (e: MachineEvent) => {
-    if (e.machine === "sync" && e.event === "FEED_CONNECTED" && feedConnects++ > 0) metrics.feedReconnects.inc();
   });
 }
 

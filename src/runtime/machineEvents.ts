@@ -58,17 +58,23 @@ export function eventLabel(type: string): string {
 }
 
 /**
- * An xstate `inspect` callback that republishes the events the root actor receives. Call
- * `attach` with the actor once it is created (the callback sees events of child actors too).
+ * Republishes, as "event" on `events`, the events the root actor receives — only while
+ * something listens for them. xstate builds an inspection event for every action, microstep
+ * and snapshot once anyone inspects the system, and a lone pull runs dozens of them (measured
+ * with bench/pullCpu.ts), so the observer is on the system only while there is a listener.
  */
-export function eventForwarder(machine: MachineEvent["machine"], events: EventEmitter) {
-  let root: AnyActorRef | undefined;
-  return {
-    attach: (actor: AnyActorRef) => void (root = actor),
-    inspect: (e: InspectionEvent) => {
-      if (e.type !== "@xstate.event" || !root || e.actorRef !== root || e.event.type === "xstate.init") return;
-      const ev: MachineEvent = { machine, event: eventLabel(e.event.type), at: new Date().toISOString() };
-      events.emit("event", ev);
-    },
+export function forwardEvents(machine: MachineEvent["machine"], actor: AnyActorRef, events: EventEmitter): void {
+  let inspecting: { unsubscribe(): void } | undefined;
+  const inspect = (e: InspectionEvent) => {
+    if (e.type !== "@xstate.event" || e.actorRef !== actor || e.event.type === "xstate.init") return;
+    const ev: MachineEvent = { machine, event: eventLabel(e.event.type), at: new Date().toISOString() };
+    events.emit("event", ev);
   };
+  const update = (adding: boolean) => {
+    if (adding && !inspecting) inspecting = actor.system.inspect(inspect);
+    else if (!adding && inspecting && events.listenerCount("event") === 0) (inspecting.unsubscribe(), (inspecting = undefined));
+  };
+  events.on("newListener", (name: string | symbol) => name === "event" && update(true));
+  events.on("removeListener", (name: string | symbol) => name === "event" && update(false));
+  if (events.listenerCount("event") > 0) update(true);
 }

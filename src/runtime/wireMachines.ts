@@ -14,7 +14,7 @@ import type { ChangeFeedShape } from "../master/ChangeFeed.ts";
 import { provideSyncActors, provideUploadActors } from "./actors.ts";
 import type { SyncMachine } from "../machines/syncMachine.ts";
 import type { UploadMachine } from "../machines/uploadMachine.ts";
-import { eventForwarder, logTransitions } from "./machineEvents.ts";
+import { forwardEvents, logTransitions } from "./machineEvents.ts";
 import { recordPull } from "./instrumentation.ts";
 import { warmVectorIndex, type Opened, type Services } from "./openReplica.ts";
 
@@ -28,7 +28,7 @@ export type RunOnReplica = (effect: Effect.Effect<unknown, unknown, Services>, s
 export interface MachineHooks {
   readonly config: Config;
   readonly log: Logger;
-  /** Told every transition and event of both machines. */
+  /** Told every transition of both machines, every event they receive while anyone listens for "event", and "pulled" after each pull. */
   readonly events: EventEmitter;
   /** Also told every inspection event of both machines. */
   readonly inspect: ((event: InspectionEvent) => void) | undefined;
@@ -46,13 +46,12 @@ export interface MachineHooks {
  */
 export function wireMachines(o: Opened, feed: ChangeFeedShape, run: RunOnReplica, hooks: MachineHooks): { sync: Actor<SyncMachine>; upload: Actor<UploadMachine> } {
   const { config: c, log, events } = hooks;
-  const syncEvents = eventForwarder("sync", events);
-  const uploadEvents = eventForwarder("upload", events);
   const m = o.metrics;
   // Every error text the machines keep (lastError) is scrubbed of the config's secrets first.
   const secrets = secretsOf(c);
   const clean = (text: string) => scrub(text, secrets);
   let lastProgressLog = Date.now();
+  let feedConnects = 0;
   const sync = createActor(
     provideSyncActors({
       replicator: o.replicator,
@@ -68,7 +67,9 @@ export function wireMachines(o: Opened, feed: ChangeFeedShape, run: RunOnReplica
         }
       },
       onSnapshotDone: (applied) => (m.rowsApplied.inc(applied), m.pulls.inc({ result: "ok" })),
-      onPulled: (r, seconds) => recordPull(m, r, seconds),
+      onPulled: (r, seconds) => (recordPull(m, r, seconds), events.emit("pulled", { applied: r.applied, seconds })),
+      // The first connect is not a reconnect.
+      onFeedConnected: () => void (feedConnects++ > 0 && m.feedReconnects.inc()),
       scrub: clean,
     }),
     {
@@ -83,7 +84,8 @@ export function wireMachines(o: Opened, feed: ChangeFeedShape, run: RunOnReplica
         now: Date.now,
         random: Math.random,
       },
-      inspect: (e) => (syncEvents.inspect(e), hooks.inspect?.(e)),
+      // The inspector's observer, when there is one; the event stream's attaches itself (forwardEvents).
+      ...(hooks.inspect ? { inspect: hooks.inspect } : {}),
     },
   );
   const upload = createActor(provideUploadActors(o.uploader, run as never, (r) => m.uploaded.inc(r.uploaded), clean), {
@@ -95,10 +97,10 @@ export function wireMachines(o: Opened, feed: ChangeFeedShape, run: RunOnReplica
       statementTimeoutMs: c.statementTimeoutMs,
       random: Math.random,
     },
-    inspect: (e) => (uploadEvents.inspect(e), hooks.inspect?.(e)),
+    ...(hooks.inspect ? { inspect: hooks.inspect } : {}),
   });
-  syncEvents.attach(sync);
-  uploadEvents.attach(upload);
+  forwardEvents("sync", sync, events);
+  forwardEvents("upload", upload, events);
   logTransitions("sync", sync, log, events);
   logTransitions("upload", upload, log, events);
   sync.on("forceSyncDone", (e) => e.requestIds.forEach((id) => hooks.settle(id, { ok: true, applied: e.applied })));

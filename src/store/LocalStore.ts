@@ -90,6 +90,8 @@ const q = (name: string): string => `"${name.replace(/"/g, '""')}"`;
 export function makeLocalStore(file: string): LocalStoreShape & { close(): void } {
   let db = openReplicaFile(file);
   let generation = 0;
+  /** refresh_due was read empty since the last add (see refreshDue.list). */
+  let owedNone = false;
   const statements = makeStatements(() => db);
   const { statement: prepare, pluck } = statements;
   const apply = makeApply(statements);
@@ -151,6 +153,7 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
         if (!db.open) {
           db = openReplicaFile(file);
           generation++;
+          owedNone = false;
           for (const l of replaced) l();
         }
       }
@@ -178,9 +181,18 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
     ensureTables: (tables) => ensureTables(db, tables),
     refreshDue: {
       add: (keys) => {
-        if (keys.length) prepare("INSERT OR IGNORE INTO refresh_due (key) SELECT value FROM json_each(?)").run(JSON.stringify(keys));
+        if (keys.length === 0) return;
+        prepare("INSERT OR IGNORE INTO refresh_due (key) SELECT value FROM json_each(?)").run(JSON.stringify(keys));
+        owedNone = false;
       },
-      list: (limit) => (pluck("SELECT key FROM refresh_due LIMIT ?").all(limit) as unknown[]).map(String),
+      // Every pull asks; almost always none are owed. Only this handle adds them (the file is
+      // this process's), so once the list was empty it stays so until an add or a new file.
+      list: (limit) => {
+        if (owedNone) return [];
+        const keys = (pluck("SELECT key FROM refresh_due LIMIT ?").all(limit) as unknown[]).map(String);
+        owedNone = keys.length === 0;
+        return keys;
+      },
       remove: (keys) => {
         if (keys.length) prepare("DELETE FROM refresh_due WHERE key IN (SELECT value FROM json_each(?))").run(JSON.stringify(keys));
       },
