@@ -30,16 +30,16 @@ type Template = readonly (string | number)[];
 
 /**
  * `text` cut at its `$n` placeholders, in one pass. String literals (dollar-quoted ones too),
- * quoted identifiers and comments are left as they are: a table called "a$1" stays one.
+ * quoted identifiers and comments are left as they are: a table called "a$1" stays one. The
+ * parts are slices of `text`, never built a character at a time: a string appended to 4,000
+ * times is a chain of 4,000 pieces that every later join walks again (it was 5 % of a lone
+ * pull's CPU, measured with perf).
  */
 function parseTemplate(text: string): Template {
   const parts: (string | number)[] = [];
-  let chunk = "";
+  let from = 0; // where the text not yet in `parts` starts
   let i = 0;
-  const copyUntil = (end: number) => {
-    chunk += text.slice(i, end);
-    i = end;
-  };
+  const copyUntil = (end: number) => void (i = end);
   while (i < text.length) {
     const c = text[i]!;
     if (c === "'" || c === '"') {
@@ -66,15 +66,14 @@ function parseTemplate(text: string): Template {
       copyUntil(end < 0 ? text.length : end + tag.length);
     } else if (c === "$" && /[0-9]/.test(text[i + 1] ?? "") && (i === 0 || !identChar.test(text[i - 1]!))) {
       const m = /^\$([0-9]+)/.exec(text.slice(i))!;
-      parts.push(chunk, Number(m[1]));
-      chunk = "";
+      parts.push(text.slice(from, i), Number(m[1]));
       i += m[0].length;
+      from = i;
     } else {
-      chunk += c;
       i++;
     }
   }
-  parts.push(chunk);
+  parts.push(text.slice(from));
   return parts;
 }
 
