@@ -227,10 +227,11 @@ export class TableQueries {
     return { text: `SELECT ${this.selectList} FROM ${this.table} t WHERE ${this.key} = ANY($1::${this.keyType}[]) AND ${this.filter(tenantParam)}`, values };
   }
 
-  /** What the pull's first statement compares with (see `columnsSignature`). */
+  /** What the pull's first statement compares with (see `columnsSignature`); every pull reads it, the columns never change. */
   get signature(): string {
-    return columnsSignature(this.masterColumns);
+    return (this.signatureText ??= columnsSignature(this.masterColumns));
   }
+  private signatureText: string | undefined;
 
   /**
    * One keyset chunk of the keys of replicated rows that hold a value in any of `columns`:

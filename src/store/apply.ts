@@ -122,10 +122,11 @@ export function makeApply({ statement: prepare, pluck, transaction }: Statements
     if (applied > 0) prepare("UPDATE sync_state SET total_applied = total_applied + ? WHERE table_name = ?").run(applied, d.localName);
   };
 
-  const finishPull = (d: TableDescriptor, cursor: string, lastSyncCount: number) => {
+  /** Moves the cursor and counts the pull, with the rows its last transaction applied (`applied`: one statement, not two). */
+  const finishPull = (d: TableDescriptor, cursor: string, lastSyncCount: number, applied: number) => {
     prepare(
-      `UPDATE sync_state SET cursor = ?, last_sync_time = ?, last_sync_count = ?, total_pulls = total_pulls + 1 WHERE table_name = ?`,
-    ).run(cursor, isoMicros(), lastSyncCount, d.localName);
+      `UPDATE sync_state SET cursor = ?, last_sync_time = ?, last_sync_count = ?, total_pulls = total_pulls + 1, total_applied = total_applied + ? WHERE table_name = ?`,
+    ).run(cursor, isoMicros(), lastSyncCount, applied, d.localName);
   };
 
   const applySnapshotChunkTx = transaction(
@@ -152,9 +153,8 @@ export function makeApply({ statement: prepare, pluck, transaction }: Statements
         applied += sweepExpired(d, deleted);
         const snap = prepare("SELECT snapshot_cursor, snapshot_rows FROM sync_state WHERE table_name = ?").get(d.localName) as { snapshot_cursor: string; snapshot_rows: number };
         prepare("UPDATE sync_state SET snapshot_complete = 1, snapshot_cursor = NULL WHERE table_name = ?").run(d.localName);
-        finishPull(d, snap.snapshot_cursor, snap.snapshot_rows);
-      }
-      countApplied(d, applied);
+        finishPull(d, snap.snapshot_cursor, snap.snapshot_rows, applied);
+      } else countApplied(d, applied);
       return applied;
     },
   );
@@ -164,9 +164,8 @@ export function makeApply({ statement: prepare, pluck, transaction }: Statements
       let applied = upsertAll(d, columns, upserts) + deleteKeys(d, deletes, deleted) + (counters ? updateCounters(d, counters) : 0);
       if (commit) {
         applied += sweepExpired(d, deleted);
-        finishPull(d, commit.cursor, commit.applied + applied);
-      }
-      countApplied(d, applied);
+        finishPull(d, commit.cursor, commit.applied + applied, applied);
+      } else countApplied(d, applied);
       return applied;
     },
   );

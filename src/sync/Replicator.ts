@@ -37,6 +37,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
   const d = o.descriptor;
   const log = o.logger.child({ module: "replicator", table: d.masterTable });
   const source = `${master.describe}|${d.masterTable}|tenant=${o.tenantId ?? "*"}`;
+  const table = qualified(d.masterTable); // every pull passes it
   const pruneIfDue = makePruneIfDue(master, o.changelogRetentionMs, log);
   const columns = makeColumns({ master, store, descriptor: d, tenantId: o.tenantId, chunkRows: o.snapshotChunkRows, log, refresh: (keys) => refresh(keys) });
   const { queries, onDrift } = columns;
@@ -221,7 +222,7 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       const read = more
         ? yield* reads
             .readScript(prev, [
-              { text: pullStartSql, values: [prev, qualified(d.masterTable)] },
+              { text: pullStartSql, values: [prev, table] },
               tq.changesSinceAtMost(prev, o.pullBatchRows + 1),
               ...more.statements,
             ])
@@ -243,9 +244,9 @@ export function makeReplicator(master: MasterShape, store: LocalStoreShape, o: R
       // read are exactly those of transactions that became visible since the old one.
       return yield* reads.transaction(prev, (client) =>
         Effect.gen(function* () {
-          const start = (yield* client.query<PullStart>(pullStartSql, [prev, qualified(d.masterTable)])).rows[0]!;
+          const start = (yield* client.query<PullStart>(pullStartSql, [prev, table])).rows[0]!;
           // Columns added, dropped or retyped since the queries were built: build them anew.
-          if (start.columns !== tq.signature) tq = yield* columns.build((yield* client.query<MasterColumn>(introspectColumnsSql, [qualified(d.masterTable)])).rows);
+          if (start.columns !== tq.signature) tq = yield* columns.build((yield* client.query<MasterColumn>(introspectColumnsSql, [table])).rows);
           if (yield* unusable(start)) return NOTHING_PULLED;
           const { text, values } = tq.changesSince(prev);
           yield* client.query(`DECLARE embedded_memory_pull NO SCROLL CURSOR FOR ${text}`, values);
