@@ -276,11 +276,11 @@ export class TableQueries {
       WITH ids AS (
         SELECT c.row_id AS em_row_id, min(c.changed_at) AS em_changed_at${counters ? `, bool_and(c.op = '${COUNTERS_OP}') AS em_counters` : ""} FROM ${SCHEMA}.changes c
         WHERE c.table_name = $1
-          -- "not visible in prev": at or past its xmax, or in progress then (its xip list).
-          -- The same set as xid >= xmin AND NOT pg_visible_in_snapshot(xid, prev), but two
-          -- index probes instead of a scan back to the oldest transaction open at prev.
+          -- "not visible in prev": at or past its xmax, or in progress then (its xip list):
+          -- two index probes (a BitmapOr), not a scan. = ANY (ARRAY(…)), as IN (SELECT …) is a
+          -- hashed subplan no index serves: every pull read the whole changelog (test/pullPlan).
           AND (c.xid >= pg_snapshot_xmax($2::pg_snapshot)
-               OR c.xid IN (SELECT pg_snapshot_xip($2::pg_snapshot)))${tenantChanges}
+               OR c.xid = ANY (ARRAY(SELECT pg_snapshot_xip($2::pg_snapshot))))${tenantChanges}
         GROUP BY c.row_id
       ) -- (em_ names: a row filter's unqualified columns must not meet these)
       SELECT ids.em_row_id AS "_changed_key", (extract(epoch FROM ids.em_changed_at) * 1000)::float8 AS "_changed_at_ms",
