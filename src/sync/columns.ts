@@ -132,7 +132,8 @@ export function makeColumns(o: ColumnsOptions): Columns {
       pickedUp = tq.signature;
     });
 
-  const pickUp = () => (cached ? pickUpColumns(cached) : Effect.void);
+  // Every pull asks; nothing to do unless the columns changed since the last fill.
+  const pickUp = () => (cached && pickedUp !== cached.signature ? pickUpColumns(cached) : Effect.void);
 
   const copyBegins = (file: LocalStoreShape, tq: TableQueries) => {
     file.meta.set(readColumnsKey, JSON.stringify(tq.present.map((c) => c.name)));
