@@ -291,6 +291,10 @@ describe("metrics", () => {
       await fetch(`${server.url}/memory/search?q=memory`, { headers: { "x-api-key": KEY } });
       await fetch(`${server.url}/nope`);
       const after = await scrape();
+      // After many transitions the state gauge still holds exactly one 1: the current state's.
+      const states = [...after].filter(([k]) => k.startsWith("embedded_memory_sync_state{"));
+      expect(states.filter(([, v]) => v === 1).map(([k]) => k)).toEqual(['embedded_memory_sync_state{state="idle"}']);
+      expect(states.length).toBeGreaterThanOrEqual(6);
       expect(after.get("embedded_memory_rows_applied_total")).toBeGreaterThanOrEqual((before.get("embedded_memory_rows_applied_total") ?? 0) + 25);
       expect(after.get('embedded_memory_pulls_total{result="ok"}')).toBeGreaterThan(before.get('embedded_memory_pulls_total{result="ok"}') ?? 0);
       expect(after.get("embedded_memory_bytes_pulled_total")).toBeGreaterThan(before.get("embedded_memory_bytes_pulled_total") ?? 0);
