@@ -11,7 +11,7 @@ import * as Schedule from "effect/Schedule";
 import type { Logger } from "../observability/logger.ts";
 import { masterEndpoint, QUERY_DEADLINE_GRACE_MS, setLocalStatementTimeout } from "./connection.ts";
 import { rowTypes } from "./rowTypes.ts";
-import { scriptText, type Statement } from "./script.ts";
+import { executeText, preparedName, prepareText, scriptText, type Statement } from "./script.ts";
 
 /** The master cannot be reached now (refused, reset, timed out, shutting down): try again later. */
 export class MasterUnavailable extends Data.TaggedError("MasterUnavailable")<{ readonly message: string; readonly cause?: unknown }> {}
@@ -121,7 +121,19 @@ interface Lease {
   busy: boolean;
   /** The connection broke or timed out: never reuse it. */
   broken: boolean;
+  /** A prepared script failed on it: what it holds prepared is unknown, so the rollback deallocates all. */
+  unprepare?: boolean;
 }
+
+/**
+ * Errors a prepared script can meet where the same statements unprepared would not: the
+ * statement gone or already there (a transaction pooler moved the session: prepared
+ * statements are then turned off for this master), a parameter whose type the server cannot
+ * infer (off too), or a table changed under a kept plan (0A000: prepared again next time).
+ */
+const PREPARED_ONLY = new Set(["26000", "42P05", "42P18", "42P08", "0A000"]);
+/** Statements kept prepared on one connection at most (a text changes only with the columns). */
+const PREPARED_MAX = 64;
 
 export function masterLayer(options: MasterOptions): Layer.Layer<Master> {
   const log = options.logger.child({ module: "master" });
@@ -200,7 +212,7 @@ export function masterLayer(options: MasterOptions): Layer.Layer<Master> {
           if (exit._tag === "Success") return Effect.sync(() => l.client.release());
           if (l.busy || l.broken || !rollback) return destroy(l);
           // The connection is fine (the master refused a statement, or local work failed): roll back, keep it.
-          return run(l, "ROLLBACK").pipe(
+          return run(l, l.unprepare ? "ROLLBACK; DEALLOCATE ALL" : "ROLLBACK").pipe(
             Effect.matchEffect({ onSuccess: () => Effect.sync(() => l.client.release()), onFailure: () => destroy(l) }),
           );
         });
@@ -226,15 +238,62 @@ export function masterLayer(options: MasterOptions): Layer.Layer<Master> {
           true,
         );
 
-      const readScript = <R,>(mode: TransactionMode, statements: readonly Statement[]) =>
-        lease(
-          (l) =>
-            send<R>(l, scriptText([{ text: begin(mode) }, ...statements, { text: "COMMIT" }])).pipe(
-              // BEGIN and SET LOCAL answer first, COMMIT last.
-              Effect.map((all) => (all as unknown as pg.QueryResult<R & pg.QueryResultRow>[]).slice(2, 2 + statements.length).map((r) => ({ rows: r.rows as R[], rowCount: r.rowCount ?? 0 }))),
-            ),
-          true,
+      /** The results of `statements`, after the `skip` leading ones (BEGIN, SET LOCAL, PREPAREs); COMMIT last. */
+      const resultsOf = <R,>(skip: number, n: number) => (all: unknown) =>
+        (all as pg.QueryResult<R & pg.QueryResultRow>[]).slice(skip, skip + n).map((r) => ({ rows: r.rows as R[], rowCount: r.rowCount ?? 0 }));
+
+      const plainScript = <R,>(l: Lease, mode: TransactionMode, statements: readonly Statement[]) =>
+        send<R>(l, scriptText([{ text: begin(mode) }, ...statements, { text: "COMMIT" }])).pipe(Effect.map(resultsOf<R>(2, statements.length)));
+
+      // What each connection holds prepared: prepared statements are the session's, and outlive
+      // transactions (a failed one too), so a connection's set is cleared whenever one fails.
+      const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
+      let preparing = true;
+
+      /** The same script with each statement EXECUTEd, PREPAREd first on a connection that lacks it. */
+      const preparedScript = <R,>(l: Lease, mode: TransactionMode, statements: readonly Statement[]) =>
+        Effect.suspend(() => {
+          let known = preparedOn.get(l.client);
+          if (!known) preparedOn.set(l.client, (known = new Set()));
+          const held = known;
+          const names = statements.map((st) => preparedName(st.text));
+          const reset = held.size >= PREPARED_MAX;
+          if (reset) held.clear();
+          const fresh = [...new Set(names)].filter((n) => !held.has(n));
+          const texts = [begin(mode), ...(reset ? ["DEALLOCATE ALL"] : []), ...fresh.map((n) => prepareText(n, statements[names.indexOf(n)]!.text))];
+          const skip = 2 + texts.length - 1;
+          return send<R>(l, [...texts, ...statements.map((st, i) => executeText(names[i]!, st.values)), "COMMIT"].join("\n;\n")).pipe(
+            Effect.map(resultsOf<R>(skip, statements.length)),
+            Effect.tap(() => Effect.sync(() => fresh.forEach((n) => held.add(n)))),
+            Effect.tapError(() => Effect.sync(() => (held.clear(), (l.unprepare = true)))),
+          );
+        });
+
+      /**
+       * Pulls run the same statements on every pull: prepared once per connection, the master
+       * only executes them. Through a transaction pooler the session is not ours to keep: the
+       * first error that shows it turns prepared statements off for this master, and the
+       * script runs again as plain text.
+       */
+      const readScript = <R,>(mode: TransactionMode, statements: readonly Statement[]) => {
+        const plain = () => lease((l) => plainScript<R>(l, mode, statements), true);
+        if (!preparing) return plain();
+        return lease((l) => preparedScript<R>(l, mode, statements), true).pipe(
+          Effect.catchIf(
+            (e): e is MasterQueryError => e._tag === "MasterQueryError" && PREPARED_ONLY.has(e.code ?? ""),
+            (e) =>
+              plain().pipe(
+                Effect.tap(() =>
+                  Effect.sync(() => {
+                    if (e.code === "0A000" || !preparing) return;
+                    preparing = false;
+                    log.info({ code: e.code, reason: e.message }, "prepared statements off for this master (a transaction pooler?): pulls send their statements as text");
+                  }),
+                ),
+              ),
+          ),
         );
+      };
 
       const counts = (): PoolCounts => ({ open: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: options.maxConnections });
 

@@ -6,6 +6,7 @@
  * no parameters, so their values are inlined here as quoted literals — what the extended
  * protocol sends them as anyway: text of unknown type, typed by the statement.
  */
+import { createHash } from "node:crypto";
 import pg from "pg";
 
 /** A statement as the extended protocol takes it: `$1`… placeholders and their values. */
@@ -103,3 +104,26 @@ export function inlineValues(text: string, values: readonly unknown[] = []): str
 
 /** The statements as one simple-protocol query text. */
 export const scriptText = (statements: readonly Statement[]): string => statements.map((s) => inlineValues(s.text, s.values)).join("\n;\n"); // (a statement may end in a comment)
+
+/**
+ * The prepared form (Master.readScript, on connections that keep session state): a pull sends
+ * the same few texts every time, and parsing, analysing and planning them was most of the
+ * master's CPU per pull (0.65–0.83 ms against 0.20–0.25 prepared: BENCHMARKS.md, session 7).
+ * The name is the text's hash, so a changed text (new columns) is a new statement.
+ */
+const names = new Map<string, string>();
+export function preparedName(text: string): string {
+  let name = names.get(text);
+  if (name === undefined) {
+    if (names.size >= TEMPLATES_MAX) names.clear();
+    names.set(text, (name = `em_${createHash("sha1").update(text).digest("hex").slice(0, 20)}`));
+  }
+  return name;
+}
+
+/** PREPARE `name` for `text` as written: its parameters' types are inferred, as the extended protocol infers them. */
+export const prepareText = (name: string, text: string): string => `PREPARE ${name} AS ${text}`;
+
+/** EXECUTE `name` with `values` as literals (script.ts's literal(): read as the parameters would be). */
+export const executeText = (name: string, values: readonly unknown[] = []): string =>
+  values.length === 0 ? `EXECUTE ${name}` : `EXECUTE ${name}(${values.map((v, i) => literal(v, i + 1)).join(", ")})`;

@@ -42,3 +42,10 @@ export function pullStatements(queries: readonly string[]): string[] {
   }
   return out;
 }
+
+/**
+ * A one-trip pull (Master.readScript): its changes read as text (`… AS em_pull LIMIT n`, also
+ * inside the PREPARE that first sends it on a connection) or as the EXECUTE of that statement.
+ */
+export const isOneTripPull = (q: string): boolean =>
+  q.startsWith("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY") && (q.includes("AS em_pull LIMIT") || /\nEXECUTE em_[0-9a-f]+/.test(q));
