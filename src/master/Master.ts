@@ -125,12 +125,8 @@ interface Lease {
   unprepare?: boolean;
 }
 
-/**
- * Errors a prepared script can meet where the same statements unprepared would not: the
- * statement gone or already there (a transaction pooler moved the session: prepared
- * statements are then turned off for this master), a parameter whose type the server cannot
- * infer (off too), or a table changed under a kept plan (0A000: prepared again next time).
- */
+/** Errors only a prepared script meets: the statement gone or already there (a pooler moved the session), a parameter
+ *  type not inferred (these turn prepared statements off for this master), a table changed under a plan (0A000: re-prepared). */
 const PREPARED_ONLY = new Set(["26000", "42P05", "42P18", "42P08", "0A000"]);
 /** Statements kept prepared on one connection at most (a text changes only with the columns). */
 const PREPARED_MAX = 64;
