@@ -1,15 +1,17 @@
 /**
- * Pull scripts with prepared statements (Master.readScript): PREPAREd once per connection and
+ * Pull scripts with prepared statements (Master.readScript): only once the sessions are proven
+ * ours (LISTEN's NOTIFY came back over the pulls' own URL), PREPAREd once per connection and
  * EXECUTEd after, cleared when a script fails (prepared statements outlive failed transactions),
- * and turned off for a master behind a transaction pooler, where the session is not ours.
+ * and turned off for good should a pooler still move a session.
  */
 import { describe } from "vitest";
 import * as Effect from "effect/Effect";
-import { test, expect } from "./support/fixtures.ts";
+import { test, expect, eventually } from "./support/fixtures.ts";
 import { PG_PASSWORD } from "./support/postgres.ts";
 import { startPgBouncer } from "./support/pgbouncer.ts";
 import { requireSystem, SYSTEM } from "./support/systemDeps.ts";
-import { queriesDuring } from "./support/queries.ts";
+import { isOneTripPull, queriesDuring } from "./support/queries.ts";
+import { installMaster, seedMemories } from "./support/seed.ts";
 import { Master, masterLayer, type MasterShape } from "../src/master/Master.ts";
 import { createLogger } from "../src/observability/logger.ts";
 
@@ -23,6 +25,7 @@ async function withMaster<A>(url: string, maxConnections: number, use: (m: Maste
   const layer = masterLayer({ databaseUrl: url, connectTimeoutMs: 5_000, statementTimeoutMs: 5_000, maxConnections, logger });
   const result = await Effect.runPromise(Effect.scoped(Effect.gen(function* () {
     const m = yield* Master;
+    m.keepPlans(); // as the composition does once the feed proves the sessions ours
     return yield* Effect.promise(() => use(m));
   })).pipe(Effect.provide(layer)));
   return { result, logs };
@@ -77,6 +80,43 @@ describe("pull scripts, prepared", () => {
       });
       expect(result).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
       expect(logs.filter((l) => /prepared statements off/.test(l.msg))).toHaveLength(1);
+    } finally {
+      await bouncer.stop();
+    }
+  });
+
+  test("A replica on a direct connection prepares its pulls once its feed is listening; behind a transaction pooler (no LISTEN_DATABASE_URL) it never prepares.", async ({ cluster, pg, replica }) => {
+    await installMaster(pg);
+    await seedMemories(pg, 5);
+    const loneCommit = async (url: string) => {
+      const m = replica({ databaseUrl: url });
+      await m.start();
+      const writer = await pg.client();
+      try {
+        await eventually(() => expect(m.state()).toBe("idle"));
+        const sent = await queriesDuring(async () => {
+          for (let i = 0; i < 3; i++) {
+            const before = m.stats().total_memories;
+            await writer.query("INSERT INTO unified_ai_memory (id, memory_type, content) VALUES (gen_random_uuid(), 'semantic', '{\"text\": \"lone\"}')");
+            await eventually(() => expect([m.state(), m.stats().total_memories]).toEqual(["idle", before + 1]));
+          }
+        });
+        return { sent, feed: m.stats().change_feed.state };
+      } finally {
+        await writer.end();
+        await m.stop();
+      }
+    };
+    const direct = await loneCommit(pg.url);
+    expect(direct.feed).toBe("listening");
+    expect(direct.sent.filter(isOneTripPull).some((q) => /\nEXECUTE em_/.test(q))).toBe(true);
+    if (!hasPgBouncer) return;
+    const bouncer = await startPgBouncer({ upstreamPort: cluster.port, user: "postgres", password: PG_PASSWORD, poolMode: "transaction" });
+    try {
+      const pooled = await loneCommit(bouncer.url(new URL(pg.url).pathname.slice(1)));
+      expect(pooled.feed).not.toBe("listening");
+      expect(pooled.sent.filter(isOneTripPull).length).toBeGreaterThan(0);
+      expect(pooled.sent.filter((q) => /PREPARE |EXECUTE em_/.test(q))).toEqual([]);
     } finally {
       await bouncer.stop();
     }

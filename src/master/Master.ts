@@ -75,6 +75,12 @@ export interface MasterShape {
    * literals); their results in order. A failure part-way rolls back as `transaction` does.
    */
   readonly readScript: <R = Record<string, unknown>>(mode: TransactionMode, statements: readonly Statement[]) => Effect.Effect<QueryResult<R>[], MasterError>;
+  /**
+   * This pool's connections are proven sessions of their own (the feed's NOTIFY round trip came
+   * back over the same URL, so no transaction pooler is in between): from now on pulls PREPARE
+   * their statements once per connection (readScript). Until then they keep no session state.
+   */
+  readonly keepPlans: () => void;
   /** Runs `use` on one connection, with no transaction of its own (migrate's DDL manages its own). */
   readonly withClient: <A, E>(use: (client: MasterClient) => Effect.Effect<A, E>) => Effect.Effect<A, E | MasterError>;
   readonly pool: () => PoolCounts;
@@ -241,59 +247,52 @@ export function masterLayer(options: MasterOptions): Layer.Layer<Master> {
       const plainScript = <R,>(l: Lease, mode: TransactionMode, statements: readonly Statement[]) =>
         send<R>(l, scriptText([{ text: begin(mode) }, ...statements, { text: "COMMIT" }])).pipe(Effect.map(resultsOf<R>(2, statements.length)));
 
-      // What each connection holds prepared: prepared statements are the session's, and outlive
+      // What each connection holds prepared: prepared statements are the session's and outlive
       // transactions (a failed one too), so a connection's set is cleared whenever one fails.
       const preparedOn = new WeakMap<pg.PoolClient, Set<string>>();
-      let preparing = true;
+      let plans: "unproven" | "on" | "refused" = "unproven";
 
       /** The same script with each statement EXECUTEd, PREPAREd first on a connection that lacks it. */
       const preparedScript = <R,>(l: Lease, mode: TransactionMode, statements: readonly Statement[]) =>
         Effect.suspend(() => {
-          let known = preparedOn.get(l.client);
-          if (!known) preparedOn.set(l.client, (known = new Set()));
-          const held = known;
+          const held = preparedOn.get(l.client) ?? new Set<string>();
+          preparedOn.set(l.client, held);
           const names = statements.map((st) => preparedName(st.text));
-          const reset = held.size >= PREPARED_MAX;
-          if (reset) held.clear();
+          const reset = held.size >= PREPARED_MAX ? (held.clear(), ["DEALLOCATE ALL"]) : [];
           const fresh = [...new Set(names)].filter((n) => !held.has(n));
-          const texts = [begin(mode), ...(reset ? ["DEALLOCATE ALL"] : []), ...fresh.map((n) => prepareText(n, statements[names.indexOf(n)]!.text))];
-          const skip = 2 + texts.length - 1;
-          return send<R>(l, [...texts, ...statements.map((st, i) => executeText(names[i]!, st.values)), "COMMIT"].join("\n;\n")).pipe(
-            Effect.map(resultsOf<R>(skip, statements.length)),
+          const lead = [...reset, ...fresh.map((n) => prepareText(n, statements[names.indexOf(n)]!.text))];
+          return send<R>(l, [begin(mode), ...lead, ...statements.map((st, i) => executeText(names[i]!, st.values)), "COMMIT"].join("\n;\n")).pipe(
+            Effect.map(resultsOf<R>(2 + lead.length, statements.length)),
             Effect.tap(() => Effect.sync(() => fresh.forEach((n) => held.add(n)))),
             Effect.tapError(() => Effect.sync(() => (held.clear(), (l.unprepare = true)))),
           );
         });
 
       /**
-       * Pulls run the same statements on every pull: prepared once per connection, the master
-       * only executes them. Through a transaction pooler the session is not ours to keep: the
-       * first error that shows it turns prepared statements off for this master, and the
+       * Pulls run the same statements every time: once the sessions are proven ours (keepPlans),
+       * each connection prepares them once and the master only executes them. Should a pooler
+       * still move a session, the first error that shows it turns them off for good, and the
        * script runs again as plain text.
        */
       const readScript = <R,>(mode: TransactionMode, statements: readonly Statement[]) => {
         const plain = () => lease((l) => plainScript<R>(l, mode, statements), true);
-        if (!preparing) return plain();
+        if (plans !== "on") return plain();
+        const refused = (e: MasterQueryError) =>
+          Effect.sync(() => {
+            if (e.code === "0A000" || plans !== "on") return;
+            plans = "refused";
+            log.info({ code: e.code, reason: e.message }, "prepared statements off for this master (a transaction pooler?): pulls send their statements as text");
+          });
         return lease((l) => preparedScript<R>(l, mode, statements), true).pipe(
-          Effect.catchIf(
-            (e): e is MasterQueryError => e._tag === "MasterQueryError" && PREPARED_ONLY.has(e.code ?? ""),
-            (e) =>
-              plain().pipe(
-                Effect.tap(() =>
-                  Effect.sync(() => {
-                    if (e.code === "0A000" || !preparing) return;
-                    preparing = false;
-                    log.info({ code: e.code, reason: e.message }, "prepared statements off for this master (a transaction pooler?): pulls send their statements as text");
-                  }),
-                ),
-              ),
-          ),
+          Effect.catchIf((e): e is MasterQueryError => e._tag === "MasterQueryError" && PREPARED_ONLY.has(e.code ?? ""), (e) => plain().pipe(Effect.tap(() => refused(e)))),
         );
       };
 
+      const keepPlans = () => void (plans === "unproven" && (plans = "on"));
+
       const counts = (): PoolCounts => ({ open: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: options.maxConnections });
 
-      return { describe: describeDatabaseUrl(options.databaseUrl), query, transaction, readScript, withClient, pool: counts } satisfies MasterShape;
+      return { describe: describeDatabaseUrl(options.databaseUrl), query, transaction, readScript, withClient, keepPlans, pool: counts } satisfies MasterShape;
     }),
   );
 }

@@ -54,6 +54,8 @@ export interface SyncActorDeps {
   readonly onPulled?: (result: PullResult, seconds: number) => void;
   /** The change feed (re)connected. */
   readonly onFeedConnected?: () => void;
+  /** The change feed proved itself (its NOTIFY round trip came back). */
+  readonly onFeedHealthy?: () => void;
   /** Applied to every error and reason before the machine sees it (default: none). */
   readonly scrub?: Scrub;
 }
@@ -90,7 +92,7 @@ export function provideSyncActors(deps: SyncActorDeps) {
           connected: () => (deps.onFeedConnected?.(), sendBack({ type: "FEED_CONNECTED" })),
           disconnected: (error) => sendBack({ type: "FEED_DISCONNECTED", error: error === undefined ? undefined : scrub(error) }),
           change: (table) => sendBack({ type: "CHANGE", table }),
-          healthy: () => sendBack({ type: "FEED_HEALTHY" }),
+          healthy: () => (deps.onFeedHealthy?.(), sendBack({ type: "FEED_HEALTHY" })),
           unhealthy: (reason) => sendBack({ type: "FEED_UNHEALTHY", reason: scrub(reason) }),
         });
         return () => void subscription.close();

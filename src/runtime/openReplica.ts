@@ -10,7 +10,7 @@ import * as Layer from "effect/Layer";
 import * as Context from "effect/Context";
 import type { Config } from "../schema/config.ts";
 import type { Logger } from "../observability/logger.ts";
-import { Master, masterLayer } from "../master/Master.ts";
+import { Master, masterLayer, type MasterShape } from "../master/Master.ts";
 import { LocalStore, localStoreLayer, type LocalStoreShape } from "../store/LocalStore.ts";
 import { ChangeFeed, changeFeedOnMasterLayer } from "../master/ChangeFeed.ts";
 import { ReadSource, readSourceLayer, type ReadSourceShape } from "../master/readPool.ts";
@@ -36,6 +36,8 @@ export interface Opened {
   readonly metrics: Metrics;
   /** Where pulls read (stats' `standby`). */
   readonly reads: ReadSourceShape;
+  /** The primary's pool (the machines tell it when its sessions are proven: Master.keepPlans). */
+  readonly master: MasterShape;
 }
 
 /** What the opened services need from the composition that owns them. */
@@ -101,6 +103,7 @@ function openedLayer(config: Config, hooks: OpenHooks): Layer.Layer<Replica, nev
         const opened: Opened = {
           store,
           replicator,
+          master,
           search: makeSearch({ store, table: d.localName, embedder, status: () => ({ state: hooks.syncState(), complete: store.syncState(d).snapshotComplete, stale: replicator.stale() }), logger: log, minScore: config.searchMinScore }),
           writes: makeLocalWrites(store, d, { contentIsText: () => store.meta.get("master_content_udt") === "text", onWrite: hooks.onWrite }),
           uploader: makeUploader(master, store, replicator, { replicaId, batchSize: config.uploadBatchSize, deleteMode: config.deleteMode, logger: log, onCommitted: (xid) => reads.noteCommit(xid) }),

@@ -70,6 +70,9 @@ export function wireMachines(o: Opened, feed: ChangeFeedShape, run: RunOnReplica
       onPulled: (r, seconds) => (recordPull(m, r, seconds), events.emit("pulled", { applied: r.applied, seconds })),
       // The first connect is not a reconnect.
       onFeedConnected: () => void (feedConnects++ > 0 && m.feedReconnects.inc()),
+      // NOTIFY came back over the pulls' own URL: no transaction pooler between them and the
+      // master, so their connections may keep prepared statements (DESIGN: none through poolers).
+      ...(!c.listenDatabaseUrl || c.listenDatabaseUrl === c.databaseUrl ? { onFeedHealthy: () => o.master.keepPlans() } : {}),
       scrub: clean,
     }),
     {
