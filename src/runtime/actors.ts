@@ -101,8 +101,12 @@ export function provideSyncActors(deps: SyncActorDeps) {
   });
 }
 
-/** The fleet's spread (a few ms, drawn by the machine), cut short by a stopped pull. */
+/**
+ * The fleet's spread (a few ms, drawn by the machine), cut short by a stopped pull. The global
+ * setTimeout, not node:timers/promises: tests drive this with fake timers, which fake only the global.
+ */
 function spread(ms: number, signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.reject(signal.reason);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => (signal.removeEventListener("abort", abort), resolve()), ms);
     const abort = () => (clearTimeout(timer), reject(signal.reason));
