@@ -11,6 +11,7 @@ import { LOCAL_MIGRATIONS, MMAP_BYTES } from "../src/store/migrations.ts";
 import { makeFullText, type TextHit } from "../src/search/fullText.ts";
 import { filterSql } from "../src/search/filters.ts";
 import { ftsTerms } from "../src/search/ftsQuery.ts";
+import { recordAccess } from "../src/outbox/outboxTable.ts";
 
 const TABLE = "unified_ai_memory";
 const hasSqlite3 = requireSystem("the sqlite3 CLI full-text test", SYSTEM.sqlite3);
@@ -201,6 +202,54 @@ describe("the memory-mapped file", () => {
       }
       expect(search("greenhouse").map((h) => h.id)).toEqual(["b6f0c3c6-0000-4000-8000-000000000001"]);
     });
+  });
+});
+
+describe("term statistics", () => {
+  /** A full-text search over `store` that counts the document-frequency walks it makes. */
+  const countingWalks = (store: ReturnType<typeof makeLocalStore>) => {
+    const walks = { n: 0 };
+    const counted: typeof store = {
+      ...store,
+      pluck: (sql) => {
+        if (sql.startsWith("SELECT count(*) FROM memory_fts WHERE")) walks.n++;
+        return store.pluck(sql);
+      },
+    };
+    const ft = makeFullText(counted, TABLE);
+    return { walks, search: (q: string) => ft.search(ftsTerms(q), filterSql({}), 10), close: ft.close };
+  };
+
+  test("Counting a search's reads keeps the terms' statistics; a write to the memories, here or from another connection, renews them.", () => {
+    const file = tmpFile();
+    const store = makeLocalStore(file);
+    const { walks, search, close } = countingWalks(store);
+    try {
+      writeRows(store, Array.from({ length: 30 }, (_, i) => text(`apple pear orchard ${i}`)));
+      const ids = search("apple pear").map((h) => h.id);
+      expect(ids).toHaveLength(10);
+      const first = walks.n;
+      expect(first).toBe(2);
+      // What every counted search does after answering: a write to access_deltas, not to the memories.
+      recordAccess(store, ids);
+      expect(store.pluck("SELECT count(*) FROM access_deltas").get()).toBe(10);
+      search("apple pear");
+      expect(walks.n).toBe(first);
+      writeRows(store, [text("apple crumble")]);
+      search("apple pear");
+      expect(walks.n).toBe(first + 2);
+      const other = new Database(file);
+      try {
+        other.prepare(`INSERT INTO ${TABLE} (id, memory_type, content, tags, metadata, created_at) VALUES ('b6f0c3c6-0000-4000-8000-000000000002', 'semantic', '{"text":"apple tart"}', '[]', '{}', '2026-01-02T00:00:00.000000Z')`).run();
+      } finally {
+        other.close();
+      }
+      search("apple pear");
+      expect(walks.n).toBe(first + 4);
+    } finally {
+      close();
+      store.close();
+    }
   });
 });
 

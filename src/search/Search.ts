@@ -251,5 +251,5 @@ export function makeSearch(deps: SearchDeps): SearchService {
     return { results, total: results.length, query, search_method: searchMethod, state: status.state, complete: status.complete, stale: status.stale === true };
   };
 
-  return { search, vectors, vectorInfo: () => vectors.info(), close: () => vectors.close() };
+  return { search, vectors, vectorInfo: () => vectors.info(), close: () => (fullText.close(), vectors.close()) };
 }
