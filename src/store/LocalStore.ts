@@ -10,6 +10,7 @@ import * as Data from "effect/Data";
 import * as Effect from "effect/Effect";
 import * as Layer from "effect/Layer";
 import { makeApply, type CountersBatch, type PullCommit } from "./apply.ts";
+import { makeCheckpointer, type CheckpointStats } from "./checkpointer.ts";
 import { openReplicaFile } from "./migrations.ts";
 import { swapInRecopy } from "./recopy.ts";
 import { ensureTables, readCatalog } from "./tables.ts";
@@ -77,6 +78,8 @@ export interface LocalStoreShape extends Statements {
   readonly tables: () => TableDescriptor[];
   /** Makes the file hold exactly these further tables (tables.ts); returns the local names (re)created. */
   readonly ensureTables: (tables: readonly TableDescriptor[]) => string[];
+  /** Where the WAL's checkpoints run (checkpointer.ts). */
+  readonly checkpoints: () => CheckpointStats;
   /** Keys owed a refresh from the master (durable: see migration 6). */
   readonly refreshDue: { add(keys: readonly string[]): void; list(limit: number): string[]; remove(keys: readonly string[]): void };
 }
@@ -92,7 +95,8 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
   let generation = 0;
   /** refresh_due was read empty since the last add (see refreshDue.list). */
   let owedNone = false;
-  const statements = makeStatements(() => db);
+  const checkpointer = makeCheckpointer(file, () => db);
+  const statements = makeStatements(() => db, checkpointer.committed);
   const { statement: prepare, pluck } = statements;
   const apply = makeApply(statements);
   const { upsertAll, deleteKeys } = apply;
@@ -146,6 +150,8 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       return applied;
     },
     replaceWith: (d) => {
+      // Its connection to the old file closes first: the swap needs this one to be the last.
+      checkpointer.close();
       try {
         swapInRecopy(db, file, d);
       } finally {
@@ -170,6 +176,7 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
         deleteKeys(d, deletes, deleted, false);
         extra();
       })();
+      checkpointer.committed();
       notify(d, upserts, deleted);
       return deleted;
     },
@@ -208,7 +215,9 @@ export function makeLocalStore(file: string): LocalStoreShape & { close(): void 
       db
         .prepare(`SELECT ${columns.map((c) => (c.kind === "bigint" ? `CAST(r.${q(c.name)} AS TEXT) AS ${q(c.name)}` : `r.${q(c.name)}`)).join(", ")} FROM ${q(d.localName)} r ORDER BY r.${q(d.key)}`)
         .iterate() as IterableIterator<Row>,
+    checkpoints: checkpointer.stats,
     close: () => {
+      checkpointer.close();
       if (db.open) db.close();
     },
   };

@@ -52,8 +52,9 @@ export const isoMicros = (d: Date = new Date()): string => d.toISOString().repla
  * `current` is the open handle, which a re-copy swap replaces (LocalStore.replaceWith): every
  * statement and transaction handed out prepares itself again on the new handle at its next
  * use, so callers that keep them from set-up go on working. The check is one comparison.
+ * `onCommit` is told after each outermost transaction commits (checkpointer.ts counts them).
  */
-export function makeStatements(current: () => Database.Database): Statements {
+export function makeStatements(current: () => Database.Database, onCommit: () => void = () => undefined): Statements {
   const live = (sql: string, pluck: boolean): Statement => {
     let db = current();
     let s = pluck ? db.prepare(sql).pluck() : db.prepare(sql);
@@ -90,7 +91,9 @@ export function makeStatements(current: () => Database.Database): Statements {
       let tx = db.transaction(fn);
       return (...args: A): R => {
         if (db !== current()) tx = (db = current()).transaction(fn);
-        return tx(...args);
+        const result = tx(...args);
+        if (!db.inTransaction) onCommit();
+        return result;
       };
     },
   };
