@@ -1,9 +1,9 @@
 /**
  * WAL checkpoints off the event loop. SQLite's own auto-checkpoint runs inside the commit that
  * crosses 1,000 WAL pages, on the thread that committed: it copies the pages into the file and
- * fsyncs twice, and better-sqlite3 is synchronous, so the whole process waits. Measured in a
- * fleet of 20 replicas (bench/fleet.ts, 2 cores, Postgres fsyncing beside it): one replica now
- * and then held a lone commit 12–46 ms after all the others — its pull had paid a checkpoint.
+ * fsyncs twice, and better-sqlite3 is synchronous, so the whole process waits: 1 pull
+ * transaction in ~80 paid 3–5 ms for it here. Measured on 4,000 one-row apply transactions:
+ * p99 0.44–0.49 ms with the worker against 3.5–3.7 ms without (BENCHMARKS.md, session 8).
  *
  * Here the replica's connection checkpoints only as a backstop (BACKSTOP_PAGES), and a worker
  * thread with a connection of its own runs `wal_checkpoint(PASSIVE)` when asked: after
