@@ -23,7 +23,11 @@
  * load average is reported with every size.
  *
  *   FLEET_SIZES=1,5,10,20   replica counts, run in this order (the largest last)
- *   FLEET_COMMITS=100       measured lone commits per size (after FLEET_WARMUP=5)
+ *   FLEET_COMMITS=100       measured lone commits per size (after FLEET_WARMUP=200 unmeasured
+ *                           ones: a fleet's first seconds are not its steady state. With 5, at
+ *                           20 replicas the 50th–60th measured commits were the slowest tenth in
+ *                           most runs, whatever their pauses; after 200 or 400 the tenths are
+ *                           level, and p99 61–89 ms became 56–65: BENCHMARKS.md, session 8)
  *   FLEET_BURST=1000        commits in the burst
  *   FLEET_PAUSE_MS=20       longest random pause between lone commits
  *   FLEET_SEED_ROWS=1000    rows on the master before the replicas start
@@ -65,7 +69,7 @@ if (modes.length === 0) throw new Error(`FLEET_PULLS_ON must be primary, standby
 const opts = {
   sizes,
   commits: envInt("FLEET_COMMITS", 100),
-  warmup: envInt("FLEET_WARMUP", 5, 0),
+  warmup: envInt("FLEET_WARMUP", 200, 0),
   burst: envInt("FLEET_BURST", 1_000),
   pauseMs: envInt("FLEET_PAUSE_MS", 20, 0),
   seedRows: envInt("FLEET_SEED_ROWS", 1_000, 0),
