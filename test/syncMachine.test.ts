@@ -655,6 +655,31 @@ describe("sync machine: pacing a fleet", () => {
     expect([h.state(), h.ctx().followUps]).toEqual(["syncing", 0]);
   });
 
+  test("A burst whose pulls take turns catching a change and catching none is paced all the same: a change soon after a follow-up keeps the count.", async () => {
+    const h = harness({ random: () => 0 });
+    await h.toIdle();
+    const start = h.pulls.length;
+    const states: string[] = [];
+    for (let cycle = 0; cycle < 6; cycle++) {
+      h.sendFromFeed({ type: "CHANGE" });
+      await flush();
+      states.push(h.state());
+      // A change lands during whichever pull comes next (at once, or after the pace)…
+      while (h.pulls.length === start + 2 * cycle) await advance(1);
+      h.sendFromFeed({ type: "CHANGE" });
+      await h.pull(pulled(1));
+      // …and the follow-up it asks for catches none: the machine is idle for a moment.
+      while (h.pulls.length === start + 2 * cycle + 1) await advance(1);
+      await h.pull(pulled(1));
+      expect(h.state()).toBe("idle");
+      await advance(1);
+    }
+    // The first cycle is a lone change; from the second the burst is paced (settling, not at once).
+    expect(states[0]).toBe("syncing");
+    expect(states.slice(2)).toEqual(["settling", "settling", "settling", "settling"]);
+    expect(h.ctx().followUps).toBeGreaterThanOrEqual(6);
+  });
+
   test("Lone changes are never paced, however often they come: each finds the machine idle and is pulled after the spread alone.", async () => {
     const h = harness({ random: () => 0 });
     await h.toIdle();

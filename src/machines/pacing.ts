@@ -14,7 +14,7 @@
  * stream of commits costs each replica at most ~1000/FOLLOW_UP_MAX_MS pulls a second and
  * leaves it at most about that far behind. A paced burst that pauses for less than
  * FOLLOW_UP_MAX_MS keeps its pace. Lone commits are not paced, however often they come: it
- * takes changes arriving during two pulls in a row.
+ * takes changes arriving during two pulls, in a row or less than FOLLOW_UP_MAX_MS apart.
  */
 export const PULL_SPREAD_MAX_MS = 5;
 export const FOLLOW_UP_BASE_MS = 10;

@@ -64,6 +64,8 @@ export const syncMachine = setup({
     firstFollowUp: ({ context, event }) => changedDuring(context, pullOutput(event)) && context.followUps === 0,
     // Paced already (≥ 2 follow-ups in a row) and the last pull ended less than a pace ago.
     burstGoesOn: ({ context }) => context.followUps >= 2 && context.lastSyncAt !== null && context.now() - context.lastSyncAt < FOLLOW_UP_MAX_MS,
+    // A follow-up ran (a change came during a pull) and the last pull ended less than a pace ago.
+    burstMayGoOn: ({ context }) => context.followUps >= 1 && context.lastSyncAt !== null && context.now() - context.lastSyncAt < FOLLOW_UP_MAX_MS,
     isFull: ({ event }) => event.type === "FORCE_SYNC" && event.full === true,
   },
   actions: {
@@ -227,8 +229,12 @@ export const syncMachine = setup({
       on: {
         // A paced burst goes on through a short lull (its pulls caught up for a moment);
         // otherwise this is a lone change, pulled after the spread alone (inside the pull).
+        // Soon after a follow-up it is pulled at once too, but the count goes on: a burst whose
+        // pulls take turns catching a change and catching none is paced from its next dirty
+        // pull, rather than costing one pull per two commits (it reset here before).
         CHANGE: [
           { guard: "burstGoesOn", target: "settling", actions: "countFollowUp" },
+          { guard: "burstMayGoOn", target: "syncing" },
           { target: "syncing", actions: "resetFollowUps" },
         ],
         FEED_CONNECTED: { target: "syncing", actions: [assign({ feedConnected: true }), "resetFollowUps"] },
