@@ -25,6 +25,9 @@ test("Checkpoints run on a worker thread while the file's own connection only ke
     expect(store.checkpoints().worker).toBe("not started");
     writeRows(store, rows(1, "first")); // the first commit starts the worker
     await eventually(() => expect(store.checkpoints().worker).toBe("running"), 10_000);
+    expect(store.pluck("PRAGMA wal_autocheckpoint").get()).toBe(1_000);
+    // Set right after the connection's next commit, never from the worker's message.
+    writeRows(store, rows(1, "second"));
     expect(store.pluck("PRAGMA wal_autocheckpoint").get()).toBe(BACKSTOP_PAGES);
     for (let i = 0; i < CHECKPOINT_EVERY_COMMITS * 3; i++) writeRows(store, rows(1, `c${i}`));
     await eventually(() => expect(store.checkpoints().checkpoints).toBeGreaterThanOrEqual(2), 10_000);
@@ -32,12 +35,28 @@ test("Checkpoints run on a worker thread while the file's own connection only ke
     expect(s.lastThreadId).not.toBeNull();
     expect(s.lastThreadId).not.toBe(mainThreadId);
     expect(s.error).toBeNull();
-    expect(store.count({ localName: "unified_ai_memory" } as never)).toBe(1 + CHECKPOINT_EVERY_COMMITS * 3);
+    expect(store.count({ localName: "unified_ai_memory" } as never)).toBe(2 + CHECKPOINT_EVERY_COMMITS * 3);
   } finally {
     store.close();
   }
   // The worker's connection closed before the store's: the last one out removed the WAL.
   expect(existsSync(`${file}-wal`)).toBe(false);
+});
+
+test("The worker may become ready while the connection is inside an iterator (a copy's rows): nothing runs on the connection then.", async ({ file }) => {
+  const store = makeLocalStore(file);
+  try {
+    writeRows(store, rows(5, "iterated"));
+    // Found in the suite: the worker's "ready" set a pragma on a busy connection, an uncaught TypeError.
+    const it = store.rowsInKeyOrder({ localName: "unified_ai_memory", key: "id" } as never, [{ name: "id", kind: "text" }] as never);
+    expect(it.next().done).toBe(false);
+    await eventually(() => expect(store.checkpoints().worker).toBe("running"), 10_000);
+    expect([...it]).toHaveLength(4);
+    writeRows(store, rows(1, "after"));
+    expect(store.pluck("PRAGMA wal_autocheckpoint").get()).toBe(BACKSTOP_PAGES);
+  } finally {
+    store.close();
+  }
 });
 
 test("A large commit (a first copy's chunk) is checkpointed by the worker without waiting for more commits.", async ({ file }) => {

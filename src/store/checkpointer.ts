@@ -98,7 +98,16 @@ export function makeCheckpointer(file: string, db: () => Database.Database, driv
     ready = false;
     error = why;
     worker = undefined;
-    if (db().open) db().pragma(`wal_autocheckpoint = ${SQLITE_DEFAULT_PAGES}`);
+  };
+
+  // The connection's own auto-checkpoint is set only here, right after one of its commits: from
+  // a worker's message the connection may be in the middle of an iterator (a copy's rows), and
+  // better-sqlite3 refuses any other statement then. A new handle starts at SQLite's default.
+  let pages = SQLITE_DEFAULT_PAGES;
+  const setPages = (n: number) => {
+    if (pages === n || !db().open) return;
+    db().pragma(`wal_autocheckpoint = ${n}`);
+    pages = n;
   };
 
   const start = () => {
@@ -111,7 +120,6 @@ export function makeCheckpointer(file: string, db: () => Database.Database, driv
       if (worker !== w) return;
       if (m.type === "ready") {
         ready = true;
-        db().pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
         return;
       }
       inFlight = false;
@@ -127,6 +135,7 @@ export function makeCheckpointer(file: string, db: () => Database.Database, driv
   };
 
   const committed = () => {
+    setPages(ready ? BACKSTOP_PAGES : SQLITE_DEFAULT_PAGES);
     if (failed) return;
     if (!worker) return start();
     commits++;
@@ -154,7 +163,9 @@ export function makeCheckpointer(file: string, db: () => Database.Database, driv
     ready = inFlight = false;
     commits = 0;
     walAtLast = 0;
-    if (db().open) db().pragma(`wal_autocheckpoint = ${SQLITE_DEFAULT_PAGES}`);
+    // Closing comes before the handle is closed (the store's close, a re-copy's swap): the next
+    // handle starts at SQLite's default, which the next commit after a new worker is ready moves.
+    pages = SQLITE_DEFAULT_PAGES;
   };
 
   return {
