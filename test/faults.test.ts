@@ -38,6 +38,8 @@ describe("faults", () => {
       }, 45_000);
       expect(m.stats().pool_connected).toBe(true);
       expect(m.ready()).toBe(true);
+      // The first copy's commits started the checkpoint worker (its ~3 MB of WAL is below a checkpoint's thresholds yet).
+      await eventually(() => expect(m.stats().wal_checkpoints).toMatchObject({ worker: "running", error: null, checkpoints: 0 }));
       await m.stop();
     } finally {
       await master.destroy();

@@ -38,6 +38,8 @@ export interface MemoryStats {
   readonly standby?: StandbyStatus;
   /** Every replicated table, the memory table first (its row is the fields above, again). */
   readonly tables: Readonly<Record<string, TableStats>>;
+  /** Where the file's WAL checkpoints run (store/checkpointer.ts): `failed` means in commits again, as SQLite does by default. */
+  readonly wal_checkpoints: { worker: "not started" | "running" | "failed"; checkpoints: number; last_ms: number | null; error: string | null };
 }
 
 /** One replicated table in `/memory/stats` (CONTRACT.md). */
@@ -119,7 +121,13 @@ export function buildStats(i: StatsInput): MemoryStats {
     last_error: clean(i.lastError),
     ...(i.standby ? { standby: { ...i.standby, reason: clean(i.standby.reason) } } : {}),
     tables: Object.fromEntries([i.descriptor, ...(i.further ?? [])].map((d) => [d.localName, tableStats(i.store, d)])),
+    wal_checkpoints: walCheckpoints(i.store),
   };
+}
+
+function walCheckpoints(store: LocalStoreShape): MemoryStats["wal_checkpoints"] {
+  const c = store.checkpoints();
+  return { worker: c.worker, checkpoints: c.checkpoints, last_ms: c.lastMs === null ? null : Math.round(c.lastMs * 100) / 100, error: c.error };
 }
 
 function tableStats(store: LocalStoreShape, d: TableDescriptor): TableStats {
