@@ -1,11 +1,12 @@
 import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { threadId as mainThreadId } from "node:worker_threads";
 import { test as base, expect } from "vitest";
 import { memoryRow, writeRows } from "./support/corpus.ts";
 import { eventually } from "./support/fixtures.ts";
 import { makeLocalStore } from "../src/store/LocalStore.ts";
-import { BACKSTOP_PAGES, CHECKPOINT_EVERY_COMMITS, CHECKPOINT_WAL_GROWTH_BYTES, mainThreadId, makeCheckpointer } from "../src/store/checkpointer.ts";
+import { BACKSTOP_PAGES, CHECKPOINT_EVERY_COMMITS, CHECKPOINT_WAL_GROWTH_BYTES, makeCheckpointer } from "../src/store/checkpointer.ts";
 import { openReplicaFile } from "../src/store/migrations.ts";
 
 const test = base.extend<{ file: string }>({
